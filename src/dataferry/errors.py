@@ -1,0 +1,73 @@
+"""The exceptions dataferry raises, and whether retrying can help.
+
+::
+
+    DataferryError                  root: catch this to catch everything of ours
+    ├── SpecError                   the pipeline spec is invalid (file, key path, reason)
+    ├── InputError                  a data file is unreadable or holds a bad row/record
+    ├── TargetError                 a target refused the load (schema mismatch, key violation)
+    │   └── TargetUnavailable       transient: the target cannot be reached yet; retrying may help
+    ├── StackError                  the embedded local stack could not be started or stopped
+    └── NotSupported                the spec asks for something this version does not do
+
+Driver exceptions (psycopg, botocore, duckdb) are translated into these at one boundary
+per driver, so callers never need to import a driver to handle an error.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataferryError",
+    "InputError",
+    "NotSupported",
+    "SpecError",
+    "StackError",
+    "TargetError",
+    "TargetUnavailable",
+]
+
+
+class DataferryError(Exception):
+    """Root of every error dataferry raises on purpose."""
+
+    transient: bool = False
+
+
+class SpecError(DataferryError):
+    """The pipeline spec is invalid; the message names the file and the key path."""
+
+
+class InputError(DataferryError):
+    """A data file is unreadable or holds a row or record that cannot be loaded."""
+
+    def __init__(
+        self, path: str, reason: str, *, line: int | None = None, record: int | None = None
+    ) -> None:
+        where = path
+        if line is not None:
+            where += f":{line}"
+        elif record is not None:
+            where += f": record {record}"
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.line = line
+        self.record = record
+
+
+class TargetError(DataferryError):
+    """A target store or warehouse refused the load."""
+
+
+class TargetUnavailable(TargetError):
+    """A target cannot be reached (yet); waiting and retrying may help."""
+
+    transient = True
+
+
+class StackError(DataferryError):
+    """The embedded local stack could not be started, stopped or inspected."""
+
+
+class NotSupported(DataferryError):
+    """The spec asks for a feature this version of dataferry does not provide."""

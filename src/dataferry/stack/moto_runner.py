@@ -1,0 +1,102 @@
+"""The embedded DynamoDB endpoint: moto's server in its own process, with its state on disk.
+
+moto keeps tables in memory only. This runner restores them from a snapshot file when it
+starts and writes the snapshot when it stops (SIGTERM/SIGINT) and whenever a client POSTs
+``/_dataferry/snapshot`` (the nosql stage does, after each load), so data survives
+``stack down`` / ``stack up``. Run as ``python -m dataferry.stack.moto_runner``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+SNAPSHOT_PATH = "/_dataferry/snapshot"
+# One request at a time: a snapshot must never see a table half-way through a write.
+_lock = threading.Lock()
+
+
+def _backends() -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends
+
+
+def save(state: Path) -> None:
+    """Write the DynamoDB state atomically (a crash mid-write keeps the previous file)."""
+    tmp = state.with_suffix(".tmp")
+    with _lock:
+        data = pickle.dumps(dict(_backends()), protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.write_bytes(data)
+    tmp.replace(state)
+
+
+def restore(state: Path) -> None:
+    if not state.exists():
+        return
+    # The file is this runner's own, in the project's private .dataferry folder.
+    saved = pickle.loads(state.read_bytes())  # noqa: S301
+    _backends().update(saved)
+
+
+def _wrap(app: Callable[..., Iterable[bytes]], state: Path) -> Callable[..., Iterable[bytes]]:
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == SNAPSHOT_PATH and environ["REQUEST_METHOD"] == "POST":
+            save(state)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"saved\n"]
+        with _lock:
+            # Materialise the body inside the lock so the write is complete before release.
+            return list(app(environ, start_response))
+
+    return wsgi
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--state", type=Path, required=True, help="snapshot file")
+    parser.add_argument("--ready-file", type=Path, required=True, help="written with the port")
+    args = parser.parse_args(argv)
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    restore(args.state)
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(
+        args.host, args.port, _wrap(app, args.state), threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    port = server.server_address[1]
+    tmp = args.ready_file.with_suffix(".tmp")
+    tmp.write_text(f"{port}\n{os.getpid()}\n")
+    tmp.replace(args.ready_file)
+    try:
+        server.serve_forever()
+    finally:
+        save(args.state)
+        args.ready_file.unlink(missing_ok=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

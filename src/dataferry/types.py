@@ -1,0 +1,178 @@
+"""Logical column types and how each maps to Arrow, PostgreSQL, DuckDB and DynamoDB.
+
+A spec column names a logical type (``integer``, ``varchar(64)``, ``numeric(10,2)``...).
+Every engine-specific type is derived from it here, so a new engine is a new method,
+never a new spelling in the spec.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+__all__ = ["TYPE_NAMES", "LogicalType", "parse_type"]
+
+_ALIASES = {
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "int2": "smallint",
+    "decimal": "numeric",
+    "float": "double",
+    "float8": "double",
+    "double precision": "double",
+    "float4": "real",
+    "bool": "boolean",
+    "string": "text",
+    "timestamp with time zone": "timestamptz",
+    "character varying": "varchar",
+}
+TYPE_NAMES = (
+    "smallint",
+    "integer",
+    "bigint",
+    "numeric",
+    "real",
+    "double",
+    "boolean",
+    "text",
+    "varchar",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "json",
+)
+_INT_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+_TYPE_RE = re.compile(r"^\s*([a-z][a-z0-9 ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
+MAX_NUMERIC_PRECISION = 38  # what Arrow decimal128, DuckDB and Snowflake all hold
+
+
+@dataclass(frozen=True)
+class LogicalType:
+    """A column type as the spec declares it."""
+
+    name: str
+    length: int | None = None  # varchar
+    precision: int | None = None  # numeric
+    scale: int | None = None  # numeric
+
+    def __str__(self) -> str:
+        if self.name == "varchar" and self.length is not None:
+            return f"varchar({self.length})"
+        if self.name == "numeric":
+            return f"numeric({self.precision},{self.scale})"
+        return self.name
+
+    @property
+    def int_range(self) -> tuple[int, int] | None:
+        return _INT_RANGES.get(self.name)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.name in ("smallint", "integer", "bigint", "numeric", "real", "double")
+
+    def arrow(self) -> pa.DataType:
+        """The Arrow type values of this column travel as."""
+        match self.name:
+            case "smallint":
+                return pa.int16()
+            case "integer":
+                return pa.int32()
+            case "bigint":
+                return pa.int64()
+            case "numeric":
+                assert self.precision is not None and self.scale is not None
+                return pa.decimal128(self.precision, self.scale)
+            case "real":
+                return pa.float32()
+            case "double":
+                return pa.float64()
+            case "boolean":
+                return pa.bool_()
+            case "date":
+                return pa.date32()
+            case "timestamp":
+                return pa.timestamp("us")
+            case "timestamptz":
+                return pa.timestamp("us", tz="UTC")
+            case _:  # text, varchar, json travel as text
+                return pa.string()
+
+    def postgres(self) -> str:
+        """PostgreSQL type text; built only from this fixed vocabulary and integers."""
+        match self.name:
+            case "double":
+                return "double precision"
+            case "varchar":
+                return f"varchar({self.length})" if self.length else "varchar"
+            case "numeric":
+                return f"numeric({self.precision},{self.scale})"
+            case "timestamptz":
+                return "timestamp with time zone"
+            case "timestamp":
+                return "timestamp without time zone"
+            case "json":
+                return "jsonb"
+            case _:
+                return self.name
+
+    def duckdb(self) -> str:
+        """DuckDB type text (DuckDB does not enforce varchar lengths, so none is given)."""
+        match self.name:
+            case "numeric":
+                return f"DECIMAL({self.precision},{self.scale})"
+            case "varchar" | "text":
+                return "VARCHAR"
+            case "double":
+                return "DOUBLE"
+            case "real":
+                return "FLOAT"
+            case "timestamptz":
+                return "TIMESTAMPTZ"
+            case "json":
+                return "JSON"
+            case _:
+                return self.name.upper()
+
+    def dynamodb(self) -> str:
+        """DynamoDB scalar attribute type for a key attribute: S, N or B."""
+        if self.is_numeric:
+            return "N"
+        return "S"
+
+
+def parse_type(text: str) -> LogicalType:
+    """Parse ``varchar(64)``, ``numeric(10,2)``, ``bigint``...; raise ValueError with the reason."""
+    m = _TYPE_RE.match(text.lower())
+    if not m:
+        raise ValueError(f"unknown type {text!r}")
+    raw_name, a, b = m.group(1), m.group(2), m.group(3)
+    name = _ALIASES.get(raw_name, raw_name)
+    if name not in TYPE_NAMES:
+        raise ValueError(f"unknown type {text!r} (known: {', '.join(TYPE_NAMES)})")
+    if name == "varchar":
+        if b is not None:
+            raise ValueError(f"varchar takes one length, got {text!r}")
+        length = int(a) if a is not None else None
+        if length is not None and length < 1:
+            raise ValueError(f"varchar length must be at least 1, got {text!r}")
+        return LogicalType(name, length=length)
+    if name == "numeric":
+        precision = int(a) if a is not None else MAX_NUMERIC_PRECISION
+        scale = int(b) if b is not None else 0
+        if not 1 <= precision <= MAX_NUMERIC_PRECISION:
+            raise ValueError(
+                f"numeric precision must be 1..{MAX_NUMERIC_PRECISION}, got {text!r}"
+            )
+        if scale > precision:
+            raise ValueError(f"numeric scale cannot exceed its precision, got {text!r}")
+        return LogicalType(name, precision=precision, scale=scale)
+    if a is not None:
+        raise ValueError(f"type {name} takes no parameters, got {text!r}")
+    return LogicalType(name)

@@ -6,6 +6,7 @@ tables) comes from these models, so they are the one source of truth for a pipel
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
 import json
 import os
@@ -318,6 +319,18 @@ class Spec(_Model):
             for n, d in self.datasets.items()
             if d.target.store == store and (not names or n in names)
         }
+
+    def load_order(self, names: list[str] | None = None) -> list[str]:
+        """PostgreSQL datasets, parents before children (from the foreign keys)."""
+        chosen = self.datasets_for("postgres", names)
+        graph = {n: {fk.references.dataset for fk in d.foreign_keys} - {n}
+                 for n, d in self.datasets_for("postgres").items()}
+        try:
+            order = list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError as e:
+            cycle = " -> ".join(e.args[1])
+            raise SpecError(f"{self.path}: foreign keys form a cycle: {cycle}") from None
+        return [n for n in order if n in chosen]
 
     def dataset_hash(self, name: str) -> str:
         """A stable hash of one dataset's definition, to tell whether its spec changed."""

@@ -151,7 +151,10 @@ def parse_type(text: str) -> LogicalType:
     """Parse ``varchar(64)``, ``numeric(10,2)``, ``bigint``...; raise ValueError with the reason."""
     m = _TYPE_RE.match(text.lower())
     if not m:
-        raise ValueError(f"unknown type {text!r}")
+        hint = ""
+        if "(" in text and ")" not in text:
+            hint = " (inside {...} in YAML a comma splits the value: quote it, \"numeric(10,2)\")"
+        raise ValueError(f"unknown type {text!r}{hint}")
     raw_name, a, b = m.group(1), m.group(2), m.group(3)
     name = _ALIASES.get(raw_name, raw_name)
     if name not in TYPE_NAMES:

@@ -1,0 +1,137 @@
+"""Where each target is: the spec, the ecosystem's own environment variables, or embedded.
+
+PostgreSQL, first that applies: ``DATABASE_URL``; the spec's ``stores.postgres`` (url, or
+host/port/database/user/password); libpq's own ``PGHOST``/``PGSERVICE`` (libpq then reads
+every ``PG*`` variable itself); the original project's ``RDS_HOST``/``RDS_PORT``/``RDS_DB``/
+``RDS_USER``/``RDS_PASSWORD``; else the embedded server.
+
+DynamoDB endpoint: the spec's ``stores.dynamodb.endpoint`` (a URL, or ``aws`` for AWS
+itself); ``AWS_ENDPOINT_URL_DYNAMODB``; ``AWS_ENDPOINT_URL``; else the embedded endpoint.
+Region: the spec, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then us-west-2 (the original's).
+Credentials come from the AWS default chain, except on the embedded endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .spec import Spec
+from .stack import EmbeddedStack
+
+__all__ = ["DynamoDBTarget", "PostgresTarget", "resolve_dynamodb", "resolve_postgres"]
+
+DEFAULT_REGION = "us-west-2"
+# moto accepts any key pair; these are not secrets, just what the local endpoint is sent.
+_EMBEDDED_CREDENTIALS = {"aws_access_key_id": "dataferry", "aws_secret_access_key": "dataferry"}
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    conninfo: str = field(repr=False)  # may hold a password: never printed
+    source: str  # which rule chose it, for `config show` and errors
+    embedded: bool
+
+    @property
+    def display(self) -> str:
+        """The connection without its password, for people to read."""
+        if self.embedded:
+            return "embedded " + masked_conninfo(self.conninfo)
+        return masked_conninfo(self.conninfo)
+
+
+def masked_conninfo(conninfo: str) -> str:
+    try:
+        params = conninfo_to_dict(conninfo)
+    except Exception:
+        return "<unparseable connection string>"
+    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    user = params.get("user") or os.environ.get("PGUSER") or ""
+    db = params.get("dbname") or os.environ.get("PGDATABASE") or ""
+    where = f"{host}:{port}" if not host.startswith("/") else f"[socket {host}]"
+    secret = ":***" if params.get("password") or os.environ.get("PGPASSWORD") else ""
+    return f"postgresql://{user}{secret}@{where}/{db}"
+
+
+def resolve_postgres(
+    spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True
+) -> PostgresTarget:
+    """Decide which PostgreSQL to use; start the embedded one when that is the answer."""
+    env = os.environ if env is None else env
+    s = spec.stores.postgres
+    extra: dict[str, Any] = {k: v for k, v in (("sslmode", s.sslmode),
+                                                ("sslrootcert", s.sslrootcert)) if v}
+    if env.get("DATABASE_URL"):
+        return PostgresTarget(make_conninfo(env["DATABASE_URL"], **extra), "DATABASE_URL", False)
+    if s.url is not None:
+        return PostgresTarget(make_conninfo(s.url.get_secret_value(), **extra), "spec url", False)
+    if s.host:
+        parts = {"host": s.host, "port": s.port, "dbname": s.database, "user": s.user,
+                 "password": s.password.get_secret_value() if s.password else None}
+        info = make_conninfo("", **{k: v for k, v in parts.items() if v is not None}, **extra)
+        return PostgresTarget(info, "spec host", False)
+    if env.get("PGHOST") or env.get("PGSERVICE"):
+        return PostgresTarget(make_conninfo("", **extra), "PG* environment", False)
+    if env.get("RDS_HOST"):
+        parts = {"host": env["RDS_HOST"], "port": env.get("RDS_PORT"),
+                 "dbname": env.get("RDS_DB"), "user": env.get("RDS_USER"),
+                 "password": env.get("RDS_PASSWORD")}
+        info = make_conninfo("", **{k: v for k, v in parts.items() if v}, **extra)
+        return PostgresTarget(info, "RDS_* environment", False)
+    stack = EmbeddedStack(spec.stack_dir)
+    if start:
+        return PostgresTarget(stack.postgres_url(), "embedded", True)
+    from .stack import embedded_postgres_server
+
+    url = embedded_postgres_server.status(stack.postgres_dir).url or ""
+    return PostgresTarget(url, "embedded", True)
+
+
+@dataclass(frozen=True)
+class DynamoDBTarget:
+    endpoint_url: str | None  # None: AWS's own endpoint for the region
+    region: str
+    source: str
+    embedded: bool
+
+    @property
+    def display(self) -> str:
+        where = self.endpoint_url or f"AWS DynamoDB ({self.region})"
+        return f"embedded {where}" if self.embedded else where
+
+    def client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if self.embedded:
+            kwargs.update(_EMBEDDED_CREDENTIALS)
+        return kwargs
+
+
+def resolve_dynamodb(
+    spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True
+) -> DynamoDBTarget:
+    """Decide which DynamoDB endpoint to use; start the embedded one when that is the answer."""
+    env = os.environ if env is None else env
+    s = spec.stores.dynamodb
+    # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, so both are looked at here.
+    region = s.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    if s.endpoint == "aws":
+        return DynamoDBTarget(None, region, "spec endpoint: aws", False)
+    if s.endpoint:
+        return DynamoDBTarget(s.endpoint, region, "spec endpoint", False)
+    for var in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
+        if env.get(var):
+            return DynamoDBTarget(env[var], region, var, False)
+    stack = EmbeddedStack(spec.stack_dir)
+    if start:
+        return DynamoDBTarget(stack.dynamodb_url(), region, "embedded", True)
+    from .stack import embedded_dynamodb_server
+
+    url = embedded_dynamodb_server.status(stack.dynamodb_dir).url
+    return DynamoDBTarget(url, region, "embedded", True)

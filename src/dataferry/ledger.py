@@ -1,0 +1,72 @@
+"""What was loaded, from which file, when, with what result.
+
+Each target keeps its own ledger (PostgreSQL: ``dataferry.loads``; DynamoDB: the table
+``dataferry_loads``; the warehouse: ``dataferry.loads``), so it travels with the data and
+survives ephemeral CI runners. This module holds the record and the file fingerprint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LoadCounts", "LoadRecord", "file_fingerprint", "new_run_id", "utcnow"]
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def file_fingerprint(path: Path) -> tuple[int, str]:
+    """(size in bytes, SHA-256 hex) of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+@dataclass
+class LoadCounts:
+    read: int = 0
+    written: int = 0  # rows/items the target actually wrote
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    # DynamoDB: records whose key repeated a later record's key in the same file.
+    superseded: int = 0
+
+
+@dataclass
+class LoadRecord:
+    run_id: str
+    dataset: str
+    target: str  # postgres | dynamodb | warehouse
+    table: str
+    source: str  # the file, or the source table for the warehouse
+    spec_sha256: str
+    started_at: dt.datetime
+    file_size: int | None = None
+    file_sha256: str | None = None
+    counts: LoadCounts = field(default_factory=LoadCounts)
+    finished_at: dt.datetime | None = None
+    status: str = "running"  # ok | failed
+    error: str | None = None
+
+    def flat(self) -> dict[str, Any]:
+        """One level of keys, for ledger rows and --json output."""
+        d = asdict(self)
+        counts = d.pop("counts")
+        d.update(counts)
+        return d

@@ -1,0 +1,129 @@
+"""JSON records <-> DynamoDB items: one codec, used for writing, reading and validation.
+
+Numbers stay Decimal end to end (within DynamoDB's 38 significant digits, else rejected,
+never rounded). Declared columns are checked against their logical types; undeclared
+attributes pass through as they are (maps and lists included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from ...spec import Column, Dataset
+
+__all__ = ["MAX_ITEM_BYTES", "ItemCodec", "to_json"]
+
+MAX_ITEM_BYTES = 400 * 1024
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _check_value(name: str, col: Column, value: Any) -> None:
+    t = col.type
+    if t.name in ("text", "varchar"):
+        if not isinstance(value, str):
+            raise ValueError(f"attribute {name}: expected a string, got {type(value).__name__}")
+        if t.length is not None and len(value) > t.length:
+            raise ValueError(f"attribute {name}: {len(value)} characters, longer than {t}")
+    elif t.is_numeric:
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+            raise ValueError(f"attribute {name}: expected a number, got {type(value).__name__}")
+        d = Decimal(value)
+        if t.int_range is not None:
+            lo, hi = t.int_range
+            if d != d.to_integral_value() or not lo <= d <= hi:
+                raise ValueError(f"attribute {name}: {value} is not a {t}")
+        elif t.name == "numeric":
+            assert t.precision is not None and t.scale is not None
+            exponent = d.as_tuple().exponent
+            scale = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+            digits = len(d.as_tuple().digits)
+            if scale > t.scale or digits - scale > t.precision - t.scale:
+                raise ValueError(f"attribute {name}: {value} does not fit {t}")
+    elif t.name == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError(f"attribute {name}: expected true or false")
+    elif t.name in ("date", "timestamp", "timestamptz"):
+        if not isinstance(value, str):
+            raise ValueError(f"attribute {name}: expected an ISO {t.name} string")
+        try:
+            parsed: Any = (dt.date.fromisoformat(value) if t.name == "date"
+                           else dt.datetime.fromisoformat(value))
+        except ValueError:
+            raise ValueError(f"attribute {name}: {value!r} is not an ISO {t.name}") from None
+        if t.name == "timestamptz" and parsed.tzinfo is None:
+            raise ValueError(f"attribute {name}: {value!r} has no time zone offset")
+
+
+class ItemCodec:
+    """Validates and converts one dataset's records."""
+
+    def __init__(self, ds: Dataset) -> None:
+        assert ds.key is not None
+        self.ds = ds
+        self.key_attributes = ds.key.attributes
+
+    def encode(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The DynamoDB item for ``record``; ValueError names what is wrong."""
+        for attr in self.key_attributes:
+            value = record.get(attr)
+            if value is None:
+                raise ValueError(f"key attribute {attr} is missing")
+            want = self.ds.key_type(attr).dynamodb()
+            if want == "S" and (not isinstance(value, str) or value == ""):
+                raise ValueError(f"key attribute {attr} must be a non-empty string")
+            if want == "N" and (isinstance(value, bool) or not isinstance(value, (int, Decimal))):
+                raise ValueError(f"key attribute {attr} must be a number")
+        for name, col in self.ds.columns.items():
+            value = record.get(name)
+            if value is None:
+                if not col.nullable:
+                    raise ValueError(f"attribute {name} is required")
+                continue
+            _check_value(name, col, value)
+        try:
+            item = {k: _serializer.serialize(v) for k, v in record.items()}
+        except (decimal.Inexact, decimal.Rounded, decimal.Overflow, decimal.Underflow):
+            raise ValueError("a number has more than DynamoDB's 38 significant digits") from None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"cannot be stored in DynamoDB: {e}") from None
+        size = sum(len(k.encode()) for k in item) + len(json.dumps(item, default=str))
+        if size > MAX_ITEM_BYTES:
+            raise ValueError(f"item is about {size} bytes, over DynamoDB's 400 KB limit")
+        return item
+
+    def key_of(self, item: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(json.dumps(item[a], sort_keys=True) for a in self.key_attributes)
+
+    @staticmethod
+    def decode(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def to_json(value: Any) -> str:
+    """JSON text for a decoded DynamoDB value, numbers written exactly (no float)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f") if value == value.to_integral_value() else str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (bytes, bytearray)) or type(value).__name__ == "Binary":
+        import base64
+
+        raw = bytes(value.value) if hasattr(value, "value") else bytes(value)
+        return json.dumps(base64.b64encode(raw).decode())
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return "[" + ",".join(to_json(v) for v in items) + "]"
+    raise TypeError(f"cannot express {type(value).__name__} as JSON")

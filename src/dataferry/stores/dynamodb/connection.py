@@ -1,0 +1,50 @@
+"""The boto3 client, and translating botocore's errors at this one boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from ...connections import DynamoDBTarget
+from ...errors import TargetError, TargetUnavailable
+
+__all__ = ["client", "probe", "translate"]
+
+MAX_POOL = 32
+
+
+def client(target: DynamoDBTarget) -> Any:
+    """A client shared by all worker threads (boto3 clients are thread-safe)."""
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": 10},  # throttling: backoff built in
+        max_pool_connections=MAX_POOL,
+        connect_timeout=10,
+        read_timeout=60,
+    )
+    return boto3.session.Session().client("dynamodb", config=config, **target.client_kwargs())
+
+
+def translate(err: Exception, what: str) -> Exception:
+    """A dataferry error for a botocore one; credentials never appear in the text."""
+    if isinstance(err, EndpointConnectionError):
+        return TargetUnavailable(f"DynamoDB {what}: cannot connect to {err.kwargs.get('endpoint_url')}")
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        msg = err.response.get("Error", {}).get("Message", "")
+        if code in ("ResourceInUseException", "ServiceUnavailable", "InternalServerError"):
+            return TargetUnavailable(f"DynamoDB {what}: {code}: {msg}")
+        return TargetError(f"DynamoDB {what}: {code}: {msg}")
+    if isinstance(err, BotoCoreError):
+        return TargetUnavailable(f"DynamoDB {what}: {err}")
+    return err
+
+
+def probe(target: DynamoDBTarget) -> None:
+    """Succeed once the endpoint answers ListTables."""
+    try:
+        client(target).list_tables(Limit=1)
+    except (BotoCoreError, ClientError) as e:
+        raise translate(e, "endpoint") from None

@@ -1,0 +1,64 @@
+"""The DynamoDB ledger: the table ``dataferry_loads`` (hash dataset, range started_at).
+
+It lives beside the data, so an ephemeral CI runner still sees what an earlier one loaded.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ...ledger import LoadRecord
+from ...spec import Dataset, Target
+from .codec import ItemCodec
+from .connection import translate
+from .provision import provision
+
+__all__ = ["LEDGER_TABLE", "last_loads", "record_load"]
+
+LEDGER_TABLE = "dataferry_loads"
+_LEDGER_DS = Dataset.model_validate({
+    "source": {"path": "-"},
+    "target": Target(store="dynamodb", table=LEDGER_TABLE),
+    "key": {"hash": "dataset", "range": "started_at"},
+})
+_serializer = TypeSerializer()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def record_load(client: Any, record: LoadRecord) -> None:
+    provision(client, _LEDGER_DS)
+    row = {k: _plain(v) for k, v in record.flat().items() if v is not None}
+    try:
+        client.put_item(TableName=LEDGER_TABLE,
+                        Item={k: _serializer.serialize(v) for k, v in row.items()})
+    except (BotoCoreError, ClientError) as e:
+        raise translate(e, f"table {LEDGER_TABLE}") from None
+
+
+def last_loads(client: Any, datasets: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in datasets:
+        try:
+            resp = client.query(
+                TableName=LEDGER_TABLE, KeyConditionExpression="#d = :d",
+                ExpressionAttributeNames={"#d": "dataset"},
+                ExpressionAttributeValues={":d": {"S": name}}, ScanIndexForward=False, Limit=1,
+            )
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return {}
+            raise translate(e, f"table {LEDGER_TABLE}") from None
+        if resp.get("Items"):
+            out[name] = ItemCodec.decode(resp["Items"][0])
+    return out

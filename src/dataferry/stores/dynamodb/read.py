@@ -1,0 +1,83 @@
+"""Scan a table, every page (the original read only the first), into typed Arrow batches.
+
+Declared columns come out typed by the spec; attributes the spec does not declare are kept
+together, exactly, as one JSON object in the ``_attributes`` column, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ...errors import TargetError
+from ...spec import Dataset
+from .codec import ItemCodec, to_json
+from .connection import translate
+
+__all__ = ["EXTRA_COLUMN", "read", "schema"]
+
+EXTRA_COLUMN = "_attributes"
+BATCH_ITEMS = 10_000
+
+
+def schema(ds: Dataset) -> pa.Schema:
+    fields = [pa.field(a, ds.key_type(a).arrow()) for a in ds.key_columns]
+    fields += [pa.field(n, c.type.arrow()) for n, c in ds.columns.items()
+               if n not in ds.key_columns]
+    return pa.schema([*fields, pa.field(EXTRA_COLUMN, pa.string())])
+
+
+def _column_value(ds: Dataset, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    t = ds.key_type(name)
+    if t.int_range is not None and isinstance(value, Decimal):
+        return int(value)
+    if t.name in ("real", "double") and isinstance(value, Decimal):
+        return float(value)
+    if t.name == "json":
+        return to_json(value)
+    return value
+
+
+def _to_batch(ds: Dataset, sch: pa.Schema, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    declared = [f.name for f in sch if f.name != EXTRA_COLUMN]
+    columns: dict[str, list[Any]] = {n: [] for n in declared}
+    extras: list[str | None] = []
+    for row in rows:
+        for n in declared:
+            columns[n].append(_column_value(ds, n, row.get(n)))
+        rest = {k: v for k, v in row.items() if k not in columns}
+        extras.append(to_json(rest) if rest else None)
+    arrays = []
+    for f in sch:
+        data = extras if f.name == EXTRA_COLUMN else columns[f.name]
+        try:
+            arrays.append(pa.array(data, type=f.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise TargetError(
+                f"DynamoDB table {ds.target.table}: attribute {f.name} holds a value that is "
+                f"not {ds.key_type(f.name)}: {e}"
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, schema=sch)
+
+
+def read(client: Any, ds: Dataset) -> Iterator[pa.RecordBatch]:
+    """Yield the whole table as record batches of at most BATCH_ITEMS rows."""
+    sch = schema(ds)
+    rows: list[dict[str, Any]] = []
+    try:
+        for page in client.get_paginator("scan").paginate(TableName=ds.target.table):
+            for item in page.get("Items", []):
+                rows.append(ItemCodec.decode(item))
+                if len(rows) >= BATCH_ITEMS:
+                    yield _to_batch(ds, sch, rows)
+                    rows = []
+    except (BotoCoreError, ClientError) as e:
+        raise translate(e, f"table {ds.target.table}") from None
+    if rows:
+        yield _to_batch(ds, sch, rows)

@@ -1,0 +1,138 @@
+"""BatchWriteItem from worker threads, UnprocessedItems re-sent with backoff and jitter.
+
+Items are routed to workers by key, and each worker sends its batches in file order, so
+when a key repeats in a file the last record wins deterministically, as it would with a
+single writer; a repeat inside one batch (which DynamoDB rejects) is resolved beforehand.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from ...errors import TargetUnavailable
+from .codec import ItemCodec
+from .connection import translate
+
+__all__ = ["WriteResult", "write"]
+
+BATCH_SIZE = 25  # BatchWriteItem's limit
+DEFAULT_WORKERS = 4
+DEADLINE_S = 600.0
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    # Records replaced by a later record with the same key in the same batch. A repeat
+    # further apart is an overwrite DynamoDB performs itself; it is not counted here.
+    superseded: int = 0
+    consumed_capacity: float = 0.0
+
+
+class _Unprocessed(Exception):
+    pass
+
+
+def _send(client: Any, table: str, batch: list[dict[str, Any]], deadline_s: float) -> float:
+    pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+    consumed = 0.0
+    retrying = Retrying(
+        retry=retry_if_exception_type(_Unprocessed),
+        wait=wait_exponential_jitter(initial=0.05, max=5.0),
+        stop=stop_after_delay(deadline_s),
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                resp = client.batch_write_item(
+                    RequestItems=pending, ReturnConsumedCapacity="TOTAL"
+                )
+                consumed += sum(c.get("CapacityUnits", 0.0)
+                                for c in resp.get("ConsumedCapacity", []) or [])
+                pending = resp.get("UnprocessedItems") or {}
+                if pending:
+                    raise _Unprocessed
+    except _Unprocessed:
+        left = len(pending.get(table, []))
+        raise TargetUnavailable(
+            f"DynamoDB table {table}: {left} items still unprocessed after {deadline_s:.0f}s"
+        ) from None
+    except (BotoCoreError, ClientError) as e:
+        raise translate(e, f"table {table}") from None
+    return consumed
+
+
+def write(
+    client: Any, table: str, codec: ItemCodec, items: Iterable[dict[str, Any]],
+    *, workers: int = DEFAULT_WORKERS, deadline_s: float = DEADLINE_S,
+    on_progress: Callable[[int], None] | None = None,
+) -> WriteResult:
+    """Put every item; return counts. Items must already be valid (see ItemCodec.encode)."""
+    result = WriteResult()
+    lock = threading.Lock()
+    failure: list[BaseException] = []
+    queues: list[queue.Queue[dict[str, Any] | None]] = [
+        queue.Queue(maxsize=BATCH_SIZE * 8) for _ in range(workers)
+    ]
+
+    def flush(batch: dict[tuple[str, ...], dict[str, Any]]) -> None:
+        consumed = _send(client, table, list(batch.values()), deadline_s)
+        with lock:
+            result.written += len(batch)
+            result.consumed_capacity += consumed
+        if on_progress:
+            on_progress(len(batch))
+
+    def worker(q: queue.Queue[dict[str, Any] | None]) -> None:
+        batch: dict[tuple[str, ...], dict[str, Any]] = {}
+        superseded = 0
+        try:
+            while (item := q.get()) is not None:
+                if failure:
+                    continue  # drain so the producer never blocks
+                key = codec.key_of(item)
+                if key in batch:
+                    superseded += 1
+                    del batch[key]  # the later record wins, and moves to the end
+                batch[key] = item
+                if len(batch) == BATCH_SIZE:
+                    flush(batch)
+                    batch = {}
+            if batch and not failure:
+                flush(batch)
+        except BaseException as e:
+            failure.append(e)
+            while q.get() is not None:
+                pass
+        with lock:
+            result.superseded += superseded
+
+    threads = [threading.Thread(target=worker, args=(q,), daemon=True) for q in queues]
+    for t in threads:
+        t.start()
+    try:
+        for item in items:
+            if failure:
+                break
+            queues[hash(codec.key_of(item)) % workers].put(item)
+    finally:
+        for q in queues:
+            q.put(None)
+        for t in threads:
+            t.join()
+    if failure:
+        raise failure[0]
+    return result

@@ -1,0 +1,12 @@
+"""PostgreSQL (Amazon RDS in production): COPY in, merge on the primary key, COPY out."""
+
+from .connection import connect, probe
+from .ddl import count, provision, table_ident
+from .ledger import last_loads, record_load
+from .read import read
+from .write import write
+
+__all__ = [
+    "connect", "count", "last_loads", "probe", "provision", "read", "record_load",
+    "table_ident", "write",
+]

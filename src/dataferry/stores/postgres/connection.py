@@ -1,0 +1,31 @@
+"""Connecting, and translating psycopg's errors into dataferry's at this one boundary."""
+
+from __future__ import annotations
+
+import psycopg
+
+from ...connections import PostgresTarget
+from ...errors import TargetUnavailable
+
+__all__ = ["connect", "probe"]
+
+CONNECT_TIMEOUT_S = 10
+
+
+def connect(target: PostgresTarget) -> psycopg.Connection:
+    """Open a connection; an unreachable server is TargetUnavailable (retrying may help)."""
+    try:
+        conn = psycopg.connect(target.conninfo, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.OperationalError as e:
+        # libpq's message names host and port but never the password.
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TargetUnavailable(f"PostgreSQL at {target.display}: {reason}") from None
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+    return conn
+
+
+def probe(target: PostgresTarget) -> None:
+    """Succeed once the server accepts a connection and answers a query."""
+    with connect(target) as conn:
+        conn.execute("SELECT 1")

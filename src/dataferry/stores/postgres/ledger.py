@@ -1,0 +1,59 @@
+"""The PostgreSQL ledger: ``dataferry.loads``, one row per dataset load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from ...ledger import LoadRecord
+
+__all__ = ["last_loads", "record_load"]
+
+LEDGER = sql.Identifier("dataferry", "loads")
+_COLUMNS = {
+    "run_id": "text NOT NULL", "dataset": "text NOT NULL", "target": "text NOT NULL",
+    "table": "text NOT NULL", "source": "text NOT NULL", "spec_sha256": "text NOT NULL",
+    "file_size": "bigint", "file_sha256": "text", "read": "bigint", "written": "bigint",
+    "inserted": "bigint",
+    "updated": "bigint", "unchanged": "bigint", "rejected": "bigint", "superseded": "bigint",
+    "started_at": "timestamptz NOT NULL", "finished_at": "timestamptz",
+    "status": "text NOT NULL", "error": "text",
+}
+
+
+def _ensure(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS dataferry")
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+        LEDGER,
+        sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()
+        ),
+    ))
+
+
+def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
+    """Insert the record in the open transaction (with the data it describes)."""
+    _ensure(conn)
+    row = {k: v for k, v in record.flat().items() if k in _COLUMNS}
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            LEDGER, sql.SQL(", ").join(map(sql.Identifier, row)),
+            sql.SQL(", ").join(sql.Placeholder() * len(row)),
+        ),
+        list(row.values()),
+    )
+
+
+def last_loads(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    """The latest ledger row per dataset."""
+    exists = conn.execute("SELECT to_regclass('dataferry.loads')").fetchone()
+    if not exists or exists[0] is None:
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql.SQL(
+            "SELECT DISTINCT ON (dataset) * FROM {} ORDER BY dataset, started_at DESC"
+        ).format(LEDGER))
+        return {r["dataset"]: r for r in cur.fetchall()}

@@ -53,9 +53,10 @@ def masked_conninfo(conninfo: str) -> str:
     port = params.get("port") or os.environ.get("PGPORT") or "5432"
     user = params.get("user") or os.environ.get("PGUSER") or ""
     db = params.get("dbname") or os.environ.get("PGDATABASE") or ""
-    where = f"{host}:{port}" if not host.startswith("/") else f"[socket {host}]"
     secret = ":***" if params.get("password") or os.environ.get("PGPASSWORD") else ""
-    return f"postgresql://{user}{secret}@{where}/{db}"
+    if host.startswith("/"):  # a Unix socket folder, written as libpq's URLs write it
+        return f"postgresql://{user}{secret}@/{db}?host={host}"
+    return f"postgresql://{user}{secret}@{host}:{port}/{db}"
 
 
 def resolve_postgres(

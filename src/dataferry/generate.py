@@ -66,6 +66,8 @@ COMMENTS = (
 )
 _CONSONANTS = "BCDFGHJKLMNPQRSTVWXYZ"
 _ALNUM = "0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
+_SCRAMBLE = 7919  # prime, so coprime with len(FIRST) * len(LAST) ** 2
+_EXACT = "\u0000exact\u0000"  # stands in for a number whose JSON text is written verbatim
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,16 @@ def _first_vowel(s: str) -> str:
 
 def _person(i: int, rnd: random.Random) -> dict[str, str]:
     nf, nl = len(FIRST), len(LAST)
-    first = FIRST[i % nf]
-    rest = i // nf
-    paternal, maternal = LAST[rest % nl], LAST[(rest // nl + rest) % nl]
-    generation = rest // (nl * nl)
+    capacity = nf * nl * nl
+    # A multiplier coprime with the capacity walks every name once, in a mixed-up order;
+    # past the capacity a numeral keeps (first_name, last_name) unique (the DynamoDB key).
+    j = (i % capacity) * _SCRAMBLE % capacity
+    first = FIRST[j % nf]
+    paternal, maternal = LAST[(j // nf) % nl], LAST[j // (nf * nl)]
+    generation = i // capacity
     last = f"{paternal} {maternal}" + (f" {generation + 1}" if generation else "")
     born = dt.date(1950, 1, 1) + dt.timedelta(days=rnd.randrange(0, 55 * 365))
-    sex = rnd.choice("HM")
+    sex = "HM"[(j % nf) % 2]  # FIRST alternates male and female names
     place = PLACES[rnd.randrange(len(PLACES))]
     stem = _fold(paternal)[0] + _first_vowel(paternal) + _fold(maternal)[0] + _fold(first)[0]
     ymd = born.strftime("%y%m%d")
@@ -128,11 +133,15 @@ def _money(cents: int) -> str:
 
 
 def _write_json_array(path: Path, records: Iterator[dict[str, object]]) -> None:
+    """A JSON array, one record a line; a ``price`` is written as exact text (189.00)."""
+    marker = json.dumps(_EXACT)
     with path.open("w", encoding="utf-8") as f:
         f.write("[")
         for n, rec in enumerate(records):
             f.write(",\n  " if n else "\n  ")
-            f.write(json.dumps(rec, ensure_ascii=False))
+            price = rec.get("price")
+            text = json.dumps({**rec, "price": _EXACT} if price else rec, ensure_ascii=False)
+            f.write(text.replace(marker, str(price)) if price else text)
         f.write("\n]\n")
 
 
@@ -178,7 +187,7 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
         for i, p in enumerate(people, start=1)
     ))
     _write_json_array(written[4], (
-        {"title": title, "price": float(_money(cents)), "category": category}
+        {"title": title, "price": _money(cents), "category": category}
         for title, cents, category in items
     ))
 
@@ -190,7 +199,7 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
             person = people[i // n_items]
             quantity = rnd.randrange(1, 5)
             yield {"item": title, "customer": f"{person['first_name']} {person['last_name']}",
-                   "price": float(_money(cents)), "quantity": quantity}
+                   "price": _money(cents), "quantity": quantity}
 
     _write_json_array(written[5], bought())
     spec = resources.files("dataferry.templates").joinpath("retail.yaml").read_text("utf-8")

@@ -18,7 +18,9 @@ from .readiness import wait_until_ready
 from .spec import Dataset, Spec
 from .stack import EmbeddedStack
 
-__all__ = ["STAGES", "Progress", "etl", "load_nosql", "load_sql", "run"]
+__all__ = [
+    "STAGES", "Progress", "dynamodb_items", "etl", "load_nosql", "load_sql", "open_warehouse", "run",
+]
 
 log = logging.getLogger("dataferry")
 Progress = Callable[[str, int], None]  # (dataset, rows just done)
@@ -106,7 +108,7 @@ def _counting(batches: Iterator[Any], name: str, progress: Progress) -> Iterator
         progress(name, batch.num_rows)
 
 
-def _validated_items(path: Any, ds: Dataset, codec: Any) -> Iterator[dict[str, Any]]:
+def dynamodb_items(path: Any, ds: Dataset, codec: Any) -> Iterator[dict[str, Any]]:
     fmt = ds.source.file_format
     for pos, rec in read_json_records(path, fmt):
         try:
@@ -139,10 +141,10 @@ def load_nosql(
             if not path.is_file():
                 raise InputError(str(path), "no such file")
             record.file_size, record.file_sha256 = file_fingerprint(path)
-            n = sum(1 for _ in _validated_items(path, ds, codec))  # pass 1: nothing written
+            n = sum(1 for _ in dynamodb_items(path, ds, codec))  # pass 1: nothing written
             ddb.provision(client, ds)
             result = ddb.write(
-                client, ds.target.table, codec, _validated_items(path, ds, codec),
+                client, ds.target.table, codec, dynamodb_items(path, ds, codec),
                 on_progress=lambda k, name=name: progress(name, k),
             )
             counts = LoadCounts(read=n, written=result.written, superseded=result.superseded)
@@ -159,7 +161,7 @@ def load_nosql(
     return records
 
 
-def _warehouse(spec: Spec) -> Any:
+def open_warehouse(spec: Spec) -> Any:
     if spec.warehouse.kind == "snowflake":
         raise NotSupported(
             f"{spec.path}: warehouse.snowflake is not supported by this version yet; "
@@ -170,7 +172,8 @@ def _warehouse(spec: Spec) -> Any:
     return DuckDBWarehouse(spec.duckdb_path)
 
 
-RAW_POSTGRES, RAW_DYNAMODB = "raw_postgres", "raw_dynamodb"
+RAW_SCHEMAS = {"postgres": "raw_postgres", "dynamodb": "raw_dynamodb"}
+RAW_POSTGRES, RAW_DYNAMODB = RAW_SCHEMAS["postgres"], RAW_SCHEMAS["dynamodb"]
 
 
 def etl(
@@ -184,7 +187,7 @@ def etl(
     pg_sets = spec.datasets_for("postgres", datasets)
     ddb_sets = spec.datasets_for("dynamodb", datasets)
     records: list[LoadRecord] = []
-    with _warehouse(spec) as wh:
+    with open_warehouse(spec) as wh:
         if pg_sets:
             import psycopg
 

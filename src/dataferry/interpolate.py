@@ -41,9 +41,7 @@ def interpolate(node: Any, env: Mapping[str, str], path: str = "") -> Any:
     if isinstance(node, str):
         return _substitute(node, env, path or "<root>")
     if isinstance(node, dict):
-        return {
-            k: interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()
-        }
+        return {k: interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
     if isinstance(node, list):
         return [interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(node)]
     return node

@@ -58,9 +58,7 @@ def _to_type(value: Any) -> LogicalType:
     return parse_type(value)
 
 
-TypeField = Annotated[
-    LogicalType, BeforeValidator(_to_type), PlainSerializer(str, return_type=str)
-]
+TypeField = Annotated[LogicalType, BeforeValidator(_to_type), PlainSerializer(str, return_type=str)]
 
 
 def _blank_to_none(data: Any) -> Any:
@@ -323,8 +321,10 @@ class Spec(_Model):
     def load_order(self, names: list[str] | None = None) -> list[str]:
         """PostgreSQL datasets, parents before children (from the foreign keys)."""
         chosen = self.datasets_for("postgres", names)
-        graph = {n: {fk.references.dataset for fk in d.foreign_keys} - {n}
-                 for n, d in self.datasets_for("postgres").items()}
+        graph = {
+            n: {fk.references.dataset for fk in d.foreign_keys} - {n}
+            for n, d in self.datasets_for("postgres").items()
+        }
         try:
             order = list(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as e:

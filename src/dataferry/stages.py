@@ -19,7 +19,14 @@ from .spec import Dataset, Spec
 from .stack import EmbeddedStack
 
 __all__ = [
-    "STAGES", "Progress", "dynamodb_items", "etl", "load_nosql", "load_sql", "open_warehouse", "run",
+    "STAGES",
+    "Progress",
+    "dynamodb_items",
+    "etl",
+    "load_nosql",
+    "load_sql",
+    "open_warehouse",
+    "run",
 ]
 
 log = logging.getLogger("dataferry")
@@ -32,8 +39,15 @@ def _noop(dataset: str, rows: int) -> None:
 
 def _record(spec: Spec, name: str, target: str, run_id: str, source: str) -> LoadRecord:
     ds = spec.datasets[name]
-    return LoadRecord(run_id=run_id, dataset=name, target=target, table=ds.target.table,
-                      source=source, spec_sha256=spec.dataset_hash(name), started_at=utcnow())
+    return LoadRecord(
+        run_id=run_id,
+        dataset=name,
+        target=target,
+        table=ds.target.table,
+        source=source,
+        spec_sha256=spec.dataset_hash(name),
+        started_at=utcnow(),
+    )
 
 
 def _finish(record: LoadRecord, counts: LoadCounts) -> LoadRecord:
@@ -44,8 +58,15 @@ def _finish(record: LoadRecord, counts: LoadCounts) -> LoadRecord:
         # PutItem is an upsert: DynamoDB does not say whether an item was new or changed.
         log.info("%s: %s read, %s put", record.dataset, counts.read, counts.written)
     else:
-        log.info("%s: %s read, %s written (%s new, %s changed, %s unchanged)", record.dataset,
-                 counts.read, counts.written, counts.inserted, counts.updated, counts.unchanged)
+        log.info(
+            "%s: %s read, %s written (%s new, %s changed, %s unchanged)",
+            record.dataset,
+            counts.read,
+            counts.written,
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+        )
     return record
 
 
@@ -56,7 +77,10 @@ def _fail(record: LoadRecord, err: Exception) -> None:
 
 
 def load_sql(
-    spec: Spec, datasets: list[str] | None = None, *, run_id: str | None = None,
+    spec: Spec,
+    datasets: list[str] | None = None,
+    *,
+    run_id: str | None = None,
     progress: Progress = _noop,
 ) -> list[LoadRecord]:
     """CSV files -> PostgreSQL, parents first; one transaction per dataset."""
@@ -86,8 +110,11 @@ def load_sql(
                     counts = pg.write(conn, spec, ds, batches, path)
                     pg.record_load(conn, _finish(record, counts))
             except (DataferryError, psycopg.Error) as e:
-                err = e if isinstance(e, DataferryError) else TargetError(
-                    f"{name}: PostgreSQL refused the load: {_pg_message(e)}")
+                err = (
+                    e
+                    if isinstance(e, DataferryError)
+                    else TargetError(f"{name}: PostgreSQL refused the load: {_pg_message(e)}")
+                )
                 _fail(record, err)
                 with conn.transaction():
                     pg.record_load(conn, record)
@@ -119,7 +146,10 @@ def dynamodb_items(path: Any, ds: Dataset, codec: Any) -> Iterator[dict[str, Any
 
 
 def load_nosql(
-    spec: Spec, datasets: list[str] | None = None, *, run_id: str | None = None,
+    spec: Spec,
+    datasets: list[str] | None = None,
+    *,
+    run_id: str | None = None,
     progress: Progress = _noop,
 ) -> list[LoadRecord]:
     """JSON files -> DynamoDB. Each file is validated whole before its first write."""
@@ -144,7 +174,10 @@ def load_nosql(
             n = sum(1 for _ in dynamodb_items(path, ds, codec))  # pass 1: nothing written
             ddb.provision(client, ds)
             result = ddb.write(
-                client, ds.target.table, codec, dynamodb_items(path, ds, codec),
+                client,
+                ds.target.table,
+                codec,
+                dynamodb_items(path, ds, codec),
                 on_progress=lambda k, name=name: progress(name, k),
             )
             counts = LoadCounts(read=n, written=result.written, superseded=result.superseded)
@@ -177,7 +210,10 @@ RAW_POSTGRES, RAW_DYNAMODB = RAW_SCHEMAS["postgres"], RAW_SCHEMAS["dynamodb"]
 
 
 def etl(
-    spec: Spec, datasets: list[str] | None = None, *, run_id: str | None = None,
+    spec: Spec,
+    datasets: list[str] | None = None,
+    *,
+    run_id: str | None = None,
     progress: Progress = _noop,
 ) -> list[LoadRecord]:
     """PostgreSQL and DynamoDB tables -> warehouse raw tables, merged on their keys."""
@@ -202,12 +238,19 @@ def etl(
                     schema = pa.schema([(n, c.type.arrow()) for n, c in ds.columns.items()])
                     try:
                         if pg.count(conn, ds) is None:
-                            raise TargetError(f"{name}: source table {ds.target.table} does not "
-                                              "exist in PostgreSQL (run `dataferry load sql`)")
+                            raise TargetError(
+                                f"{name}: source table {ds.target.table} does not "
+                                "exist in PostgreSQL (run `dataferry load sql`)"
+                            )
                         wh.provision(RAW_POSTGRES, ds.target.table, schema, ds.primary_key)
-                        counts = wh.merge(RAW_POSTGRES, ds.target.table, ds.primary_key,
-                                          _counting(pg.read(conn, ds), name, progress),
-                                          source=source, run_id=run_id)
+                        counts = wh.merge(
+                            RAW_POSTGRES,
+                            ds.target.table,
+                            ds.primary_key,
+                            _counting(pg.read(conn, ds), name, progress),
+                            source=source,
+                            run_id=run_id,
+                        )
                         conn.rollback()  # end the read transaction
                     except psycopg.Error as e:
                         _fail(record, e)
@@ -230,13 +273,20 @@ def etl(
                 record = _record(spec, name, "warehouse", run_id, source)
                 try:
                     if ddb.count(client, ds) is None:
-                        raise TargetError(f"{name}: source table {ds.target.table} does not "
-                                          "exist in DynamoDB (run `dataferry load nosql`)")
+                        raise TargetError(
+                            f"{name}: source table {ds.target.table} does not "
+                            "exist in DynamoDB (run `dataferry load nosql`)"
+                        )
                     schema = ddb.read_schema(ds)
                     wh.provision(RAW_DYNAMODB, ds.target.table, schema, ds.key_columns)
-                    counts = wh.merge(RAW_DYNAMODB, ds.target.table, ds.key_columns,
-                                      _counting(ddb.read(client, ds), name, progress),
-                                      source=source, run_id=run_id)
+                    counts = wh.merge(
+                        RAW_DYNAMODB,
+                        ds.target.table,
+                        ds.key_columns,
+                        _counting(ddb.read(client, ds), name, progress),
+                        source=source,
+                        run_id=run_id,
+                    )
                 except DataferryError as e:
                     _fail(record, e)
                     wh.record_load(record)
@@ -254,9 +304,13 @@ STAGES: dict[str, Callable[..., list[LoadRecord]]] = {
 
 
 def run(
-    spec: Spec, datasets: list[str] | None = None, *, progress: Progress = _noop,
+    spec: Spec,
+    datasets: list[str] | None = None,
+    *,
+    progress: Progress = _noop,
 ) -> dict[str, list[LoadRecord]]:
     """All three stages in dependency order, under one run id."""
     run_id = new_run_id()
-    return {stage: fn(spec, datasets, run_id=run_id, progress=progress)
-            for stage, fn in STAGES.items()}
+    return {
+        stage: fn(spec, datasets, run_id=run_id, progress=progress) for stage, fn in STAGES.items()
+    }

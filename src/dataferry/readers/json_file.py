@@ -20,13 +20,26 @@ from ..errors import InputError
 __all__ = ["read_json_records"]
 
 
-class _UniqueKeys(dict[str, Any]):
-    """A mapping that refuses a repeated member name instead of keeping the last."""
+class _NotingDict(dict[str, Any]):
+    """A mapping that notes a repeated member name. ijson's C parser cannot take an
+    exception raised from inside it, so the reader looks for the note after each record."""
+
+    repeated: str | None = None
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key in self:
-            raise ValueError(f"member {key!r} appears twice in one object")
+        if key in self and self.repeated is None:
+            self.repeated = key
         super().__setitem__(key, value)
+
+
+def _first_repeat(value: Any) -> str | None:
+    if isinstance(value, _NotingDict):
+        if value.repeated is not None:
+            return value.repeated
+        return next((r for v in value.values() if (r := _first_repeat(v))), None)
+    if isinstance(value, list):
+        return next((r for v in value if (r := _first_repeat(v))), None)
+    return None
 
 
 def _no_constants(text: str) -> None:
@@ -49,8 +62,11 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 rec = json.loads(
-                    line, parse_float=Decimal, parse_int=Decimal,
-                    parse_constant=_no_constants, object_pairs_hook=_unique_pairs,
+                    line,
+                    parse_float=Decimal,
+                    parse_int=Decimal,
+                    parse_constant=_no_constants,
+                    object_pairs_hook=_unique_pairs,
                 )
             except ValueError as e:
                 raise InputError(str(path), f"not valid JSON: {e}", line=lineno) from None
@@ -70,8 +86,14 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             f.seek(0)
         try:
             for index, rec in enumerate(
-                ijson.items(f, "item", use_float=False, map_type=_UniqueKeys)
+                ijson.items(f, "item", use_float=False, map_type=_NotingDict)
             ):
+                if (repeated := _first_repeat(rec)) is not None:
+                    raise InputError(
+                        str(path),
+                        f"member {repeated!r} appears twice in one object",
+                        record=index,
+                    )
                 if not isinstance(rec, dict):
                     raise InputError(str(path), "not a JSON object", record=index)
                 yield index, rec

@@ -60,9 +60,20 @@ def start(data_dir: Path) -> DynamoDBStatus:
     log = data_dir / "server.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dataferry.stack.moto_runner", "--port", "0",
-             "--state", str(current.snapshot_file), "--ready-file", str(ready)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "dataferry.stack.moto_runner",
+                "--port",
+                "0",
+                "--state",
+                str(current.snapshot_file),
+                "--ready-file",
+                str(ready),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command, like the PostgreSQL server
         )
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -78,8 +89,9 @@ def start(data_dir: Path) -> DynamoDBStatus:
 
 def snapshot(url: str) -> None:
     """Ask the endpoint to write its tables to disk now."""
-    req = urllib.request.Request(url + SNAPSHOT_PATH, data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 (our loopback URL)
+    # The URL is the one our own runner wrote: http on loopback, never user input.
+    req = urllib.request.Request(url + SNAPSHOT_PATH, data=b"", method="POST")  # noqa: S310
+    with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
         resp.read()
 
 

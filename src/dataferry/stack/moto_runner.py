@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     restore(args.state)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
-        args.host, args.port, _wrap(app, args.state), threaded=True,
+        args.host,
+        args.port,
+        _wrap(app, args.state),
+        threaded=True,
         request_handler=MotoRequestHandler,
     )
 

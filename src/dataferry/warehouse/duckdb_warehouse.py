@@ -28,11 +28,21 @@ META_COLUMNS = {
 }
 _LEDGER = ("dataferry", "loads")
 _LEDGER_COLUMNS = {
-    "run_id": "VARCHAR", "dataset": "VARCHAR", "target": "VARCHAR", "table": "VARCHAR",
-    "source": "VARCHAR", "spec_sha256": "VARCHAR", "read": "BIGINT", "written": "BIGINT",
+    "run_id": "VARCHAR",
+    "dataset": "VARCHAR",
+    "target": "VARCHAR",
+    "table": "VARCHAR",
+    "source": "VARCHAR",
+    "spec_sha256": "VARCHAR",
+    "read": "BIGINT",
+    "written": "BIGINT",
     "inserted": "BIGINT",
-    "updated": "BIGINT", "unchanged": "BIGINT", "started_at": "TIMESTAMPTZ",
-    "finished_at": "TIMESTAMPTZ", "status": "VARCHAR", "error": "VARCHAR",
+    "updated": "BIGINT",
+    "unchanged": "BIGINT",
+    "started_at": "TIMESTAMPTZ",
+    "finished_at": "TIMESTAMPTZ",
+    "status": "VARCHAR",
+    "error": "VARCHAR",
 }
 
 
@@ -40,9 +50,15 @@ def _arrow_to_duckdb(t: pa.DataType) -> str:
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision},{t.scale})"
     mapping = {
-        pa.int16(): "SMALLINT", pa.int32(): "INTEGER", pa.int64(): "BIGINT",
-        pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN",
-        pa.string(): "VARCHAR", pa.date32(): "DATE", pa.timestamp("us"): "TIMESTAMP",
+        pa.int16(): "SMALLINT",
+        pa.int32(): "INTEGER",
+        pa.int64(): "BIGINT",
+        pa.float32(): "FLOAT",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+        pa.string(): "VARCHAR",
+        pa.date32(): "DATE",
+        pa.timestamp("us"): "TIMESTAMP",
         pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
     }
     return mapping.get(t, "VARCHAR")
@@ -96,8 +112,11 @@ class DuckDBWarehouse:
                 f"CREATE TABLE {table(schema, name)} ({cols}, PRIMARY KEY ({idents(keys)}))"
             )
             return
-        diff = [f"{c}: table has {have.get(c, 'nothing')}, expected {t}"
-                for c, t in canonical.items() if have.get(c) != t]
+        diff = [
+            f"{c}: table has {have.get(c, 'nothing')}, expected {t}"
+            for c, t in canonical.items()
+            if have.get(c) != t
+        ]
         diff += [f"{c}: in the table, not expected" for c in have if c not in want]
         if diff:
             raise TargetError(
@@ -106,8 +125,14 @@ class DuckDBWarehouse:
             )
 
     def merge(
-        self, schema: str, name: str, keys: list[str], batches: Iterable[pa.RecordBatch],
-        *, source: str, run_id: str,
+        self,
+        schema: str,
+        name: str,
+        keys: list[str],
+        batches: Iterable[pa.RecordBatch],
+        *,
+        source: str,
+        run_id: str,
     ) -> LoadCounts:
         """Stage ``batches`` and merge them into the raw table, atomically."""
         target = table(schema, name)
@@ -119,8 +144,10 @@ class DuckDBWarehouse:
             for batch in batches:
                 conn.register("dataferry_batch", batch)
                 if not stage_made:
-                    conn.execute("CREATE OR REPLACE TEMP TABLE dataferry_stage AS "
-                                 "SELECT * FROM dataferry_batch")
+                    conn.execute(
+                        "CREATE OR REPLACE TEMP TABLE dataferry_stage AS "
+                        "SELECT * FROM dataferry_batch"
+                    )
                     stage_made = True
                 else:
                     conn.execute("INSERT INTO dataferry_stage SELECT * FROM dataferry_batch")
@@ -161,10 +188,10 @@ class DuckDBWarehouse:
         meta = ["_dataferry_loaded_at", "_dataferry_source", "_dataferry_run_id"]
         now = dt.datetime.now(dt.timezone.utc)
         meta_values = "?, ?, ?"
-        update = ", ".join([*(f"{ident(c)} = s.{ident(c)}" for c in values),
-                            *(f"{ident(m)} = ?" for m in meta)])
-        when_matched = (f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {update} "
-                        if values else "")
+        update = ", ".join(
+            [*(f"{ident(c)} = s.{ident(c)}" for c in values), *(f"{ident(m)} = ?" for m in meta)]
+        )
+        when_matched = f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {update} " if values else ""
         params: list[Any] = [now, source, run_id] if values else []
         conn.execute(
             f"MERGE INTO {target} t USING dataferry_stage s ON {on} "
@@ -173,8 +200,13 @@ class DuckDBWarehouse:
             f"VALUES ({idents(cols, prefix='s.')}, {meta_values})",
             [*params, now, source, run_id],
         )
-        return LoadCounts(read=staged, written=inserted + updated, inserted=inserted,
-                          updated=updated, unchanged=staged - inserted - updated)
+        return LoadCounts(
+            read=staged,
+            written=inserted + updated,
+            inserted=inserted,
+            updated=updated,
+            unchanged=staged - inserted - updated,
+        )
 
     def count(self, schema: str, name: str) -> int | None:
         if not self._columns(schema, name):

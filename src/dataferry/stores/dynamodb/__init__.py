@@ -9,7 +9,14 @@ from .read import schema as read_schema
 from .write import write
 
 __all__ = [
-    "ItemCodec", "client", "count", "last_loads", "probe", "provision", "read", "read_schema",
+    "ItemCodec",
+    "client",
+    "count",
+    "last_loads",
+    "probe",
+    "provision",
+    "read",
+    "read_schema",
     "record_load",
     "write",
 ]

@@ -40,7 +40,8 @@ def _check_value(name: str, col: Column, value: Any) -> None:
             if d != d.to_integral_value() or not lo <= d <= hi:
                 raise ValueError(f"attribute {name}: {value} is not a {t}")
         elif t.name == "numeric":
-            assert t.precision is not None and t.scale is not None
+            assert t.precision is not None
+            assert t.scale is not None
             exponent = d.as_tuple().exponent
             scale = -exponent if isinstance(exponent, int) and exponent < 0 else 0
             digits = len(d.as_tuple().digits)
@@ -53,8 +54,11 @@ def _check_value(name: str, col: Column, value: Any) -> None:
         if not isinstance(value, str):
             raise ValueError(f"attribute {name}: expected an ISO {t.name} string")
         try:
-            parsed: Any = (dt.date.fromisoformat(value) if t.name == "date"
-                           else dt.datetime.fromisoformat(value))
+            parsed: Any = (
+                dt.date.fromisoformat(value)
+                if t.name == "date"
+                else dt.datetime.fromisoformat(value)
+            )
         except ValueError:
             raise ValueError(f"attribute {name}: {value!r} is not an ISO {t.name}") from None
         if t.name == "timestamptz" and parsed.tzinfo is None:

@@ -30,7 +30,9 @@ def client(target: DynamoDBTarget) -> Any:
 def translate(err: Exception, what: str) -> Exception:
     """A dataferry error for a botocore one; credentials never appear in the text."""
     if isinstance(err, EndpointConnectionError):
-        return TargetUnavailable(f"DynamoDB {what}: cannot connect to {err.kwargs.get('endpoint_url')}")
+        return TargetUnavailable(
+            f"DynamoDB {what}: cannot connect to {err.kwargs.get('endpoint_url')}"
+        )
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
         msg = err.response.get("Error", {}).get("Message", "")

@@ -20,11 +20,13 @@ from .provision import provision
 __all__ = ["LEDGER_TABLE", "last_loads", "record_load"]
 
 LEDGER_TABLE = "dataferry_loads"
-_LEDGER_DS = Dataset.model_validate({
-    "source": {"path": "-"},
-    "target": Target(store="dynamodb", table=LEDGER_TABLE),
-    "key": {"hash": "dataset", "range": "started_at"},
-})
+_LEDGER_DS = Dataset.model_validate(
+    {
+        "source": {"path": "-"},
+        "target": Target(store="dynamodb", table=LEDGER_TABLE),
+        "key": {"hash": "dataset", "range": "started_at"},
+    }
+)
 _serializer = TypeSerializer()
 
 
@@ -40,8 +42,9 @@ def record_load(client: Any, record: LoadRecord) -> None:
     provision(client, _LEDGER_DS)
     row = {k: _plain(v) for k, v in record.flat().items() if v is not None}
     try:
-        client.put_item(TableName=LEDGER_TABLE,
-                        Item={k: _serializer.serialize(v) for k, v in row.items()})
+        client.put_item(
+            TableName=LEDGER_TABLE, Item={k: _serializer.serialize(v) for k, v in row.items()}
+        )
     except (BotoCoreError, ClientError) as e:
         raise translate(e, f"table {LEDGER_TABLE}") from None
 
@@ -51,9 +54,12 @@ def last_loads(client: Any, datasets: list[str]) -> dict[str, dict[str, Any]]:
     for name in datasets:
         try:
             resp = client.query(
-                TableName=LEDGER_TABLE, KeyConditionExpression="#d = :d",
+                TableName=LEDGER_TABLE,
+                KeyConditionExpression="#d = :d",
                 ExpressionAttributeNames={"#d": "dataset"},
-                ExpressionAttributeValues={":d": {"S": name}}, ScanIndexForward=False, Limit=1,
+                ExpressionAttributeValues={":d": {"S": name}},
+                ScanIndexForward=False,
+                Limit=1,
             )
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":

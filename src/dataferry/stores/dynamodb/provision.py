@@ -53,8 +53,9 @@ def _wait_active(client: Any, table: str, deadline_s: float) -> dict[str, Any]:
             return desc
         if time.monotonic() > deadline:
             status = desc.get("TableStatus") if desc else "missing"
-            raise TargetUnavailable(f"DynamoDB table {table} not ACTIVE after {deadline_s:.0f}s "
-                                    f"(status {status})")
+            raise TargetUnavailable(
+                f"DynamoDB table {table} not ACTIVE after {deadline_s:.0f}s (status {status})"
+            )
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
 
@@ -77,9 +78,11 @@ def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -
     want_keys = {(k["AttributeName"], k["KeyType"]) for k in args["KeySchema"]}
     have_keys = {(k["AttributeName"], k["KeyType"]) for k in desc["KeySchema"]}
     want_types = {(a["AttributeName"], a["AttributeType"]) for a in args["AttributeDefinitions"]}
-    have_types = {(a["AttributeName"], a["AttributeType"])
-                  for a in desc.get("AttributeDefinitions", [])
-                  if a["AttributeName"] in ds.key_columns}
+    have_types = {
+        (a["AttributeName"], a["AttributeType"])
+        for a in desc.get("AttributeDefinitions", [])
+        if a["AttributeName"] in ds.key_columns
+    }
     if want_keys != have_keys or want_types != have_types:
         raise TargetError(
             f"DynamoDB table {table} has key schema {sorted(have_keys)} "

@@ -26,8 +26,9 @@ BATCH_ITEMS = 10_000
 
 def schema(ds: Dataset) -> pa.Schema:
     fields = [pa.field(a, ds.key_type(a).arrow()) for a in ds.key_columns]
-    fields += [pa.field(n, c.type.arrow()) for n, c in ds.columns.items()
-               if n not in ds.key_columns]
+    fields += [
+        pa.field(n, c.type.arrow()) for n, c in ds.columns.items() if n not in ds.key_columns
+    ]
     return pa.schema([*fields, pa.field(EXTRA_COLUMN, pa.string())])
 
 

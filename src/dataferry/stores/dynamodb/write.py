@@ -57,11 +57,10 @@ def _send(client: Any, table: str, batch: list[dict[str, Any]], deadline_s: floa
     try:
         for attempt in retrying:
             with attempt:
-                resp = client.batch_write_item(
-                    RequestItems=pending, ReturnConsumedCapacity="TOTAL"
+                resp = client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
+                consumed += sum(
+                    c.get("CapacityUnits", 0.0) for c in resp.get("ConsumedCapacity", []) or []
                 )
-                consumed += sum(c.get("CapacityUnits", 0.0)
-                                for c in resp.get("ConsumedCapacity", []) or [])
                 pending = resp.get("UnprocessedItems") or {}
                 if pending:
                     raise _Unprocessed
@@ -76,8 +75,13 @@ def _send(client: Any, table: str, batch: list[dict[str, Any]], deadline_s: floa
 
 
 def write(
-    client: Any, table: str, codec: ItemCodec, items: Iterable[dict[str, Any]],
-    *, workers: int = DEFAULT_WORKERS, deadline_s: float = DEADLINE_S,
+    client: Any,
+    table: str,
+    codec: ItemCodec,
+    items: Iterable[dict[str, Any]],
+    *,
+    workers: int = DEFAULT_WORKERS,
+    deadline_s: float = DEADLINE_S,
     on_progress: Callable[[int], None] | None = None,
 ) -> WriteResult:
     """Put every item; return counts. Items must already be valid (see ItemCodec.encode)."""

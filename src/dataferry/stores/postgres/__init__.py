@@ -7,6 +7,13 @@ from .read import read
 from .write import write
 
 __all__ = [
-    "connect", "count", "last_loads", "probe", "provision", "read", "record_load",
-    "table_ident", "write",
+    "connect",
+    "count",
+    "last_loads",
+    "probe",
+    "provision",
+    "read",
+    "record_load",
+    "table_ident",
+    "write",
 ]

@@ -70,7 +70,7 @@ def _expected_type(ds: Dataset, name: str) -> str:
     text = ltype.postgres()
     for short, long in _FORMAT_TYPE.items():
         if text.startswith(short) and not text.startswith(long):
-            text = long + text[len(short):]
+            text = long + text[len(short) :]
     return text
 
 
@@ -78,8 +78,9 @@ def provision(conn: psycopg.Connection, spec: Spec, ds: Dataset) -> bool:
     """Create the table if missing (return True); if present, fail on any difference."""
     existing = _existing_columns(conn, ds)
     if not existing:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-            sql.Identifier(ds.target.schema_)))
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ds.target.schema_))
+        )
         conn.execute(_create_statement(spec, ds))
         return True
     diff = []
@@ -93,8 +94,9 @@ def provision(conn: psycopg.Connection, spec: Spec, ds: Dataset) -> bool:
         want_notnull = not ds.columns[name].nullable or name in ds.primary_key
         if want_notnull and not existing[name][1]:
             diff.append(f"column {name} is nullable in the table, NOT NULL in the spec")
-    diff += [f"column {n} is in the table but not in the spec" for n in existing
-             if n not in ds.columns]
+    diff += [
+        f"column {n} is in the table but not in the spec" for n in existing if n not in ds.columns
+    ]
     if diff:
         where = f"{ds.target.schema_}.{ds.target.table}"
         raise TargetError(

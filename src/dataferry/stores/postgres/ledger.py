@@ -14,24 +14,38 @@ __all__ = ["last_loads", "record_load"]
 
 LEDGER = sql.Identifier("dataferry", "loads")
 _COLUMNS = {
-    "run_id": "text NOT NULL", "dataset": "text NOT NULL", "target": "text NOT NULL",
-    "table": "text NOT NULL", "source": "text NOT NULL", "spec_sha256": "text NOT NULL",
-    "file_size": "bigint", "file_sha256": "text", "read": "bigint", "written": "bigint",
+    "run_id": "text NOT NULL",
+    "dataset": "text NOT NULL",
+    "target": "text NOT NULL",
+    "table": "text NOT NULL",
+    "source": "text NOT NULL",
+    "spec_sha256": "text NOT NULL",
+    "file_size": "bigint",
+    "file_sha256": "text",
+    "read": "bigint",
+    "written": "bigint",
     "inserted": "bigint",
-    "updated": "bigint", "unchanged": "bigint", "rejected": "bigint", "superseded": "bigint",
-    "started_at": "timestamptz NOT NULL", "finished_at": "timestamptz",
-    "status": "text NOT NULL", "error": "text",
+    "updated": "bigint",
+    "unchanged": "bigint",
+    "rejected": "bigint",
+    "superseded": "bigint",
+    "started_at": "timestamptz NOT NULL",
+    "finished_at": "timestamptz",
+    "status": "text NOT NULL",
+    "error": "text",
 }
 
 
 def _ensure(conn: psycopg.Connection) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS dataferry")
-    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-        LEDGER,
-        sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()
-        ),
-    ))
+    conn.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+            LEDGER,
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()
+            ),
+        )
+    )
 
 
 def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
@@ -40,7 +54,8 @@ def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
     row = {k: v for k, v in record.flat().items() if k in _COLUMNS}
     conn.execute(
         sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            LEDGER, sql.SQL(", ").join(map(sql.Identifier, row)),
+            LEDGER,
+            sql.SQL(", ").join(map(sql.Identifier, row)),
             sql.SQL(", ").join(sql.Placeholder() * len(row)),
         ),
         list(row.values()),
@@ -53,7 +68,9 @@ def last_loads(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
     if not exists or exists[0] is None:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql.SQL(
-            "SELECT DISTINCT ON (dataset) * FROM {} ORDER BY dataset, started_at DESC"
-        ).format(LEDGER))
+        cur.execute(
+            sql.SQL(
+                "SELECT DISTINCT ON (dataset) * FROM {} ORDER BY dataset, started_at DESC"
+            ).format(LEDGER)
+        )
         return {r["dataset"]: r for r in cur.fetchall()}

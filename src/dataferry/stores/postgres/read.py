@@ -62,18 +62,23 @@ def read(conn: psycopg.Connection, ds: Dataset) -> Iterator[pa.RecordBatch]:
     with conn.cursor() as cur, cur.copy(stmt) as copy:
         reader = pacsv.open_csv(
             io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE,
-                                           use_threads=False),
+            read_options=pacsv.ReadOptions(
+                column_names=names, block_size=BLOCK_SIZE, use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=read_types, strings_can_be_null=True,
-                quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"],
+                column_types=read_types,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                true_values=["t"],
+                false_values=["f"],
             ),
         )
         for batch in reader:
             arrays = [
                 batch.column(n).cast(ds.columns[n].type.arrow())
-                if ds.columns[n].type.name == "timestamptz" else batch.column(n)
+                if ds.columns[n].type.name == "timestamptz"
+                else batch.column(n)
                 for n in names
             ]
             yield pa.RecordBatch.from_arrays(arrays, names=names)

@@ -32,7 +32,9 @@ def _ids(names: Iterable[str]) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
-def _copy_in(conn: psycopg.Connection, columns: list[str], batches: Iterable[pa.RecordBatch]) -> int:
+def _copy_in(
+    conn: psycopg.Connection, columns: list[str], batches: Iterable[pa.RecordBatch]
+) -> int:
     rows = 0
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(STAGE, _ids(columns))
     with conn.cursor() as cur, cur.copy(stmt) as copy:
@@ -76,7 +78,10 @@ def _check_foreign_keys(conn: psycopg.Connection, spec: Spec, ds: Dataset, path:
         ).format(
             row=sql.Identifier(ROW_COLUMN),
             cols=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in fk.columns),
-            stage=STAGE, not_null=not_null, parent=table_ident(parent), match=match,
+            stage=STAGE,
+            not_null=not_null,
+            parent=table_ident(parent),
+            match=match,
         )
         bad = conn.execute(stmt).fetchone()
         if bad:
@@ -106,8 +111,9 @@ def _merge(conn: psycopg.Connection, ds: Dataset) -> tuple[int, int]:
         "WITH m AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {stage} "
         "ON CONFLICT ({pk}) {action} RETURNING (xmax = 0) AS inserted) "
         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM m"
-    ).format(target=table_ident(ds), cols=_ids(cols), stage=STAGE, pk=_ids(ds.primary_key),
-             action=action)
+    ).format(
+        target=table_ident(ds), cols=_ids(cols), stage=STAGE, pk=_ids(ds.primary_key), action=action
+    )
     row = conn.execute(stmt).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
@@ -129,7 +135,10 @@ def _advance_identities(conn: psycopg.Connection, ds: Dataset) -> None:
 
 
 def write(
-    conn: psycopg.Connection, spec: Spec, ds: Dataset, batches: Iterable[pa.RecordBatch],
+    conn: psycopg.Connection,
+    spec: Spec,
+    ds: Dataset,
+    batches: Iterable[pa.RecordBatch],
     path: Path,
 ) -> LoadCounts:
     """Stage, check and merge ``batches`` into the dataset's table, in the open transaction."""
@@ -138,13 +147,19 @@ def write(
         sql.SQL(
             "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols}, 0::bigint AS {row} "
             "FROM {target} WITH NO DATA"
-        ).format(stage=STAGE, cols=_ids(cols), row=sql.Identifier(ROW_COLUMN),
-                 target=table_ident(ds))
+        ).format(
+            stage=STAGE, cols=_ids(cols), row=sql.Identifier(ROW_COLUMN), target=table_ident(ds)
+        )
     )
     read = _copy_in(conn, [*cols, ROW_COLUMN], batches)
     _check_duplicates(conn, ds, path)
     _check_foreign_keys(conn, spec, ds, path)
     inserted, updated = _merge(conn, ds)
     _advance_identities(conn, ds)
-    return LoadCounts(read=read, written=inserted + updated, inserted=inserted, updated=updated,
-                      unchanged=read - inserted - updated)
+    return LoadCounts(
+        read=read,
+        written=inserted + updated,
+        inserted=inserted,
+        updated=updated,
+        unchanged=read - inserted - updated,
+    )

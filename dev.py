@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Quick start on a fresh machine (Python 3.10+, nothing else): one command each.
+
+    python3 dev.py run     # the retail example, all three stages, on the embedded stack
+    python3 dev.py test    # the test suite (extra arguments go to pytest)
+    python3 dev.py lint    # ruff check and ruff format --check
+
+It makes .venv/ beside this file and installs dataferry with its dev extra there,
+again only when pyproject.toml changes. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".dataferry-installed"
+EXAMPLE = ROOT / "examples" / "retail" / "dataferry.yaml"
+
+
+def _ensure_env() -> None:
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == want:
+        return
+    if not (BIN / "python").exists() and not (BIN / "python.exe").exists():
+        print(f"creating {VENV.relative_to(ROOT)} ...", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing dataferry[dev] into .venv ...", file=sys.stderr)
+    py = str(BIN / "python")
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(want)
+
+
+def _exec(argv: list[str]) -> int:
+    return subprocess.run(argv, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command not in ("run", "test", "lint"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    _ensure_env()
+    if command == "run":
+        return _exec([str(BIN / "dataferry"), "run", "-c", str(EXAMPLE), *rest])
+    if command == "test":
+        return _exec([str(BIN / "python"), "-m", "pytest", *rest])
+    code = _exec([str(BIN / "ruff"), "check", "."])
+    return code or _exec([str(BIN / "ruff"), "format", "--check", "."])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""Fixtures for every layer: no ambient credentials, markers by folder, spec building."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataferry.spec import Spec, load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_DATA = Path(os.environ.get("DATAFERRY_SEED_DATA", REPO.parent / "shared" / "seed" / "data"))
+
+_AMBIENT_PREFIXES = ("PG", "RDS_", "AWS_", "SNOWFLAKE_", "DATAFERRY_")
+_AMBIENT_NAMES = {"DATABASE_URL"}
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the configuration they set: a developer's PG*/AWS_* never leak in."""
+    for name in list(os.environ):
+        if name in _AMBIENT_NAMES or name.startswith(_AMBIENT_PREFIXES):
+            if name == "DATAFERRY_SEED_DATA":
+                continue
+            monkeypatch.delenv(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = Path(str(item.fspath)).relative_to(REPO / "tests").parts[0]
+        if layer in ("unit", "integration", "cli"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+class PipelineFactory:
+    """Writes a spec (and its data files) into a test's folder; shares one stack folder."""
+
+    def __init__(self, root: Path, stack_dir: Path | None) -> None:
+        self.root = root
+        self.stack_dir = stack_dir
+
+    def write(self, relpath: str, text: str, encoding: str = "utf-8") -> Path:
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(textwrap.dedent(text).lstrip("\n").encode(encoding))
+        return path
+
+    def write_bytes(self, relpath: str, data: bytes) -> Path:
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def spec(self, datasets: dict[str, object] | str, **top: object) -> Spec:
+        if isinstance(datasets, str):
+            datasets = yaml.safe_load(textwrap.dedent(datasets))
+        body: dict[str, object] = {
+            "version": 1,
+            "datasets": datasets,
+            "warehouse": {"duckdb": {"path": str(self.root / "warehouse.duckdb")}},
+        }
+        if self.stack_dir is not None:
+            body["stack"] = {"dir": str(self.stack_dir)}
+        body.update(top)
+        path = self.root / "dataferry.yaml"
+        path.write_text(yaml.safe_dump(body, allow_unicode=True, sort_keys=False))
+        return load_spec(path)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> PipelineFactory:
+    return PipelineFactory(tmp_path, None)

@@ -1,0 +1,120 @@
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from dataferry.errors import InputError
+from dataferry.readers import ROW_COLUMN, read_csv
+from tests.conftest import PipelineFactory
+
+DATASET = {
+    "t": {
+        "source": {"path": "t.csv"},
+        "target": {"store": "postgres", "table": "t"},
+        "columns": {
+            "id": {"type": "smallint", "nullable": False},
+            "name": {"type": "varchar(8)", "nullable": False},
+            "price": {"type": "numeric(6,2)"},
+            "at": {"type": "date"},
+            "note": {"type": "text"},
+        },
+        "primary_key": ["id"],
+    }
+}
+
+
+def load(pipeline: PipelineFactory, text: str | bytes, **csv_opts: object) -> pa.Table:
+    if isinstance(text, bytes):
+        pipeline.write_bytes("t.csv", text)
+    else:
+        pipeline.write("t.csv", text)
+    ds = (
+        {**DATASET["t"], "source": {"path": "t.csv", "csv": csv_opts}} if csv_opts else DATASET["t"]
+    )
+    spec = pipeline.spec({"t": ds})
+    batches = list(read_csv(spec.resolve(spec.datasets["t"].source.path), spec.datasets["t"]))
+    return pa.Table.from_batches(batches)
+
+
+def error(pipeline: PipelineFactory, text: str | bytes) -> InputError:
+    with pytest.raises(InputError) as e:
+        load(pipeline, text)
+    return e.value
+
+
+def test_real_csv_quoting_bom_crlf_and_column_order(pipeline: PipelineFactory) -> None:
+    data = (
+        "\ufeffname,id,price,at,note\r\n"
+        'Ana,1,10.50,2024-03-04,"a, b"\r\n'
+        'Bo,2,,2024-03-05,"line1\r\nline2 ""quoted"""\r\n'
+        'Cy,3,0.01,,""\r\n'
+    ).encode()
+    t = load(pipeline, data)
+    assert t.column("id").to_pylist() == [1, 2, 3]
+    assert t.column("name").to_pylist() == ["Ana", "Bo", "Cy"]  # matched by name, not position
+    assert t.column("price").to_pylist() == [Decimal("10.50"), None, Decimal("0.01")]
+    assert t.column("note").to_pylist() == ["a, b", 'line1\r\nline2 "quoted"', ""]  # "" != NULL
+    assert t.column("at").to_pylist()[2] is None
+    assert t.column(ROW_COLUMN).to_pylist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "reason"),
+    [
+        ("x,Ana,1.00,2024-01-01,\n", 2, "column id: not a valid smallint (value 'x')"),
+        ("1,Ana,1.00,2024-01-01,\n40000,Bo,1,,\n", 3, "column id: out of range for smallint"),
+        ("1,Ana,1.005,,\n", 2, "column price: Rescaling Decimal value would cause data loss"),
+        ("1,Ana,99999.00,,\n", 2, "does not fit in precision 6"),
+        ("1,Ana,NaN,,\n", 2, "column price"),
+        ("1,Ana,1,2021-02-30,\n", 2, "column at: not a valid date"),
+        ("1,Ana,1,03/04/2024,\n", 2, "column at: not a valid date"),
+        ("1,,1,,\n", 2, "column name: missing required value"),
+        ("1,Ana Banana,1,,\n", 2, "column name: 10 characters, longer than varchar(8)"),
+        ("1,Ana,1,,\n2,Bo,1\n", 3, "expected 5 fields, found 3"),
+        ("1,Ana,1,,,extra\n", 2, "expected 5 fields, found 6"),
+    ],
+)
+def test_bad_rows_name_line_and_reason(
+    pipeline: PipelineFactory, body: str, line: int, reason: str
+) -> None:
+    err = error(pipeline, "id,name,price,at,note\n" + body)
+    assert err.line == line
+    assert reason in err.reason
+    assert str(err).startswith(f"{err.path}:{line}: ")
+
+
+def test_line_numbers_count_newlines_inside_quotes(pipeline: PipelineFactory) -> None:
+    err = error(pipeline, 'id,name,price,at,note\n1,Ana,1,,"two\nlines"\nbad,Bo,1,,\n')
+    assert err.line == 4
+
+
+def test_invalid_utf8_names_the_line(pipeline: PipelineFactory) -> None:
+    err = error(pipeline, b"id,name,price,at,note\n1,Ana,1,,\n2,B\xffo,1,,\n")
+    assert err.line == 3
+    assert "not valid utf-8" in err.reason
+
+
+def test_header_problems(pipeline: PipelineFactory) -> None:
+    err = error(pipeline, "id,name,price,extra\n1,a,1,x\n")
+    assert err.line == 1
+    assert "missing column(s) at, note" in err.reason
+    assert "not in the spec: extra" in err.reason
+
+
+def test_empty_file(pipeline: PipelineFactory) -> None:
+    assert "empty file" in error(pipeline, "").reason
+
+
+def test_options_delimiter_null_marker_and_latin1(pipeline: PipelineFactory) -> None:
+    data = "id;name;price;at;note\n1;José;\\N;2024-01-01;\\N\n".encode("latin-1")
+    t = load(pipeline, data, delimiter=";", null="\\N", encoding="latin-1")
+    assert t.column("name").to_pylist() == ["José"]
+    assert t.column("price").to_pylist() == [None]
+    assert t.column("note").to_pylist() == [None]
+
+
+def test_missing_file(pipeline: PipelineFactory, tmp_path: Path) -> None:
+    spec = pipeline.spec(DATASET)
+    with pytest.raises(InputError, match="no such file"):
+        list(read_csv(tmp_path / "t.csv", spec.datasets["t"]))

@@ -1,0 +1,92 @@
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from dataferry.errors import InputError
+from dataferry.readers import read_json_records
+from dataferry.stages import dynamodb_items
+from dataferry.stores.dynamodb.codec import ItemCodec, to_json
+from tests.conftest import PipelineFactory
+
+DATASET = {
+    "source": {"path": "d.json"},
+    "target": {"store": "dynamodb", "table": "things"},
+    "key": {"hash": "name", "range": "n"},
+    "columns": {
+        "name": {"type": "text", "nullable": False},
+        "n": {"type": "integer", "nullable": False},
+        "price": {"type": "numeric(10,2)"},
+    },
+}
+
+
+def items(pipeline: PipelineFactory, text: str, name: str = "d.json") -> list[dict[str, Any]]:
+    pipeline.write(name, text)
+    spec = pipeline.spec({"d": {**DATASET, "source": {"path": name}}})
+    ds = spec.datasets["d"]
+    return list(dynamodb_items(spec.resolve(ds.source.path), ds, ItemCodec(ds)))
+
+
+def test_numbers_stay_exact_decimals(pipeline: PipelineFactory) -> None:
+    (item,) = items(
+        pipeline, '[{"name": "a", "n": 1, "price": 10.20, "big": 12345678901234567890.123456789}]'
+    )
+    assert item["price"] == {"N": "10.20"}
+    assert item["big"] == {"N": "12345678901234567890.123456789"}
+    assert item["n"] == {"N": "1"}
+
+
+def test_nested_values_and_jsonl(pipeline: PipelineFactory) -> None:
+    text = (
+        '{"name": "a", "n": 2, "tags": ["x", {"y": null}], "ok": true}\n\n{"name": "b", "n": 3}\n'
+    )
+    got = items(pipeline, text, "d.jsonl")
+    assert got[0]["tags"] == {"L": [{"S": "x"}, {"M": {"y": {"NULL": True}}}]}
+    assert got[0]["ok"] == {"BOOL": True}
+    assert len(got) == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ('{"n": 1}', "key attribute name is missing"),
+        ('{"name": "", "n": 1}', "key attribute name must be a non-empty string"),
+        ('{"name": "a", "n": "1"}', "key attribute n must be a number"),
+        ('{"name": "a", "n": 1.5}', "attribute n: 1.5 is not a integer"),
+        ('{"name": "a", "n": 1, "price": 1.234}', "does not fit numeric(10,2)"),
+        ('{"name": "a", "n": 1, "x": 1234567890123456789012345678901234567890}', "38 significant"),
+        ('{"name": "a", "n": 1, "x": NaN}', "not valid JSON"),
+        ('{"name": "a", "n": 1, "name": "b"}', "appears twice"),
+    ],
+)
+def test_bad_records_name_the_record_and_reason(
+    pipeline: PipelineFactory, record: str, reason: str
+) -> None:
+    with pytest.raises(InputError) as e:
+        items(pipeline, f'[{{"name": "ok", "n": 0}}, {record}]')
+    assert reason in str(e.value)
+    assert "record 1" in str(e.value)
+
+
+def test_jsonl_errors_name_the_line(pipeline: PipelineFactory) -> None:
+    with pytest.raises(InputError) as e:
+        items(pipeline, '{"name": "a", "n": 1}\n{"name": "b"}\n', "d.jsonl")
+    assert e.value.line == 2
+
+
+def test_not_an_array(pipeline: PipelineFactory) -> None:
+    pipeline.write("d.json", '{"name": "a"}')
+    with pytest.raises(InputError, match="expected a JSON array"):
+        list(read_json_records(pipeline.root / "d.json", "json"))
+
+
+def test_oversized_item_is_rejected(pipeline: PipelineFactory) -> None:
+    big = "x" * (401 * 1024)
+    with pytest.raises(InputError, match="400 KB"):
+        items(pipeline, f'[{{"name": "a", "n": 1, "blob": "{big}"}}]')
+
+
+def test_to_json_writes_numbers_exactly() -> None:
+    value = {"a": Decimal("10.20"), "b": [Decimal("1"), True, None], "c": {"d": "é"}}
+    assert to_json(value) == '{"a":10.20,"b":[1,true,null],"c":{"d":"é"}}'

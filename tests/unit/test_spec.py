@@ -1,0 +1,136 @@
+from pathlib import Path
+
+import pytest
+
+from dataferry.errors import SpecError
+from dataferry.spec import load_spec
+
+BASE = """
+version: 1
+datasets:
+  item:
+    source: {path: item.csv}
+    target: {store: postgres, table: item}
+    columns:
+      item_id: {type: integer, nullable: false}
+      price: {type: PRICE_TYPE}
+    primary_key: [item_id]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "dataferry.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_unknown_type_names_file_and_key_path(tmp_path: Path) -> None:
+    p = write(tmp_path, BASE.replace("PRICE_TYPE", "flaot"))
+    with pytest.raises(SpecError) as e:
+        load_spec(p)
+    assert str(e.value).startswith(f"{p}: datasets.item.columns.price.type: unknown type 'flaot'")
+
+
+def test_unknown_key_is_an_error_with_its_path(tmp_path: Path) -> None:
+    p = write(tmp_path, BASE.replace("PRICE_TYPE", "double").replace("primary_key", "primary_kee"))
+    with pytest.raises(SpecError, match=r"datasets\.item\.primary_kee: unknown key"):
+        load_spec(p)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "version: 1\ndatasets: [\n")
+    with pytest.raises(SpecError, match=r"dataferry\.yaml:3: not valid YAML"):
+        load_spec(p)
+
+
+def test_missing_spec_file_says_how_to_name_one(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="-c/--config"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_env_interpolation_with_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = BASE.replace("PRICE_TYPE", '"${PRICE_TYPE:-numeric(10,2)}"').replace(
+        "item.csv", '"${DATA_DIR}/item.csv"'
+    )
+    p = write(tmp_path, text)
+    with pytest.raises(SpecError, match=r"source\.path: environment variable DATA_DIR is not set"):
+        load_spec(p)
+    monkeypatch.setenv("DATA_DIR", "/data")
+    spec = load_spec(p)
+    assert str(spec.datasets["item"].source.path) == "/data/item.csv"
+    assert str(spec.datasets["item"].columns["price"].type) == "numeric(10,2)"
+    monkeypatch.setenv("PRICE_TYPE", "double")
+    assert load_spec(p).datasets["item"].columns["price"].type.name == "double"
+
+
+def test_dollar_dollar_escapes(tmp_path: Path) -> None:
+    p = write(tmp_path, BASE.replace("PRICE_TYPE", "double").replace("item.csv", "$$x.csv"))
+    assert str(load_spec(p).datasets["item"].source.path) == "$x.csv"
+
+
+def test_secrets_never_in_repr_or_dump(tmp_path: Path) -> None:
+    sentinel = "s3cr3t-SENTINEL-value"
+    text = BASE.replace("PRICE_TYPE", "double") + (
+        f"stores:\n  postgres:\n    url: postgresql://u:{sentinel}@h/db\n    password: {sentinel}\n"
+    )
+    spec = load_spec(write(tmp_path, text))
+    assert sentinel not in repr(spec)
+    assert sentinel not in str(spec.model_dump(mode="json"))
+
+
+def test_foreign_key_cycle_names_the_tables(tmp_path: Path) -> None:
+    text = """
+version: 1
+datasets:
+  a:
+    source: {path: a.csv}
+    target: {store: postgres, table: a}
+    columns: {id: {type: integer}, b_id: {type: integer}}
+    primary_key: [id]
+    foreign_keys: [{columns: [b_id], references: {dataset: b, columns: [id]}}]
+  b:
+    source: {path: b.csv}
+    target: {store: postgres, table: b}
+    columns: {id: {type: integer}, a_id: {type: integer}}
+    primary_key: [id]
+    foreign_keys: [{columns: [a_id], references: {dataset: a, columns: [id]}}]
+"""
+    spec = load_spec(write(tmp_path, text))
+    with pytest.raises(SpecError, match=r"foreign keys form a cycle: (a -> b -> a|b -> a -> b)"):
+        spec.load_order()
+
+
+def test_load_order_puts_parents_first() -> None:
+    spec = load_spec(Path(__file__).parents[2] / "examples" / "retail" / "dataferry.yaml")
+    order = spec.load_order()
+    assert order.index("customer") < order.index("orders")
+    assert order.index("item") < order.index("orders")
+    assert spec.load_order(["orders"]) == ["orders"]
+
+
+def test_dynamodb_dataset_needs_a_key_and_a_valid_table_name(tmp_path: Path) -> None:
+    text = """
+version: 1
+datasets:
+  x:
+    source: {path: x.json}
+    target: {store: dynamodb, table: ab}
+    key: {hash: id}
+"""
+    with pytest.raises(SpecError, match=r"datasets\.x: .*3-255"):
+        load_spec(write(tmp_path, text))
+    with pytest.raises(SpecError, match=r"datasets\.x: key: a dynamodb dataset needs key"):
+        load_spec(
+            write(
+                tmp_path,
+                text.replace("    key: {hash: id}\n", "").replace("table: ab}", "table: abc}"),
+            )
+        )
+
+
+def test_foreign_key_to_unknown_dataset(tmp_path: Path) -> None:
+    text = BASE.replace("PRICE_TYPE", "double") + (
+        "    foreign_keys: [{columns: [item_id], references: {dataset: nope, columns: [id]}}]\n"
+    )
+    with pytest.raises(SpecError, match=r"foreign_keys\[0\]\.references: no postgres dataset"):
+        load_spec(write(tmp_path, text))

@@ -33,7 +33,7 @@ def wait_until_ready(
     """Call ``probe`` until it stops raising TargetUnavailable, or the deadline passes."""
     retrying = Retrying(
         retry=retry_if_exception_type(TargetUnavailable),
-        wait=wait_exponential_jitter(initial=0.2, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2),
         stop=stop_after_delay(deadline_s),
         before_sleep=before_sleep_log(log, logging.INFO),
         reraise=True,

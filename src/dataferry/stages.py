@@ -14,7 +14,7 @@ from .connections import resolve_dynamodb, resolve_postgres
 from .errors import DataferryError, InputError, NotSupported, TargetError
 from .ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
 from .readers import read_csv, read_json_records
-from .readiness import wait_until_ready
+from .readiness import DEFAULT_DEADLINE_S, wait_until_ready
 from .spec import Dataset, Spec
 from .stack import EmbeddedStack
 
@@ -82,6 +82,7 @@ def load_sql(
     *,
     run_id: str | None = None,
     progress: Progress = _noop,
+    wait_s: float = DEFAULT_DEADLINE_S,
 ) -> list[LoadRecord]:
     """CSV files -> PostgreSQL, parents first; one transaction per dataset."""
     import psycopg
@@ -93,7 +94,7 @@ def load_sql(
         return []
     run_id = run_id or new_run_id()
     target = resolve_postgres(spec)
-    wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}")
+    wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", wait_s)
     records = []
     with pg.connect(target) as conn:
         for name in order:
@@ -151,6 +152,7 @@ def load_nosql(
     *,
     run_id: str | None = None,
     progress: Progress = _noop,
+    wait_s: float = DEFAULT_DEADLINE_S,
 ) -> list[LoadRecord]:
     """JSON files -> DynamoDB. Each file is validated whole before its first write."""
     from .stores import dynamodb as ddb
@@ -160,7 +162,7 @@ def load_nosql(
         return []
     run_id = run_id or new_run_id()
     target = resolve_dynamodb(spec)
-    wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}")
+    wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}", wait_s)
     client = ddb.client(target)
     records = []
     for name, ds in chosen.items():
@@ -215,6 +217,7 @@ def etl(
     *,
     run_id: str | None = None,
     progress: Progress = _noop,
+    wait_s: float = DEFAULT_DEADLINE_S,
 ) -> list[LoadRecord]:
     """PostgreSQL and DynamoDB tables -> warehouse raw tables, merged on their keys."""
     import pyarrow as pa
@@ -230,7 +233,7 @@ def etl(
             from .stores import postgres as pg
 
             target = resolve_postgres(spec)
-            wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}")
+            wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", wait_s)
             with pg.connect(target) as conn:
                 for name, ds in pg_sets.items():
                     source = f"postgres:{ds.target.schema_}.{ds.target.table}"
@@ -266,7 +269,7 @@ def etl(
             from .stores import dynamodb as ddb
 
             dtarget = resolve_dynamodb(spec)
-            wait_until_ready(lambda: ddb.probe(dtarget), f"DynamoDB {dtarget.display}")
+            wait_until_ready(lambda: ddb.probe(dtarget), f"DynamoDB {dtarget.display}", wait_s)
             client = ddb.client(dtarget)
             for name, ds in ddb_sets.items():
                 source = f"dynamodb:{ds.target.table}"
@@ -308,9 +311,11 @@ def run(
     datasets: list[str] | None = None,
     *,
     progress: Progress = _noop,
+    wait_s: float = DEFAULT_DEADLINE_S,
 ) -> dict[str, list[LoadRecord]]:
     """All three stages in dependency order, under one run id."""
     run_id = new_run_id()
     return {
-        stage: fn(spec, datasets, run_id=run_id, progress=progress) for stage, fn in STAGES.items()
+        stage: fn(spec, datasets, run_id=run_id, progress=progress, wait_s=wait_s)
+        for stage, fn in STAGES.items()
     }

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__
 from ..errors import DataferryError
+from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import exit_code_for
 from .render import emit_json, records_table, status_tables, stdout
@@ -33,6 +34,7 @@ class Options:
     quiet: bool = False
     json: bool = False
     datasets: list[str] = field(default_factory=list)
+    wait_s: float = DEFAULT_DEADLINE_S
 
     def spec(self) -> Spec:
         return load_spec(self.config)
@@ -70,7 +72,14 @@ def common(datasets: bool = False) -> Callable[[F], F]:
         @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
         @functools.wraps(fn)
         def wrapper(config: Path, verbose: int, quiet: bool, as_json: bool, **kwargs: Any) -> Any:
-            opts = Options(config, verbose, quiet, as_json, list(kwargs.pop("dataset", ()) or ()))
+            opts = Options(
+                config,
+                verbose,
+                quiet,
+                as_json,
+                datasets=list(kwargs.pop("dataset", ()) or ()),
+                wait_s=kwargs.pop("wait_s", DEFAULT_DEADLINE_S),
+            )
             _setup_logging(opts)
             try:
                 return fn(opts, **kwargs)
@@ -84,6 +93,15 @@ def common(datasets: bool = False) -> Callable[[F], F]:
                 multiple=True,
                 metavar="NAME",
                 help="Only this dataset (repeatable).",
+            )(wrapper)
+            wrapper = click.option(
+                "--wait",
+                "wait_s",
+                type=click.FloatRange(min=0),
+                default=DEFAULT_DEADLINE_S,
+                show_default=True,
+                metavar="SECONDS",
+                help="How long to wait for each target to become ready.",
             )(wrapper)
         return wrapper  # type: ignore[return-value]
 
@@ -133,7 +151,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
             bar.start()
         for name in names:
             results[name] = stages.STAGES[name](
-                spec, opts.datasets or None, run_id=run_id, progress=advance
+                spec, opts.datasets or None, run_id=run_id, progress=advance, wait_s=opts.wait_s
             )
     finally:
         if bar:

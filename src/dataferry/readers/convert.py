@@ -49,7 +49,8 @@ def _cast_or_locate(arr: pa.Array, target: pa.DataType, name: str, label: str) -
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             text = str(e)
             # Arrow's own words for range and scale problems are clear; parse failures less so.
-            reason = f"not a valid {label}" if "parse" in text.lower() else text
+            unparsable = "parse" in text.lower() or "not a valid" in text.lower()
+            reason = f"not a valid {label}" if unparsable else text
             raise BadValue(i, name, value, reason) from None
     raise AssertionError("cast failed but no single value fails")  # pragma: no cover
 

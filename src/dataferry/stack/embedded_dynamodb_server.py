@@ -17,6 +17,9 @@ from .moto_runner import SNAPSHOT_PATH
 __all__ = ["DynamoDBStatus", "snapshot", "start", "status", "stop"]
 
 START_TIMEOUT_S = 60.0
+# The server outlives this process on purpose; holding its Popen keeps Python from
+# collecting it (and warning that it still runs) while we are alive.
+_detached: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def start(data_dir: Path) -> DynamoDBStatus:
         if proc.poll() is not None:
             raise StackError(f"embedded DynamoDB exited with {proc.returncode} (see {log})")
         if ready.exists():
+            _detached.append(proc)
             return status(data_dir)
         time.sleep(0.05)
     proc.kill()
@@ -109,4 +113,7 @@ def stop(data_dir: Path) -> bool:
     except psutil.TimeoutExpired:
         proc.kill()
         raise StackError(f"embedded DynamoDB (pid {current.pid}) did not stop; killed") from None
+    for child in [p for p in _detached if p.pid == current.pid]:
+        child.wait()  # reap it: it was ours
+        _detached.remove(child)
     return True

@@ -50,7 +50,7 @@ def _send(client: Any, table: str, batch: list[dict[str, Any]], deadline_s: floa
     consumed = 0.0
     retrying = Retrying(
         retry=retry_if_exception_type(_Unprocessed),
-        wait=wait_exponential_jitter(initial=0.05, max=5.0),
+        wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
         stop=stop_after_delay(deadline_s),
         reraise=True,
     )

@@ -1,0 +1,142 @@
+from decimal import Decimal
+
+import pytest
+
+from dataferry import stages
+from dataferry.errors import InputError, TargetError
+from tests.conftest import PipelineFactory
+from tests.integration.conftest import pg_conn, retail_sql_datasets, write_retail_csv
+
+
+def rows(spec, schema: str, table: str) -> list[tuple]:
+    with pg_conn(spec) as conn:
+        return conn.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY 1').fetchall()
+
+
+def test_loads_parents_first_and_rerun_changes_nothing(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    first = stages.load_sql(spec)
+    assert [r.dataset for r in first] == ["customer", "item", "orders"]
+    assert [(r.counts.read, r.counts.inserted) for r in first] == [(2, 2), (2, 2), (3, 3)]
+    orders = rows(spec, schema, "orders")
+    assert orders[0][4] == Decimal("14.50")  # money stays exact
+    assert orders[0][5] == "sin bolsa, por favor"
+    assert orders[2][5] == 'dijo "gracias"'
+    assert orders[1][5] is None
+    assert rows(spec, schema, "customer")[0][3] == "5512345678"  # 10 digits, as text
+
+    second = stages.load_sql(spec)
+    assert [(r.counts.inserted, r.counts.updated, r.counts.unchanged) for r in second] == [
+        (0, 0, 2),
+        (0, 0, 2),
+        (0, 0, 3),
+    ]
+    assert len(rows(spec, schema, "orders")) == 3
+
+
+def test_a_changed_row_is_updated_and_only_it(pipeline: PipelineFactory, schema: str) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec)
+    pipeline.write(
+        "item.csv", "item_id,name,price\n1,Café 500 g,199.00\n2,Agua 1 L,14.50\n3,Té,20\n"
+    )
+    (item,) = stages.load_sql(spec, ["item"])
+    assert (item.counts.inserted, item.counts.updated, item.counts.unchanged) == (1, 1, 1)
+    assert rows(spec, schema, "item")[0][2] == Decimal("199.00")
+
+
+def test_a_bad_row_leaves_the_table_exactly_as_it_was(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec)
+    before = rows(spec, schema, "item")
+    pipeline.write("item.csv", "item_id,name,price\n1,Café,1.00\n5,Nuevo,2.00\n6,Malo,abc\n")
+    with pytest.raises(InputError) as e:
+        stages.load_sql(spec, ["item"])
+    assert e.value.line == 4
+    assert "column price: not a valid numeric(10,2) (value 'abc')" in str(e.value)
+    assert rows(spec, schema, "item") == before
+    with pg_conn(spec) as conn:
+        status, error = conn.execute(
+            "SELECT status, error FROM dataferry.loads WHERE dataset = 'item' "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+    assert status == "failed"
+    assert "abc" in error
+
+
+def test_foreign_key_violation_names_line_value_and_parent(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    orders = (
+        "order_id,customer_id,item_id,order_date,price,comments\n"
+        "1,1,1,2024-01-01,1.00,\n"
+        "2,99,1,2024-01-01,1.00,\n"
+    )
+    write_retail_csv(pipeline, **{"orders.csv": orders})
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    with pytest.raises(InputError) as e:
+        stages.load_sql(spec)
+    assert e.value.line == 3
+    assert "customer_id=99 has no matching row in customer (customer_id)" in str(e.value)
+    with pg_conn(spec) as conn:  # even the CREATE TABLE was rolled back with the load
+        assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.orders",)).fetchone() == (None,)
+
+
+def test_duplicate_key_in_one_file_names_both_lines(pipeline: PipelineFactory, schema: str) -> None:
+    write_retail_csv(pipeline, **{"item.csv": "item_id,name,price\n1,a,1\n2,b,2\n1,c,3\n"})
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    with pytest.raises(InputError) as e:
+        stages.load_sql(spec, ["item"])
+    assert e.value.line == 4
+    assert "repeats the key of line 2" in str(e.value)
+
+
+def test_existing_table_that_differs_is_reported_not_altered(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    with pg_conn(spec) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".item (item_id integer PRIMARY KEY, name text)')
+    with pytest.raises(TargetError) as e:
+        stages.load_sql(spec, ["item"])
+    msg = str(e.value)
+    assert "column name is text in the table, character varying(64) in the spec" in msg
+    assert "column price is in the spec but not in the table" in msg
+    assert rows(spec, schema, "item") == []
+
+
+def test_identity_sequence_moves_past_loaded_ids(pipeline: PipelineFactory, schema: str) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec)
+    with pg_conn(spec) as conn:
+        new_id = conn.execute(
+            f'INSERT INTO "{schema}".item (name, price) VALUES (%s, %s) RETURNING item_id',
+            ("Nuevo", Decimal("1.00")),
+        ).fetchone()[0]
+    assert new_id == 3
+
+
+def test_ledger_records_file_checksum_and_counts(pipeline: PipelineFactory, schema: str) -> None:
+    import hashlib
+
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    (rec,) = stages.load_sql(spec, ["customer"])
+    digest = hashlib.sha256((pipeline.root / "customer.csv").read_bytes()).hexdigest()
+    with pg_conn(spec) as conn:
+        row = conn.execute(
+            "SELECT file_sha256, read, inserted, status, spec_sha256 FROM dataferry.loads "
+            "WHERE run_id = %s",
+            (rec.run_id,),
+        ).fetchone()
+    assert row == (digest, 2, 2, "ok", spec.dataset_hash("customer"))

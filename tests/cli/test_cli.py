@@ -1,0 +1,161 @@
+"""The dataferry command as a user runs it: a subprocess, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+
+SENTINEL = "pw-SENTINEL-4b1d"
+
+
+def dataferry(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    full_env = {k: v for k, v in os.environ.items()} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "dataferry", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of examples/retail with a stack of its own, stopped at the end."""
+    root = tmp_path_factory.mktemp("retail")
+    shutil.copytree(REPO / "examples" / "retail" / "data", root / "data")
+    shutil.copy(REPO / "examples" / "retail" / "dataferry.yaml", root / "dataferry.yaml")
+    yield root / "dataferry.yaml"
+    dataferry("stack", "down", "-c", str(root / "dataferry.yaml"))
+
+
+def counts(payload: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    return {
+        stage: [(r["dataset"], r["read"]) for r in records]
+        for stage, records in payload["stages"].items()
+    }
+
+
+def test_run_twice_loads_everything_once(example: Path) -> None:
+    first = as_json(dataferry("run", "-c", str(example), "--json"))
+    second = as_json(dataferry("run", "-c", str(example), "--json"))
+    assert counts(first) == counts(second)
+    assert counts(first)["load sql"] == [("customer", 30), ("item", 24), ("orders", 40)]
+    assert all(r["inserted"] == 0 and r["updated"] == 0 for r in second["stages"]["load sql"])
+    assert all(r["written"] == 0 for r in second["stages"]["etl"])
+    status = as_json(dataferry("status", "-c", str(example), "--json"))["targets"]
+    rows = {t: {r["table"]: r["rows"] for r in v["tables"]} for t, v in status.items()}
+    assert rows["postgres"] == {"public.customer": 30, "public.item": 24, "public.orders": 40}
+    assert rows["dynamodb"] == {"customers_data": 30, "items_data": 24, "items_bought_data": 40}
+    assert rows["warehouse"]["raw_postgres.orders"] == 40
+    assert rows["warehouse"]["raw_dynamodb.items_bought_data"] == 40
+    assert {r["last_load"]["status"] for v in status.values() for r in v["tables"]} == {"ok"}
+
+
+def test_human_output_shows_rows_per_table(example: Path) -> None:
+    proc = dataferry("run", "-c", str(example))
+    assert proc.returncode == 0, proc.stderr
+    for text in ("load sql", "load nosql", "etl", "raw_postgres.orders", "raw_dynamodb.items_data"):
+        assert text in proc.stdout
+    proc = dataferry("stack", "status", "-c", str(example))
+    assert "postgres" in proc.stdout and "up" in proc.stdout
+
+
+def test_dataset_filter(example: Path) -> None:
+    payload = as_json(dataferry("load", "sql", "-c", str(example), "--dataset", "item", "--json"))
+    assert counts(payload) == {"load sql": [("item", 24)]}
+    proc = dataferry("load", "sql", "-c", str(example), "--dataset", "nope")
+    assert proc.returncode == 3
+    assert "no dataset named nope" in proc.stderr
+
+
+def test_validate_finds_the_bad_line_and_loads_nothing(example: Path, tmp_path: Path) -> None:
+    shutil.copytree(example.parent / "data", tmp_path / "data")
+    shutil.copy(example, tmp_path / "dataferry.yaml")
+    ok = as_json(dataferry("validate", "-c", str(tmp_path / "dataferry.yaml"), "--json"))
+    assert ok["ok"] and len(ok["files"]) == 6
+    orders = tmp_path / "data" / "sql" / "orders.csv"
+    lines = orders.read_text(encoding="utf-8").splitlines()
+    lines[2] = "2,1,1,2024-13-01,10.00,"
+    orders.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = dataferry("validate", "-c", str(tmp_path / "dataferry.yaml"))
+    assert proc.returncode == 4
+    assert f"{orders}:3: column order_date: not a valid date (value '2024-13-01')" in proc.stderr
+    assert not (tmp_path / ".dataferry").exists()  # nothing was started, nothing loaded
+
+
+def test_spec_error_exit_code_and_key_path(tmp_path: Path) -> None:
+    text = (REPO / "examples" / "retail" / "dataferry.yaml").read_text(encoding="utf-8")
+    spec = tmp_path / "dataferry.yaml"
+    spec.write_text(text.replace('type: "numeric(10,2)", nullable: false}', "type: flaot}", 1))
+    proc = dataferry("validate", "-c", str(spec))
+    assert proc.returncode == 3
+    assert f"{spec}: datasets.item.columns.price.type: unknown type 'flaot'" in proc.stderr
+    proc = dataferry("run", "-c", str(tmp_path / "missing.yaml"), "--json")
+    assert proc.returncode == 3
+    assert json.loads(proc.stdout)["kind"] == "SpecError"
+
+
+def test_secrets_never_printed(example: Path) -> None:
+    url = f"postgresql://loader:{SENTINEL}@127.0.0.1:1/shop"
+    proc = dataferry("load", "sql", "-c", str(example), "--wait", "0", env={"DATABASE_URL": url})
+    assert proc.returncode == 6  # unreachable: TargetUnavailable
+    assert "127.0.0.1" in proc.stderr
+    shown = dataferry("config", "show", "-c", str(example), env={"DATABASE_URL": url})
+    assert shown.returncode == 0
+    assert "postgresql://loader:***@127.0.0.1:1/shop" in shown.stdout
+    verbose = dataferry(
+        "load", "sql", "-c", str(example), "--wait", "0", "-vv", "--json", env={"DATABASE_URL": url}
+    )
+    for p in (proc, shown, verbose):
+        assert SENTINEL not in p.stdout + p.stderr
+
+
+def test_stack_commands(tmp_path: Path) -> None:
+    spec = tmp_path / "dataferry.yaml"
+    shutil.copy(REPO / "examples" / "retail" / "dataferry.yaml", spec)
+    try:
+        up = as_json(dataferry("stack", "up", "-c", str(spec), "--json"))
+        services = {s["service"]: s for s in up["services"]}
+        assert services["postgres"]["running"] and services["dynamodb"]["running"]
+        assert services["dynamodb"]["url"].startswith("http://127.0.0.1:")
+        assert services["postgres"]["data_dir"] == str(tmp_path / ".dataferry" / "postgres")
+    finally:
+        down = as_json(dataferry("stack", "down", "-c", str(spec), "--json"))
+    assert sorted(down["stopped"]) == ["dynamodb", "postgres"]
+    status = as_json(dataferry("stack", "status", "-c", str(spec), "--json"))
+    assert not any(s["running"] for s in status["services"] if s["service"] != "duckdb")
+
+
+def test_generate_then_run(tmp_path: Path) -> None:
+    out = tmp_path / "big"
+    proc = dataferry("generate", str(out), "--customers", "200", "--items", "30", "--orders", "500")
+    assert proc.returncode == 0, proc.stderr
+    try:
+        payload = as_json(dataferry("run", "-c", str(out / "dataferry.yaml"), "--json", "-q"))
+        assert counts(payload)["load sql"] == [("customer", 200), ("item", 30), ("orders", 500)]
+        assert counts(payload)["load nosql"][2] == ("items_bought_data", 500)
+    finally:
+        dataferry("stack", "down", "-c", str(out / "dataferry.yaml"))
+
+
+def test_help_lists_every_command() -> None:
+    proc = dataferry("--help")
+    for command in ("run", "load", "etl", "validate", "status", "stack", "config", "generate"):
+        assert command in proc.stdout

@@ -1,0 +1,79 @@
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pytest
+
+from dataferry import stages
+from dataferry.errors import TargetError
+from tests.conftest import PipelineFactory, unique
+from tests.integration.conftest import pg_conn, retail_sql_datasets, write_retail_csv
+from tests.integration.test_load_nosql import BOUGHT, dataset
+
+
+@pytest.fixture
+def spec_and_names(pipeline: PipelineFactory, schema: str) -> tuple[Any, str]:
+    write_retail_csv(pipeline)
+    pipeline.write("bought.json", BOUGHT)
+    table = unique("bought")
+    datasets = {**retail_sql_datasets(schema), "bought": dataset(table)}
+    return pipeline.spec(datasets), table
+
+
+def wh(spec: Any) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(spec.duckdb_path), read_only=True)
+
+
+def test_both_sources_land_typed_and_rerun_changes_nothing(spec_and_names: tuple) -> None:
+    spec, table = spec_and_names
+    stages.load_sql(spec)
+    stages.load_nosql(spec)
+    first = stages.etl(spec)
+    assert [(r.dataset, r.counts.read, r.counts.inserted) for r in first] == [
+        ("customer", 2, 2),
+        ("item", 2, 2),
+        ("orders", 3, 3),
+        ("bought", 3, 3),
+    ]
+    with wh(spec) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'raw_postgres' AND table_name = 'orders'"
+            ).fetchall()
+        )
+        assert types["price"] == "DECIMAL(10,2)"
+        assert types["order_date"] == "DATE"
+        assert types["_dataferry_loaded_at"] == "TIMESTAMP WITH TIME ZONE"
+        assert conn.execute("SELECT sum(price) FROM raw_postgres.orders").fetchone() == (
+            Decimal("392.50"),
+        )
+        rows = conn.execute(
+            f'SELECT item, price, _attributes FROM raw_dynamodb."{table}" ORDER BY item'
+        ).fetchall()
+    assert rows[0] == ("Monitor", Decimal("199.99"), '{"note":null}')
+    assert rows[2][2] == '{"meta":{"tags":["a","b"],"n":1}}'  # undeclared attributes, exact
+    second = stages.etl(spec)
+    assert all(r.counts.unchanged == r.counts.read and r.counts.written == 0 for r in second)
+
+
+def test_a_source_change_updates_only_that_row(spec_and_names: tuple, schema: str) -> None:
+    spec, _ = spec_and_names
+    stages.load_sql(spec)
+    stages.etl(spec, ["item"])
+    with pg_conn(spec) as conn:
+        conn.execute(f'UPDATE "{schema}".item SET price = 1.99 WHERE item_id = 2')
+    (rec,) = stages.etl(spec, ["item"])
+    assert (rec.counts.inserted, rec.counts.updated, rec.counts.unchanged) == (0, 1, 1)
+    with wh(spec) as conn:
+        assert conn.execute("SELECT price FROM raw_postgres.item WHERE item_id = 2").fetchone() == (
+            Decimal("1.99"),
+        )
+
+
+def test_etl_before_loading_says_what_to_run(spec_and_names: tuple) -> None:
+    spec, _ = spec_and_names
+    with pytest.raises(TargetError, match="run `dataferry load sql`"):
+        stages.etl(spec, ["customer"])
+    with pytest.raises(TargetError, match="run `dataferry load nosql`"):
+        stages.etl(spec, ["bought"])

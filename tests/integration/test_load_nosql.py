@@ -1,0 +1,135 @@
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from dataferry import stages
+from dataferry.errors import InputError, TargetError
+from dataferry.spec import Spec
+from dataferry.stores.dynamodb import ItemCodec
+from dataferry.stores.dynamodb.write import write
+from tests.conftest import PipelineFactory, unique
+from tests.integration.conftest import ddb_client
+
+
+def dataset(table: str, path: str = "bought.json") -> dict[str, Any]:
+    return {
+        "source": {"path": path},
+        "target": {"store": "dynamodb", "table": table},
+        "key": {"hash": "item", "range": "customer"},
+        "columns": {
+            "item": {"type": "text", "nullable": False},
+            "customer": {"type": "text", "nullable": False},
+            "price": {"type": "numeric(10,2)"},
+        },
+    }
+
+
+BOUGHT = """
+[
+  {"item": "USB", "customer": "Bob", "price": 10.20, "meta": {"tags": ["a", "b"], "n": 1}},
+  {"item": "Mouse", "customer": "Amy", "price": 12.23, "gift": true},
+  {"item": "Monitor", "customer": "Rob", "price": 199.99, "note": null}
+]
+"""
+
+
+def scan(spec: Spec, table: str) -> list[dict[str, Any]]:
+    client = ddb_client(spec)
+    items = client.scan(TableName=table)["Items"]
+    return sorted((ItemCodec.decode(i) for i in items), key=lambda d: d["item"])
+
+
+def test_loads_exact_values_and_rerun_leaves_the_same_items(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    pipeline.write("bought.json", BOUGHT)
+    spec = pipeline.spec({"bought": dataset(table)})
+    (rec,) = stages.load_nosql(spec)
+    assert (rec.counts.read, rec.counts.written) == (3, 3)
+    items = scan(spec, table)
+    assert [i["price"] for i in items] == [Decimal("199.99"), Decimal("12.23"), Decimal("10.20")]
+    assert items[2]["meta"] == {"tags": ["a", "b"], "n": Decimal("1")}
+    assert items[1]["gift"] is True
+    assert items[0]["note"] is None
+    stages.load_nosql(spec)
+    assert scan(spec, table) == items
+
+
+def test_a_bad_record_writes_nothing(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    pipeline.write(
+        "bought.json",
+        '[{"item": "USB", "customer": "Bob"}, {"item": "Mouse", "customer": ""}]',
+    )
+    spec = pipeline.spec({"bought": dataset(table)})
+    with pytest.raises(InputError) as e:
+        stages.load_nosql(spec)
+    assert "record 1: key attribute customer must be a non-empty string" in str(e.value)
+    client = ddb_client(spec)
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        client.describe_table(TableName=table)  # validated before anything was created
+
+
+def test_existing_table_with_another_key_schema_is_an_error(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    pipeline.write("bought.json", BOUGHT)
+    spec = pipeline.spec({"bought": dataset(table)})
+    ddb_client(spec).create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "item", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "item", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    with pytest.raises(TargetError, match="has key schema"):
+        stages.load_nosql(spec)
+
+
+def test_a_repeated_key_in_one_file_last_record_wins(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    records = ",".join(
+        f'{{"item": "i{n % 7}", "customer": "c", "price": {n}.00}}' for n in range(100)
+    )
+    pipeline.write("bought.json", f"[{records}]")
+    spec = pipeline.spec({"bought": dataset(table)})
+    (rec,) = stages.load_nosql(spec)
+    assert rec.counts.read == 100
+    prices = {i["item"]: i["price"] for i in scan(spec, table)}
+    assert prices == {f"i{k}": Decimal(max(n for n in range(100) if n % 7 == k)) for k in range(7)}
+
+
+class ThrottlingClient:
+    """Mocked fault: DynamoDB answering with UnprocessedItems (throttling), which the
+    local endpoints never do. Each first attempt of a batch leaves half of it unprocessed."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls = 0
+
+    def batch_write_item(self, RequestItems: dict[str, Any], **kw: Any) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        ((table, requests),) = RequestItems.items()
+        if self.calls % 2 == 1 and len(requests) > 1:
+            half = len(requests) // 2
+            resp = self.real.batch_write_item(RequestItems={table: requests[:half]}, **kw)
+            resp["UnprocessedItems"] = {table: requests[half:]}
+            return resp
+        return self.real.batch_write_item(RequestItems=RequestItems, **kw)
+
+
+def test_unprocessed_items_are_resent_mocked_throttling(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    pipeline.write("bought.json", "[]")
+    spec = pipeline.spec({"bought": dataset(table)})
+    ds = spec.datasets["bought"]
+    from dataferry.stores import dynamodb as ddb
+
+    real = ddb_client(spec)
+    ddb.provision(real, ds)
+    codec = ItemCodec(ds)
+    items = [codec.encode({"item": f"i{n}", "customer": "c"}) for n in range(120)]
+    fake = ThrottlingClient(real)
+    result = write(fake, table, codec, items, workers=2)
+    assert result.written == 120
+    assert fake.calls > 120 // 25  # resends happened
+    assert real.scan(TableName=table, Select="COUNT")["Count"] == 120

@@ -19,7 +19,7 @@ SENTINEL = "pw-SENTINEL-4b1d"
 
 
 def dataferry(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    full_env = {k: v for k, v in os.environ.items()} | (env or {})
+    full_env = dict(os.environ.items()) | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "dataferry", *args],
         capture_output=True,
@@ -74,7 +74,8 @@ def test_human_output_shows_rows_per_table(example: Path) -> None:
     for text in ("load sql", "load nosql", "etl", "raw_postgres.orders", "raw_dynamodb.items_data"):
         assert text in proc.stdout
     proc = dataferry("stack", "status", "-c", str(example))
-    assert "postgres" in proc.stdout and "up" in proc.stdout
+    assert "postgres" in proc.stdout
+    assert "up" in proc.stdout
 
 
 def test_dataset_filter(example: Path) -> None:
@@ -89,7 +90,8 @@ def test_validate_finds_the_bad_line_and_loads_nothing(example: Path, tmp_path: 
     shutil.copytree(example.parent / "data", tmp_path / "data")
     shutil.copy(example, tmp_path / "dataferry.yaml")
     ok = as_json(dataferry("validate", "-c", str(tmp_path / "dataferry.yaml"), "--json"))
-    assert ok["ok"] and len(ok["files"]) == 6
+    assert ok["ok"]
+    assert len(ok["files"]) == 6
     orders = tmp_path / "data" / "sql" / "orders.csv"
     lines = orders.read_text(encoding="utf-8").splitlines()
     lines[2] = "2,1,1,2024-13-01,10.00,"
@@ -133,7 +135,8 @@ def test_stack_commands(tmp_path: Path) -> None:
     try:
         up = as_json(dataferry("stack", "up", "-c", str(spec), "--json"))
         services = {s["service"]: s for s in up["services"]}
-        assert services["postgres"]["running"] and services["dynamodb"]["running"]
+        assert services["postgres"]["running"]
+        assert services["dynamodb"]["running"]
         assert services["dynamodb"]["url"].startswith("http://127.0.0.1:")
         assert services["postgres"]["data_dir"] == str(tmp_path / ".dataferry" / "postgres")
     finally:

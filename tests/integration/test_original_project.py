@@ -39,8 +39,9 @@ def test_original_files_into_original_shapes(
     with pg_conn(spec) as conn:
         types = dict(
             conn.execute(
-                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name IN ('customer', 'item', 'orders')"
+                "SELECT table_name || '.' || column_name, data_type "
+                "FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name IN ('customer', 'item', 'orders')"
             ).fetchall()
         )
         assert types["customer.phone_number"] == "integer"

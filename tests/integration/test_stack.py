@@ -33,7 +33,8 @@ def test_data_survives_down_and_up(tmp_path: Path) -> None:
         assert not any(s.running for s in stack.status())
 
         services = {s.service: s for s in stack.up()}
-        assert services["postgres"].running and services["dynamodb"].running
+        assert services["postgres"].running
+        assert services["dynamodb"].running
         assert services["dynamodb"].url != ""
         with psycopg.connect(stack.postgres_url()) as conn:
             assert conn.execute("SELECT n FROM kept").fetchone() == (42,)

@@ -3,7 +3,7 @@
 
     python3 dev.py run     # the retail example, all three stages, on the embedded stack
     python3 dev.py test    # the test suite (extra arguments go to pytest)
-    python3 dev.py lint    # ruff check and ruff format --check
+    python3 dev.py lint    # ruff check, ruff format --check, mypy
 
 It makes .venv/ beside this file and installs dataferry with its dev extra there,
 again only when pyproject.toml changes. Standard library only.
@@ -53,8 +53,10 @@ def main(argv: list[str]) -> int:
         return _exec([str(BIN / "dataferry"), "run", "-c", str(EXAMPLE), *rest])
     if command == "test":
         return _exec([str(BIN / "python"), "-m", "pytest", *rest])
-    code = _exec([str(BIN / "ruff"), "check", "."])
-    return code or _exec([str(BIN / "ruff"), "format", "--check", "."])
+    for linter in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+        if code := _exec([str(BIN / linter[0]), *linter[1:]]):
+            return code
+    return 0
 
 
 if __name__ == "__main__":

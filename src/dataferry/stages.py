@@ -6,6 +6,7 @@ in the target's ledger and returns the records. Stages know nothing of the CLI.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -180,7 +181,7 @@ def load_nosql(
                 ds.target.table,
                 codec,
                 dynamodb_items(path, ds, codec),
-                on_progress=lambda k, name=name: progress(name, k),
+                on_progress=functools.partial(progress, name),
             )
             counts = LoadCounts(read=n, written=result.written, superseded=result.superseded)
             _finish(record, counts)

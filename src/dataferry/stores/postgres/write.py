@@ -97,6 +97,7 @@ def _check_foreign_keys(conn: psycopg.Connection, spec: Spec, ds: Dataset, path:
 def _merge(conn: psycopg.Connection, ds: Dataset) -> tuple[int, int]:
     cols = list(ds.columns)
     values = [c for c in cols if c not in ds.primary_key]
+    action: sql.Composable
     if values:
         action = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
             sql.SQL(", ").join(

@@ -29,7 +29,8 @@ class EmbeddedStack:
     """The local services for one spec, rooted at its stack folder."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        # Absolute: the detached servers must find their files whatever their cwd.
+        self.root = root.resolve()
 
     @property
     def postgres_dir(self) -> Path:

@@ -142,20 +142,17 @@ def _progress(opts: Options) -> tuple[Progress | None, Callable[[str, int], None
 
 def _run_stages(opts: Options, names: list[str]) -> None:
     from .. import stages
-    from ..ledger import new_run_id
     from ..status import status
 
     spec = opts.spec()
     bar, advance = _progress(opts)
-    run_id = new_run_id()
+    ctx = stages.RunContext(progress=advance, wait_s=opts.wait_s)
     results: dict[str, list[Any]] = {}
     try:
         if bar:
             bar.start()
         for name in names:
-            results[name] = stages.STAGES[name](
-                spec, opts.datasets or None, run_id=run_id, progress=advance, wait_s=opts.wait_s
-            )
+            results[name] = stages.STAGES[name](spec, opts.datasets or None, ctx)
     finally:
         if bar:
             bar.stop()
@@ -163,7 +160,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
         emit_json(
             {
                 "ok": True,
-                "run_id": run_id,
+                "run_id": ctx.run_id,
                 "stages": {k: [r.flat() for r in v] for k, v in results.items()},
             }
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
 
 from ...connections import PostgresTarget
-from ...errors import TargetUnavailable
+from ...errors import TargetError, TargetUnavailable
 
-__all__ = ["connect", "probe"]
+__all__ = ["connect", "probe", "translated"]
 
 CONNECT_TIMEOUT_S = 10
 
@@ -23,6 +26,17 @@ def connect(target: PostgresTarget) -> psycopg.Connection:
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
     return conn
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Turn a psycopg error into a TargetError naming ``what`` (and no connection secret)."""
+    try:
+        yield
+    except psycopg.Error as e:
+        diag = getattr(e, "diag", None)
+        reason = str(getattr(diag, "message_primary", None) or e).strip()
+        raise TargetError(f"{what}: PostgreSQL refused it: {reason}") from None
 
 
 def probe(target: PostgresTarget) -> None:

@@ -7,6 +7,7 @@ from psycopg import sql
 
 from ...errors import TargetError
 from ...spec import DEFAULT_KEYWORDS, Dataset, Spec
+from .connection import translated
 
 __all__ = ["count", "provision", "table_ident"]
 
@@ -74,14 +75,20 @@ def _expected_type(ds: Dataset, name: str) -> str:
     return text
 
 
+def _create(conn: psycopg.Connection, spec: Spec, ds: Dataset) -> None:
+    conn.execute(
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ds.target.schema_))
+    )
+    conn.execute(_create_statement(spec, ds))
+
+
 def provision(conn: psycopg.Connection, spec: Spec, ds: Dataset) -> bool:
     """Create the table if missing (return True); if present, fail on any difference."""
     existing = _existing_columns(conn, ds)
     if not existing:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ds.target.schema_))
-        )
-        conn.execute(_create_statement(spec, ds))
+        # CREATE errors (a missing parent table, no privilege) are the target's refusal.
+        with translated(f"creating {ds.target.schema_}.{ds.target.table}"):
+            _create(conn, spec, ds)
         return True
     diff = []
     for name in ds.columns:

@@ -14,6 +14,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from ...spec import Dataset
+from .connection import translated
 from .ddl import table_ident
 
 __all__ = ["read"]
@@ -59,7 +60,11 @@ def read(conn: psycopg.Connection, ds: Dataset) -> Iterator[pa.RecordBatch]:
     stmt = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
         sql.SQL(", ").join(select), table_ident(ds)
     )
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
+    with (
+        translated(f"reading {ds.target.schema_}.{ds.target.table}"),
+        conn.cursor() as cur,
+        cur.copy(stmt) as copy,
+    ):
         reader = pacsv.open_csv(
             io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
             read_options=pacsv.ReadOptions(

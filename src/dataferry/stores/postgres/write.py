@@ -20,6 +20,7 @@ from ...ledger import LoadCounts
 from ...readers import ROW_COLUMN
 from ...readers.csv_file import line_of_row
 from ...spec import Dataset, Spec
+from .connection import translated
 from .ddl import table_ident
 
 __all__ = ["write"]
@@ -143,24 +144,25 @@ def write(
     path: Path,
 ) -> LoadCounts:
     """Stage, check and merge ``batches`` into the dataset's table, in the open transaction."""
-    cols = list(ds.columns)
-    conn.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols}, 0::bigint AS {row} "
-            "FROM {target} WITH NO DATA"
-        ).format(
-            stage=STAGE, cols=_ids(cols), row=sql.Identifier(ROW_COLUMN), target=table_ident(ds)
+    with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
+        cols = list(ds.columns)
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols}, 0::bigint AS {row} "
+                "FROM {target} WITH NO DATA"
+            ).format(
+                stage=STAGE, cols=_ids(cols), row=sql.Identifier(ROW_COLUMN), target=table_ident(ds)
+            )
         )
-    )
-    read = _copy_in(conn, [*cols, ROW_COLUMN], batches)
-    _check_duplicates(conn, ds, path)
-    _check_foreign_keys(conn, spec, ds, path)
-    inserted, updated = _merge(conn, ds)
-    _advance_identities(conn, ds)
-    return LoadCounts(
-        read=read,
-        written=inserted + updated,
-        inserted=inserted,
-        updated=updated,
-        unchanged=read - inserted - updated,
-    )
+        read = _copy_in(conn, [*cols, ROW_COLUMN], batches)
+        _check_duplicates(conn, ds, path)
+        _check_foreign_keys(conn, spec, ds, path)
+        inserted, updated = _merge(conn, ds)
+        _advance_identities(conn, ds)
+        return LoadCounts(
+            read=read,
+            written=inserted + updated,
+            inserted=inserted,
+            updated=updated,
+            unchanged=read - inserted - updated,
+        )

@@ -1,0 +1,40 @@
+"""The three stages, composed from readers, stores and the warehouse.
+
+Each stage waits for its targets to be ready, works dataset by dataset, records every load
+in the target's ledger and returns the records. Stages know nothing of the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..ledger import LoadRecord
+from ..spec import Spec
+from .common import RAW_SCHEMAS, Progress, RunContext, open_warehouse
+from .etl import etl
+from .load_nosql import dynamodb_items, load_nosql
+from .load_sql import load_sql
+
+__all__ = [
+    "RAW_SCHEMAS",
+    "STAGES",
+    "Progress",
+    "RunContext",
+    "dynamodb_items",
+    "etl",
+    "load_nosql",
+    "load_sql",
+    "open_warehouse",
+    "run",
+]
+
+Stage = Callable[[Spec, "list[str] | None", "RunContext | None"], list[LoadRecord]]
+STAGES: dict[str, Stage] = {"load sql": load_sql, "load nosql": load_nosql, "etl": etl}
+
+
+def run(
+    spec: Spec, datasets: list[str] | None = None, ctx: RunContext | None = None
+) -> dict[str, list[LoadRecord]]:
+    """All three stages in dependency order, under one run id."""
+    ctx = ctx or RunContext()
+    return {stage: fn(spec, datasets, ctx) for stage, fn in STAGES.items()}

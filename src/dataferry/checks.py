@@ -1,20 +1,22 @@
 """``dataferry validate``: read every file as a load would, and load nothing.
 
-Foreign keys are checked against the database at load time; everything a file can be
-wrong about on its own (header, field counts, types, nulls, lengths, keys, encoding, JSON
-syntax) is found here without touching a target.
+Foreign keys and keys repeated across a file are checked against the database at load
+time; everything a file can be wrong about row by row (header, field counts, types,
+nulls, lengths, encoding, JSON syntax and keys) is found here without touching a target.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import DataferryError
-from .readers import read_csv
+from .readers import RejectLog, read_csv
 from .spec import Spec
 from .stages import dynamodb_items
 
 __all__ = ["FileCheck", "validate"]
+
+SHOWN = 5  # problems listed per file; the count says how many there are
 
 
 @dataclass
@@ -22,15 +24,25 @@ class FileCheck:
     dataset: str
     path: str
     rows: int
-    error: str | None = None
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return not self.problems
+
+
+def _rejects(log: RejectLog) -> list[str]:
+    out = []
+    for r in log.sorted()[:SHOWN]:
+        where = f"{log.source}:{r.line}" if r.line else str(log.source)
+        value = "" if r.value is None or r.column is None else f" (value {r.value!r})"
+        out.append(f"{where}: {r.reason}{value}")
+    return out
 
 
 def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
-    """One check per dataset file; a file's first problem is reported, with its line."""
+    """One check per dataset file; CSV files report every bad row, JSON files the first."""
     from .stores.dynamodb.codec import ItemCodec
 
     names = datasets or list(spec.datasets)
@@ -40,15 +52,18 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
     for name in names:
         ds = spec.datasets[name]
         path = spec.resolve(ds.source.path)
-        rows = 0
+        check = FileCheck(name, str(path), 0)
         try:
             if ds.target.store == "postgres":
-                for batch in read_csv(path, ds):
-                    rows += batch.num_rows
+                log = RejectLog(path)
+                for batch in read_csv(path, ds, log):
+                    check.rows += batch.num_rows
+                check.rejected = len(log)
+                check.problems = _rejects(log)
             else:
-                rows = sum(1 for _ in dynamodb_items(path, ds, ItemCodec(ds)))
+                check.rows = sum(1 for _ in dynamodb_items(path, ds, ItemCodec(ds)))
         except DataferryError as e:
-            checks.append(FileCheck(name, str(path), rows, str(e)))
-            continue
-        checks.append(FileCheck(name, str(path), rows))
+            check.problems = [str(e)]
+            check.rejected = max(check.rejected, 1)
+        checks.append(check)
     return checks

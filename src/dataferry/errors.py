@@ -5,6 +5,7 @@
     DataferryError                  root: catch this to catch everything of ours
     ├── SpecError                   the pipeline spec is invalid (file, key path, reason)
     ├── InputError                  a data file is unreadable or holds a bad row/record
+    │   └── RejectedRows            more rows were rejected than --max-rejects allows
     ├── TargetError                 a target refused the load (schema mismatch, key violation)
     │   └── TargetUnavailable       transient: the target cannot be reached yet; retrying may help
     ├── StackError                  the embedded local stack could not be started or stopped
@@ -20,6 +21,7 @@ __all__ = [
     "DataferryError",
     "InputError",
     "NotSupported",
+    "RejectedRows",
     "SpecError",
     "StackError",
     "TargetError",
@@ -53,6 +55,23 @@ class InputError(DataferryError):
         self.reason = reason
         self.line = line
         self.record = record
+
+
+class RejectedRows(InputError):
+    """More rows of a file were rejected than the dataset allows; nothing was loaded."""
+
+    def __init__(self, path: str, count: int, allowed: int, first: str, dest: str | None) -> None:
+        where = f"; every rejected row is in {dest}" if dest else ""
+        reason = (
+            f"{count} row(s) rejected, more than the {allowed} allowed (--max-rejects); "
+            f"nothing was loaded. First: {first}{where}"
+        )
+        DataferryError.__init__(self, f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.line = None
+        self.record = None
+        self.count = count
 
 
 class TargetError(DataferryError):

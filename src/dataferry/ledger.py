@@ -63,6 +63,7 @@ class LoadRecord:
     finished_at: dt.datetime | None = None
     status: str = "running"  # ok | failed
     error: str | None = None
+    rejects_file: str | None = None
 
     def flat(self) -> dict[str, Any]:
         """One level of keys, for ledger rows and --json output."""

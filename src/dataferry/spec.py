@@ -96,14 +96,17 @@ class Column(_Model):
 class CsvOptions(_Model):
     delimiter: str = ","
     quote: str = '"'
+    escape: str | None = Field(
+        default=None, description="Escape character; none means quotes are doubled (RFC 4180)."
+    )
     null: str = Field(default="", description="The text that stands for NULL when unquoted.")
     encoding: str = "utf-8"
     header: bool = True
 
-    @field_validator("delimiter", "quote")
+    @field_validator("delimiter", "quote", "escape")
     @classmethod
-    def _one_char(cls, v: str) -> str:
-        if len(v) != 1:
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
             raise ValueError(f"must be a single character, got {v!r}")
         return v
 
@@ -155,6 +158,9 @@ class Dataset(_Model):
     primary_key: list[str] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     key: DynamoKey | None = None
+    max_rejects: int = Field(
+        default=0, ge=0, description="Rows that may be rejected before the dataset fails."
+    )
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
 
     @model_validator(mode="after")
@@ -271,6 +277,9 @@ class Spec(_Model):
     stores: Stores = Stores()
     warehouse: Warehouse = Warehouse()
     stack: StackSettings = StackSettings()
+    rejects_dir: Path = Field(
+        default=Path("rejects"), description="Where <dataset>.rejects.csv files are written."
+    )
     datasets: dict[str, Dataset] = Field(min_length=1)
     # Where the spec was read from; relative paths in it are relative to its folder.
     path: Path = Field(default=Path(DEFAULT_SPEC_NAME), exclude=True)
@@ -300,6 +309,9 @@ class Spec(_Model):
     @property
     def stack_dir(self) -> Path:
         return self.resolve(self.stack.dir)
+
+    def rejects_path(self, dataset: str) -> Path:
+        return self.resolve(self.rejects_dir) / f"{dataset}.rejects.csv"
 
     @property
     def duckdb_path(self) -> Path:

@@ -96,10 +96,25 @@ def test_validate_finds_the_bad_line_and_loads_nothing(example: Path, tmp_path: 
     lines = orders.read_text(encoding="utf-8").splitlines()
     lines[2] = "2,1,1,2024-13-01,10.00,"
     orders.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines[5] = "5,1,1,2024-01-01,10.00"
+    orders.write_text("\n".join(lines) + "\n", encoding="utf-8")
     proc = dataferry("validate", "-c", str(tmp_path / "dataferry.yaml"))
     assert proc.returncode == 4
     assert f"{orders}:3: column order_date: not a valid date (value '2024-13-01')" in proc.stderr
+    assert f"{orders}:6: expected 6 fields, found 5" in proc.stderr
+    assert "2 bad orders" in proc.stdout
     assert not (tmp_path / ".dataferry").exists()  # nothing was started, nothing loaded
+
+    proc = dataferry("load", "sql", "-c", str(tmp_path / "dataferry.yaml"), "--json")
+    assert proc.returncode == 4
+    assert "2 row(s) rejected, more than the 0 allowed" in json.loads(proc.stdout)["error"]
+    payload = as_json(
+        dataferry("run", "-c", str(tmp_path / "dataferry.yaml"), "--max-rejects", "2", "--json")
+    )
+    (orders_rec,) = [r for r in payload["stages"]["load sql"] if r["dataset"] == "orders"]
+    assert (orders_rec["read"], orders_rec["inserted"], orders_rec["rejected"]) == (40, 38, 2)
+    assert orders_rec["rejects_file"] == str(tmp_path / "rejects" / "orders.rejects.csv")
+    dataferry("stack", "down", "-c", str(tmp_path / "dataferry.yaml"))
 
 
 def test_spec_error_exit_code_and_key_path(tmp_path: Path) -> None:

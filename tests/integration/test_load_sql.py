@@ -1,11 +1,20 @@
+import csv
 from decimal import Decimal
 
 import pytest
 
 from dataferry import stages
-from dataferry.errors import InputError, TargetError
+from dataferry.errors import RejectedRows, TargetError
+from dataferry.stages import RunContext
 from tests.conftest import PipelineFactory
 from tests.integration.conftest import pg_conn, retail_sql_datasets, write_retail_csv
+
+
+def read_rejects(pipeline: PipelineFactory, dataset: str) -> list[list[str]]:
+    with (pipeline.root / "rejects" / f"{dataset}.rejects.csv").open(encoding="utf-8") as f:
+        header, *body = list(csv.reader(f))
+    assert header == ["source_file", "line", "column", "value", "reason"]
+    return body
 
 
 def rows(spec, schema: str, table: str) -> list[tuple]:
@@ -57,11 +66,20 @@ def test_a_bad_row_leaves_the_table_exactly_as_it_was(
     stages.load_sql(spec)
     before = rows(spec, schema, "item")
     pipeline.write("item.csv", "item_id,name,price\n1,Café,1.00\n5,Nuevo,2.00\n6,Malo,abc\n")
-    with pytest.raises(InputError) as e:
+    with pytest.raises(RejectedRows) as e:
         stages.load_sql(spec, ["item"])
-    assert e.value.line == 4
-    assert "column price: not a valid numeric(10,2) (value 'abc')" in str(e.value)
+    assert "1 row(s) rejected, more than the 0 allowed" in str(e.value)
+    assert "item.csv:4: column price: not a valid numeric(10,2) (value 'abc')" in str(e.value)
     assert rows(spec, schema, "item") == before
+    assert read_rejects(pipeline, "item") == [
+        [
+            str(pipeline.root / "item.csv"),
+            "4",
+            "price",
+            "abc",
+            "column price: not a valid numeric(10,2)",
+        ]
+    ]
     with pg_conn(spec) as conn:
         status, error = conn.execute(
             "SELECT status, error FROM dataferry.loads WHERE dataset = 'item' "
@@ -81,10 +99,11 @@ def test_foreign_key_violation_names_line_value_and_parent(
     )
     write_retail_csv(pipeline, **{"orders.csv": orders})
     spec = pipeline.spec(retail_sql_datasets(schema))
-    with pytest.raises(InputError) as e:
+    with pytest.raises(RejectedRows) as e:
         stages.load_sql(spec)
-    assert e.value.line == 3
-    assert "customer_id=99 has no matching row in customer (customer_id)" in str(e.value)
+    assert "orders.csv:3: customer_id=99 has no matching row in customer (customer_id)" in str(
+        e.value
+    )
     with pg_conn(spec) as conn:  # even the CREATE TABLE was rolled back with the load
         assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.orders",)).fetchone() == (None,)
 
@@ -92,10 +111,13 @@ def test_foreign_key_violation_names_line_value_and_parent(
 def test_duplicate_key_in_one_file_names_both_lines(pipeline: PipelineFactory, schema: str) -> None:
     write_retail_csv(pipeline, **{"item.csv": "item_id,name,price\n1,a,1\n2,b,2\n1,c,3\n"})
     spec = pipeline.spec(retail_sql_datasets(schema))
-    with pytest.raises(InputError) as e:
+    with pytest.raises(RejectedRows, match="2 row"):
         stages.load_sql(spec, ["item"])
-    assert e.value.line == 4
-    assert "repeats the key of line 2" in str(e.value)
+    reasons = {(r[1], r[4]) for r in read_rejects(pipeline, "item")}
+    assert reasons == {
+        ("2", "primary key (item_id)=(1) repeats on lines 2, 4"),
+        ("4", "primary key (item_id)=(1) repeats on lines 2, 4"),
+    }
 
 
 def test_existing_table_that_differs_is_reported_not_altered(
@@ -140,3 +162,41 @@ def test_ledger_records_file_checksum_and_counts(pipeline: PipelineFactory, sche
             (rec.run_id,),
         ).fetchone()
     assert row == (digest, 2, 2, "ok", spec.dataset_hash("customer"))
+
+
+def test_max_rejects_loads_the_good_rows_and_lists_every_bad_one(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    orders = (
+        "order_id,customer_id,item_id,order_date,price,comments\n"
+        "1,1,1,2024-01-01,1.00,ok\n"
+        "2,1,1,2024-02-30,1.00,bad date\n"
+        '3,1,1,2024-01-01,1.00,"two\nlines"\n'
+        "4,1,1\n"
+        "5,99,1,2024-01-01,1.00,orphan\n"
+        "6,1,1,2024-01-01,,missing price\n"
+        "7,1,1,2024-01-01,1.00,ok\n"
+    )
+    write_retail_csv(pipeline, **{"orders.csv": orders})
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    with pytest.raises(RejectedRows, match="4 row"):
+        stages.load_sql(spec, ctx=RunContext(max_rejects=3))
+    stages.load_sql(spec, ["customer", "item"])
+    (rec,) = stages.load_sql(spec, ["orders"], RunContext(max_rejects=4))
+    assert (rec.counts.read, rec.counts.inserted, rec.counts.rejected) == (7, 3, 4)
+    assert [r[0] for r in rows(spec, schema, "orders")] == [1, 3, 7]
+    got = [(r[1], r[2], r[4]) for r in read_rejects(pipeline, "orders")]
+    assert got == [
+        ("3", "order_date", "column order_date: not a valid date"),
+        ("6", "", "expected 6 fields, found 3"),
+        ("7", "customer_id", "customer_id=99 has no matching row in customer (customer_id)"),
+        ("8", "price", "column price: missing required value"),
+    ]
+    with pg_conn(spec) as conn:
+        assert conn.execute(
+            "SELECT rejected, rejects_file FROM dataferry.loads WHERE run_id = %s",
+            (rec.run_id,),
+        ).fetchone() == (4, str(pipeline.root / "rejects" / "orders.rejects.csv"))
+    pipeline.write("orders.csv", "order_id,customer_id,item_id,order_date,price,comments\n")
+    stages.load_sql(spec, ["orders"])
+    assert not (pipeline.root / "rejects" / "orders.rejects.csv").exists()  # no stale file

@@ -118,3 +118,38 @@ def test_missing_file(pipeline: PipelineFactory, tmp_path: Path) -> None:
     spec = pipeline.spec(DATASET)
     with pytest.raises(InputError, match="no such file"):
         list(read_csv(tmp_path / "t.csv", spec.datasets["t"]))
+
+
+def test_reject_log_collects_every_bad_row_and_keeps_the_rest(pipeline: PipelineFactory) -> None:
+    from dataferry.readers import RejectLog
+
+    data = (
+        b"id,name,price,at,note\n"
+        b"1,Ana,1.00,2024-01-01,ok\n"
+        b"\n"  # blank lines are skipped, not rows
+        b"x,Bo,1.00,,bad id\n"
+        b'2,Cy,1.00,,"multi\nline"\n'
+        b"3,D\xffe,1.00,,bad byte\n"
+        b"4,Ed\n"
+        b"5,Flo,99999.99,2024-02-30,two bad values\n"
+        b"6,Gus,2.50,,ok\n"
+    )
+    pipeline.write_bytes("t.csv", data)
+    spec = pipeline.spec(DATASET)
+    log = RejectLog(pipeline.root / "t.csv")
+    t = pa.Table.from_batches(list(read_csv(pipeline.root / "t.csv", spec.datasets["t"], log)))
+    assert t.column("id").to_pylist() == [1, 2, 6]
+    assert t.column("note").to_pylist() == ["ok", "multi\nline", "ok"]
+    got = [(r.line, r.column, r.reason) for r in log.sorted()]
+    assert got == [
+        (4, "id", "column id: not a valid smallint"),
+        (7, "name", "column name: not valid utf-8: invalid start byte (byte 0xff)"),
+        (8, None, "expected 5 fields, found 2"),
+        (9, "price", "column price: Decimal value does not fit in precision 6"),
+    ]
+    assert len(log) == 4
+    dest = pipeline.root / "rejects.csv"
+    log.write(dest)
+    assert dest.read_text(encoding="utf-8").splitlines()[1] == (
+        f"{pipeline.root / 't.csv'},4,id,x,column id: not a valid smallint"
+    )

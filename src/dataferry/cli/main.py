@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__
-from ..errors import DataferryError
+from ..errors import DataferryError, InputError
 from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import exit_code_for
@@ -36,6 +36,7 @@ class Options:
     json: bool = False
     datasets: list[str] = field(default_factory=list)
     wait_s: float = DEFAULT_DEADLINE_S
+    max_rejects: int | None = None
 
     def spec(self) -> Spec:
         return load_spec(self.config)
@@ -56,7 +57,7 @@ def _setup_logging(opts: Options) -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
-def common(datasets: bool = False) -> Callable[[F], F]:
+def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
     """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec."""
 
     def decorate(fn: F) -> F:
@@ -80,6 +81,7 @@ def common(datasets: bool = False) -> Callable[[F], F]:
                 as_json,
                 datasets=list(kwargs.pop("dataset", ()) or ()),
                 wait_s=kwargs.pop("wait_s", DEFAULT_DEADLINE_S),
+                max_rejects=kwargs.pop("max_rejects", None),
             )
             _setup_logging(opts)
             try:
@@ -87,6 +89,17 @@ def common(datasets: bool = False) -> Callable[[F], F]:
             except DataferryError as e:
                 _fail(opts, e)
 
+        if rejects:
+            wrapper = click.option(
+                "--max-rejects",
+                "max_rejects",
+                type=click.IntRange(min=0),
+                default=None,
+                metavar="N",
+                help="Rows each CSV file may have rejected before its dataset fails "
+                "(default: the dataset's max_rejects, 0); they are listed in "
+                "rejects/<dataset>.rejects.csv.",
+            )(wrapper)
         if datasets:
             wrapper = click.option(
                 "--dataset",
@@ -146,7 +159,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
 
     spec = opts.spec()
     bar, advance = _progress(opts)
-    ctx = stages.RunContext(progress=advance, wait_s=opts.wait_s)
+    ctx = stages.RunContext(progress=advance, wait_s=opts.wait_s, max_rejects=opts.max_rejects)
     results: dict[str, list[Any]] = {}
     try:
         if bar:
@@ -180,7 +193,7 @@ def cli() -> None:
 
 
 @cli.command()
-@common(datasets=True)
+@common(datasets=True, rejects=True)
 def run(opts: Options) -> None:
     """Run all three stages in order: load sql, load nosql, etl."""
     _run_stages(opts, ["load sql", "load nosql", "etl"])
@@ -192,7 +205,7 @@ def load() -> None:
 
 
 @load.command("sql")
-@common(datasets=True)
+@common(datasets=True, rejects=True)
 def load_sql(opts: Options) -> None:
     """CSV files -> PostgreSQL (parents before children)."""
     _run_stages(opts, ["load sql"])
@@ -217,7 +230,6 @@ def etl(opts: Options) -> None:
 def validate(opts: Options) -> None:
     """Check the spec and read every file as a load would; load nothing."""
     from ..checks import validate as check_files
-    from ..errors import InputError
 
     checks = check_files(opts.spec(), opts.datasets or None)
     if opts.json:
@@ -225,24 +237,29 @@ def validate(opts: Options) -> None:
             {
                 "ok": all(c.ok for c in checks),
                 "files": [
-                    {"dataset": c.dataset, "path": c.path, "rows": c.rows, "error": c.error}
+                    {
+                        "dataset": c.dataset,
+                        "path": c.path,
+                        "rows": c.rows,
+                        "rejected": c.rejected,
+                        "problems": c.problems,
+                    }
                     for c in checks
                 ],
             }
         )
     else:
         for c in checks:
-            mark = "[green]ok[/]" if c.ok else "[red]invalid[/]"
-            stdout.print(f"{mark} {c.dataset}: {escape(c.path)} ({c.rows} rows)", markup=True)
-    bad = [c for c in checks if not c.ok]
-    for c in bad:
-        stderr.print(
-            f"[bold red]error:[/] {escape(c.error or '')}",
-            markup=True,
-            highlight=False,
-            soft_wrap=True,
-        )
-    if bad:
+            mark = "[green]ok[/]" if c.ok else f"[red]{c.rejected} bad[/]"
+            stdout.print(f"{mark} {c.dataset}: {escape(c.path)} ({c.rows} good rows)", markup=True)
+    for c in checks:
+        for problem in c.problems:
+            stderr.print(f"[bold red]error:[/] {escape(problem)}", markup=True, soft_wrap=True)
+        if c.rejected > len(c.problems):
+            stderr.print(
+                f"  ... and {c.rejected - len(c.problems)} more in {escape(c.path)}", soft_wrap=True
+            )
+    if not all(c.ok for c in checks):
         sys.exit(exit_code_for(InputError("", "")))
 
 

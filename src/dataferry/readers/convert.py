@@ -1,46 +1,45 @@
 """Vectorised conversion of text columns to their declared types, with exact reasons.
 
-The fast path casts a whole column at once; only when a cast fails is the column walked
-value by value to name the first offending row and why. Nothing is rounded or truncated:
-a value that does not fit its declared type is an error, never a silent change.
+The fast path casts a whole column at once. Only when a cast fails is the column walked
+value by value, to find every offending row and why; those rows are reported and the
+rest converts. Nothing is rounded or truncated: a value that does not fit its declared
+type is rejected, never silently changed.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..spec import Column
 
-__all__ = ["BadValue", "convert_column"]
+__all__ = ["Converted", "convert_column"]
 
 
 @dataclass
-class BadValue(Exception):
-    """Row ``index`` of a batch holds a value its column cannot take."""
+class Converted:
+    """A converted column; ``bad`` maps a row index to (raw value, reason)."""
 
-    index: int
-    column: str
-    value: object
-    reason: str
+    array: pa.Array
+    bad: dict[int, tuple[object, str]] = field(default_factory=dict)
 
-    def __str__(self) -> str:
-        return f"column {self.column}: {self.reason} (value {self.value!r})"
-
-
-def _first_true(mask: pa.Array) -> int | None:
-    hits = pc.indices_nonzero(pc.fill_null(mask, False))
-    return int(hits[0].as_py()) if len(hits) else None
+    def flag(self, mask: pa.Array, raw: pa.Array, reason: str | None = None, why=None) -> None:
+        for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
+            if i not in self.bad:
+                value = raw[i].as_py()
+                self.bad[i] = (value, reason if reason is not None else why(value))
 
 
-def _cast_or_locate(arr: pa.Array, target: pa.DataType, name: str, label: str) -> pa.Array:
+def _cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
+    """Cast; on failure find every value that does not cast and null it for the rest."""
     try:
-        return pc.cast(arr, target, safe=True)
+        return Converted(pc.cast(arr, target, safe=True))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    bad: dict[int, tuple[object, str]] = {}
     for i, value in enumerate(arr.to_pylist()):
         if value is None:
             continue
@@ -50,51 +49,61 @@ def _cast_or_locate(arr: pa.Array, target: pa.DataType, name: str, label: str) -
             text = str(e)
             # Arrow's own words for range and scale problems are clear; parse failures less so.
             unparsable = "parse" in text.lower() or "not a valid" in text.lower()
-            reason = f"not a valid {label}" if unparsable else text
-            raise BadValue(i, name, value, reason) from None
-    raise AssertionError("cast failed but no single value fails")  # pragma: no cover
+            bad[i] = (value, f"not a valid {label}" if unparsable else text)
+    mask = pa.array([i in bad for i in range(len(arr))])
+    cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
+    return Converted(pc.cast(cleaned, target, safe=True), bad)
 
 
-def _reject_json_constant(text: str) -> None:
-    raise ValueError(f"{text} is not valid JSON")
+def _json_problem(value: str) -> str | None:
+    def no_constants(text: str) -> None:
+        raise ValueError(f"{text} is not valid JSON")
+
+    try:
+        json.loads(value, parse_constant=no_constants)
+    except ValueError as e:
+        return f"not valid JSON: {e}"
+    return None
 
 
-def convert_column(arr: pa.Array, name: str, column: Column) -> pa.Array:
-    """Cast a string column to ``column``'s type; raise BadValue for the first bad value."""
+def convert_column(arr: pa.Array, column: Column) -> Converted:
+    """Cast a string column to ``column``'s type, flagging every value it cannot take."""
     ltype = column.type
-    if not column.nullable and arr.null_count:
-        i = _first_true(pc.is_null(arr))
-        assert i is not None
-        raise BadValue(i, name, None, "missing required value")
+    label = str(ltype)
+    missing = pc.is_null(arr) if not column.nullable and arr.null_count else None
     if ltype.int_range is not None:
-        as_int = _cast_or_locate(arr, pa.int64(), name, str(ltype))
+        out = _cast_or_locate(arr, pa.int64(), label)
         lo, hi = ltype.int_range
-        i = _first_true(pc.or_(pc.less(as_int, lo), pc.greater(as_int, hi)))
-        if i is not None:
-            raise BadValue(i, name, arr[i].as_py(), f"out of range for {ltype} ({lo}..{hi})")
-        return pc.cast(as_int, ltype.arrow())
-    if ltype.name in ("real", "double"):
-        as_float = _cast_or_locate(arr, pa.float64(), name, str(ltype))
-        i = _first_true(pc.or_(pc.is_nan(as_float), pc.is_inf(as_float)))
-        if i is not None:
-            raise BadValue(i, name, arr[i].as_py(), "NaN and Infinity are not allowed")
-        return pc.cast(as_float, ltype.arrow())
-    if ltype.name in ("text", "varchar", "json"):
-        i = _first_true(pc.match_substring(arr, "\x00"))
-        if i is not None:
-            raise BadValue(i, name, arr[i].as_py(), "NUL characters cannot be stored")
+        too_big = pc.or_(pc.less(out.array, lo), pc.greater(out.array, hi))
+        out.flag(too_big, arr, f"out of range for {ltype} ({lo}..{hi})")
+        out.array = pc.cast(
+            pc.if_else(too_big, pa.scalar(None, pa.int64()), out.array), ltype.arrow()
+        )
+    elif ltype.name in ("real", "double"):
+        out = _cast_or_locate(arr, pa.float64(), label)
+        out.flag(
+            pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
+            arr,
+            "NaN and Infinity are not allowed",
+        )
+        out.array = pc.cast(out.array, ltype.arrow())
+    elif ltype.name in ("text", "varchar", "json"):
+        out = Converted(arr)
+        out.flag(pc.match_substring(arr, "\x00"), arr, "NUL characters cannot be stored")
         if ltype.length is not None:
-            i = _first_true(pc.greater(pc.utf8_length(arr), ltype.length))
-            if i is not None:
-                value = arr[i].as_py()
-                raise BadValue(i, name, value, f"{len(value)} characters, longer than {ltype}")
+            out.flag(
+                pc.greater(pc.utf8_length(arr), ltype.length),
+                arr,
+                why=lambda v: f"{len(v)} characters, longer than {ltype}",
+            )
         if ltype.name == "json":
             for i, value in enumerate(arr.to_pylist()):
-                if value is not None:
-                    try:
-                        json.loads(value, parse_constant=_reject_json_constant)
-                    except ValueError as e:
-                        raise BadValue(i, name, value, f"not valid JSON: {e}") from None
-        return arr
-    # numeric (exact, no rounding), boolean, date, timestamp, timestamptz
-    return _cast_or_locate(arr, ltype.arrow(), name, str(ltype))
+                problem = value is not None and _json_problem(value)
+                if problem and i not in out.bad:
+                    out.bad[i] = (value, problem)
+    else:  # numeric (exact, no rounding), boolean, date, timestamp, timestamptz
+        out = _cast_or_locate(arr, ltype.arrow(), label)
+    if missing is not None:
+        for i in pc.indices_nonzero(missing).to_pylist():
+            out.bad[i] = (None, "missing required value")
+    return out

@@ -1,28 +1,32 @@
-"""CSV files -> typed Arrow record batches, streamed.
+"""CSV files -> typed Arrow record batches, streamed; bad rows go to a RejectLog.
 
 pyarrow's streaming CSV reader does the parsing (quotes, embedded delimiters and newlines,
-CRLF) at C++ speed; columns are matched by header name, never by position. When pyarrow
-rejects the file, the file is walked once more with Python's csv module to name the line.
+CRLF) at C++ speed; columns are matched by header name, never by position. Rows that are
+ragged, hold bytes invalid in UTF-8 or values their column cannot take are left out of the
+batches and logged. Line numbers are found afterwards, with Python's csv module, and only
+when something was rejected.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..spec import CsvOptions, Dataset
-from .convert import BadValue, convert_column
+from .convert import convert_column
+from .rejects import RejectLog
 
-__all__ = ["ROW_COLUMN", "line_of_row", "read_csv"]
+__all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
 
-ROW_COLUMN = "_dataferry_row"  # 0-based data row index, to name lines in later errors
+ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 BLOCK_SIZE = 4 << 20
 
 
@@ -46,9 +50,17 @@ def _lines(path: Path, options: CsvOptions) -> Iterator[str]:
                 ) from None
 
 
-def _records(path: Path, options: CsvOptions) -> Iterator[tuple[int, list[str]]]:
+def _records(
+    path: Path, options: CsvOptions, lines: Iterable[str] | None = None
+) -> Iterator[tuple[int, list[str]]]:
     """(first line, fields) for each CSV record, as Python's csv module reads them."""
-    reader = csv.reader(_lines(path, options), delimiter=options.delimiter, quotechar=options.quote)
+    reader = csv.reader(
+        _lines(path, options) if lines is None else lines,
+        delimiter=options.delimiter,
+        quotechar=options.quote,
+        escapechar=options.escape,
+        doublequote=options.escape is None,
+    )
     start = 1
     try:
         for record in reader:
@@ -56,6 +68,50 @@ def _records(path: Path, options: CsvOptions) -> Iterator[tuple[int, list[str]]]
             start = reader.line_num + 1
     except csv.Error as e:
         raise InputError(str(path), str(e), line=start) from None
+
+
+def _lenient_lines(path: Path, options: CsvOptions) -> Iterator[str]:
+    with path.open("rb") as f:
+        for raw in f:
+            yield raw.decode(options.encoding, errors="replace")
+
+
+def lines_of_rows(path: Path, options: CsvOptions, ncols: int, rows: set[int]) -> dict[int, int]:
+    """The first line of each data row in ``rows``, counting rows as Arrow does (well-formed,
+    non-empty records after the header), in one pass."""
+    out: dict[int, int] = {}
+    if not rows:
+        return out
+    last = max(rows)
+    index = -1
+    records = _records(path, options, _lenient_lines(path, options))
+    if options.header:
+        next(records, None)
+    for line, record in records:
+        if not record or len(record) != ncols:
+            continue
+        index += 1
+        if index in rows:
+            out[index] = line
+            if index == last:
+                break
+    return out
+
+
+def _ragged(path: Path, options: CsvOptions, ncols: int, log: RejectLog) -> None:
+    """Log every record whose field count is wrong (Arrow skipped them), with its line."""
+    records = _records(path, options, _lenient_lines(path, options))
+    if options.header:
+        next(records, None)
+    for line, record in records:
+        if record and len(record) != ncols:
+            log.add(
+                None,
+                None,
+                options.delimiter.join(record)[:200],
+                f"expected {ncols} fields, found {len(record)}",
+                line=line,
+            )
 
 
 def _header(path: Path, ds: Dataset) -> list[str]:
@@ -82,28 +138,6 @@ def _header(path: Path, ds: Dataset) -> list[str]:
     return header
 
 
-def line_of_row(path: Path, options: CsvOptions, row: int) -> int:
-    """The 1-based line where data row ``row`` (0-based) starts, counting quoted newlines."""
-    skip = 1 if options.header else 0
-    for i, (line, _) in enumerate(_records(path, options)):
-        if i == row + skip:
-            return line
-    raise AssertionError(f"{path} has no data row {row}")  # pragma: no cover
-
-
-def _diagnose(path: Path, ds: Dataset, ncols: int) -> InputError | None:
-    """Walk the file with the csv module to find the first line pyarrow could not take."""
-    try:
-        for line, record in _records(path, ds.source.csv):
-            if record and len(record) != ncols:
-                return InputError(
-                    str(path), f"expected {ncols} fields, found {len(record)}", line=line
-                )
-    except InputError as e:
-        return e
-    return None
-
-
 def _open(
     path: Path, options: CsvOptions, header: list[str], on_invalid_row: Any
 ) -> pacsv.CSVStreamingReader:
@@ -118,6 +152,8 @@ def _open(
         parse_options=pacsv.ParseOptions(
             delimiter=options.delimiter,
             quote_char=options.quote,
+            escape_char=options.escape or False,
+            double_quote=options.escape is None,
             newlines_in_values=True,
             invalid_row_handler=on_invalid_row,
         ),
@@ -126,48 +162,103 @@ def _open(
             null_values=[options.null],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
+            check_utf8=False,  # checked per batch below, so a bad row is rejected, not fatal
         ),
     )
 
 
-def read_csv(path: Path, ds: Dataset) -> Iterator[pa.RecordBatch]:
-    """Yield typed batches in spec column order plus ROW_COLUMN; raise InputError on bad input."""
+def _invalid_utf8(batch: pa.RecordBatch, names: list[str], offset: int, log: RejectLog) -> set[int]:
+    """Rows holding bytes that are not UTF-8 (only looked for when the batch fails validation)."""
+    try:
+        batch.validate(full=True)
+        return set()
+    except pa.ArrowInvalid:
+        pass
+    bad: set[int] = set()
+    for name in names:
+        for i, raw in enumerate(batch.column(name).cast(pa.binary()).to_pylist()):
+            if raw is None or i in bad:
+                continue
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad.add(i)
+                log.add(
+                    offset + i,
+                    name,
+                    raw.decode("utf-8", errors="replace"),
+                    f"column {name}: not valid utf-8: {e.reason} (byte 0x{raw[e.start]:02x})",
+                )
+    return bad
+
+
+def read_csv(path: Path, ds: Dataset, log: RejectLog | None = None) -> Iterator[pa.RecordBatch]:
+    """Yield typed batches (spec column order, plus ROW_COLUMN) of the rows that are valid.
+
+    With a ``log``, bad rows are logged and left out; without one, the first bad row is an
+    InputError naming its line.
+    """
     options = ds.source.csv
     if not path.is_file():
         raise InputError(str(path), "no such file")
+    strict = log is None
+    log = log if log is not None else RejectLog(path)
     header = _header(path, ds)
-    ragged: list[int] = []
+    log.resolver = lambda rows: lines_of_rows(path, options, len(header), rows)
+    ragged = [0]
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        ragged.append(row.actual_columns)
+        ragged[0] += 1
         return "skip"
 
     try:
         reader = _open(path, options, header, on_invalid_row)
-    except pa.ArrowInvalid as e:  # the first block is read on opening
-        raise _diagnose(path, ds, len(header)) or InputError(str(path), str(e)) from None
+    except pa.ArrowInvalid as e:  # the first block is read on opening (a transcoding error)
+        raise InputError(str(path), str(e)) from None
     names = list(ds.columns)
     offset = 0
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
-            batch = None
+            break
         except pa.ArrowInvalid as e:
-            raise _diagnose(path, ds, len(header)) or InputError(str(path), str(e)) from None
-        if ragged:
-            raise _diagnose(path, ds, len(header)) or InputError(
-                str(path), f"a row has {ragged[0]} fields, expected {len(header)}"
+            raise InputError(str(path), str(e)) from None
+        bad_rows = _invalid_utf8(batch, names, offset, log)
+        if bad_rows:  # blank them out so the conversions below see valid strings only
+            keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
+            batch = pa.RecordBatch.from_arrays(
+                [
+                    pc.if_else(keep, batch.column(n), pa.scalar(None, pa.string()))
+                    for n in batch.schema.names
+                ],
+                names=batch.schema.names,
             )
-        if batch is None:
-            return
         arrays = []
-        try:
-            for name in names:
-                arrays.append(convert_column(batch.column(name), name, ds.columns[name]))
-        except BadValue as bad:
-            line = line_of_row(path, options, offset + bad.index)
-            raise InputError(str(path), str(bad), line=line) from None
+        for name in names:
+            out = convert_column(batch.column(name), ds.columns[name])
+            arrays.append(out.array)
+            for i, (value, reason) in sorted(out.bad.items()):
+                if i not in bad_rows:
+                    bad_rows.add(i)
+                    log.add(offset + i, name, value, f"column {name}: {reason}")
         rows = pa.array(range(offset, offset + batch.num_rows), pa.int64())
-        yield pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
+        good = pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
+        if bad_rows:
+            keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
+            good = good.filter(keep)
         offset += batch.num_rows
+        if strict and len(log):
+            break
+        if good.num_rows:
+            yield good
+    if ragged[0]:
+        _ragged(path, options, len(header), log)
+    log.resolve()
+    if strict and len(log):
+        first = log.first()
+        assert first is not None
+        value = (
+            "" if first.value is None or "fields" in first.reason else (f" (value {first.value!r})")
+        )
+        raise InputError(str(path), first.reason + value, line=first.line)

@@ -40,6 +40,7 @@ class RunContext:
     run_id: str = field(default_factory=new_run_id)
     progress: Progress = _no_progress
     wait_s: float = DEFAULT_DEADLINE_S
+    max_rejects: int | None = None  # overrides every dataset's max_rejects when given
 
 
 def new_record(spec: Spec, name: str, target: str, ctx: RunContext, source: str) -> LoadRecord:

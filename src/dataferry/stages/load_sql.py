@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..connections import resolve_postgres
 from ..errors import InputError
 from ..ledger import LoadRecord, file_fingerprint
-from ..readers import read_csv
+from ..readers import RejectLog, read_csv
 from ..readiness import wait_until_ready
 from ..spec import Spec
 from .common import RunContext, counting, finish, ledgered, new_record
 
 __all__ = ["load_sql"]
+
+
+def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
+    from ..stores import postgres as pg
+
+    ds = spec.datasets[name]
+    path = spec.resolve(ds.source.path)
+    record = new_record(spec, name, "postgres", ctx, str(path))
+    log = RejectLog(path, dest=spec.rejects_path(name))
+    allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
+
+    def note_rejects(record: LoadRecord) -> None:
+        if len(log):
+            record.counts.rejected = len(log)
+            record.rejects_file = str(log.dest)
+
+    def save_failure(record: LoadRecord) -> None:
+        note_rejects(record)
+        with conn.transaction():  # the load's own transaction was rolled back
+            pg.record_load(conn, record)
+
+    try:
+        with ledgered(record, save_failure):
+            if not path.is_file():
+                raise InputError(str(path), "no such file")
+            record.file_size, record.file_sha256 = file_fingerprint(path)
+            with conn.transaction():
+                pg.provision(conn, spec, ds)
+                batches = counting(read_csv(path, ds, log), name, ctx.progress)
+                counts = pg.write(conn, spec, ds, batches, log, allowed)
+                finish(record, counts)
+                note_rejects(record)
+                pg.record_load(conn, record)  # in the transaction of the data it describes
+    finally:
+        # This run's rejects, or no file at all: a stale one from an earlier run would lie.
+        assert log.dest is not None
+        if len(log):
+            log.write(log.dest)
+        else:
+            log.dest.unlink(missing_ok=True)
+    return record
 
 
 def load_sql(
@@ -24,25 +67,5 @@ def load_sql(
         return []
     target = resolve_postgres(spec)
     wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", ctx.wait_s)
-    records = []
     with pg.connect(target) as conn:
-
-        def save_failure(record: LoadRecord) -> None:
-            with conn.transaction():  # the load's own transaction was rolled back
-                pg.record_load(conn, record)
-
-        for name in order:
-            ds = spec.datasets[name]
-            path = spec.resolve(ds.source.path)
-            record = new_record(spec, name, "postgres", ctx, str(path))
-            with ledgered(record, save_failure):
-                if not path.is_file():
-                    raise InputError(str(path), "no such file")
-                record.file_size, record.file_sha256 = file_fingerprint(path)
-                with conn.transaction():
-                    pg.provision(conn, spec, ds)
-                    batches = counting(read_csv(path, ds), name, ctx.progress)
-                    counts = pg.write(conn, spec, ds, batches, path)
-                    pg.record_load(conn, finish(record, counts))  # with the data it describes
-            records.append(record)
-    return records
+        return [_load_one(conn, spec, name, ctx) for name in order]

@@ -33,19 +33,31 @@ _COLUMNS = {
     "finished_at": "timestamptz",
     "status": "text NOT NULL",
     "error": "text",
+    "rejects_file": "text",
 }
 
 
 def _ensure(conn: psycopg.Connection) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS dataferry")
+    columns = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()]
     conn.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-            LEDGER,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()
-            ),
-        )
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(LEDGER, sql.SQL(", ").join(columns))
     )
+    # A ledger made by an older dataferry gains the columns added since (all nullable).
+    have = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'dataferry' AND table_name = 'loads'"
+        ).fetchall()
+    }
+    for c, t in _COLUMNS.items():
+        if c not in have:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    LEDGER, sql.Identifier(c), sql.SQL(t)
+                )
+            )
 
 
 def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:

@@ -1,24 +1,23 @@
-"""COPY into a staging table, check keys set-wise, then merge into the target.
+"""COPY into a staging table, check keys set-wise, reject what fails, merge the rest.
 
-All of it runs in the caller's transaction: a bad row anywhere leaves the target exactly
-as it was. Unchanged rows cost no write (the upsert's WHERE skips them).
+All of it runs in the caller's transaction: when more rows are rejected than allowed, or
+anything else goes wrong, the target is left exactly as it was. Unchanged rows cost no
+write (the upsert's WHERE skips them).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from ...errors import InputError
+from ...errors import RejectedRows
 from ...ledger import LoadCounts
-from ...readers import ROW_COLUMN
-from ...readers.csv_file import line_of_row
+from ...readers import ROW_COLUMN, RejectLog
 from ...spec import Dataset, Spec
 from .connection import translated
 from .ddl import table_ident
@@ -26,11 +25,12 @@ from .ddl import table_ident
 __all__ = ["write"]
 
 STAGE = sql.Identifier("dataferry_stage")
+ROW = sql.Identifier(ROW_COLUMN)
 _CSV_OUT = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
-def _ids(names: Iterable[str]) -> sql.Composed:
-    return sql.SQL(", ").join(map(sql.Identifier, names))
+def _ids(names: Iterable[str], prefix: str = "") -> sql.Composed:
+    return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(n) for n in names)
 
 
 def _copy_in(
@@ -48,22 +48,32 @@ def _copy_in(
     return rows
 
 
-def _check_duplicates(conn: psycopg.Connection, ds: Dataset, path: Path) -> None:
+def _reject_duplicates(conn: psycopg.Connection, ds: Dataset, log: RejectLog) -> None:
+    """Every row whose primary key repeats in the file: which copy is right is unknowable."""
     stmt = sql.SQL(
-        "SELECT min({row}), max({row}) FROM {stage} GROUP BY {pk} HAVING count(*) > 1 "
-        "ORDER BY 1 LIMIT 1"
-    ).format(row=sql.Identifier(ROW_COLUMN), stage=STAGE, pk=_ids(ds.primary_key))
-    dup = conn.execute(stmt).fetchone()
-    if dup:
-        first, second = (line_of_row(path, ds.source.csv, r) for r in dup)
-        raise InputError(
-            str(path),
-            f"primary key ({', '.join(ds.primary_key)}) repeats the key of line {first}",
-            line=second,
-        )
+        "SELECT array_agg({row} ORDER BY {row}), {pk} FROM {stage} GROUP BY {pk} "
+        "HAVING count(*) > 1"
+    ).format(row=ROW, stage=STAGE, pk=_ids(ds.primary_key))
+    groups = conn.execute(stmt).fetchall()
+    if not groups:
+        return
+    lines = log.lines({r for rows, *_ in groups for r in rows})
+    key = ", ".join(ds.primary_key)
+    for rows, *values in groups:
+        where = ", ".join(str(lines.get(r, "?")) for r in rows)
+        shown = ", ".join(map(str, values))
+        for r in rows:
+            log.add(
+                r,
+                key,
+                shown,
+                f"primary key ({key})=({shown}) repeats on lines {where}",
+                line=lines.get(r),
+            )
 
 
-def _check_foreign_keys(conn: psycopg.Connection, spec: Spec, ds: Dataset, path: Path) -> None:
+def _reject_orphans(conn: psycopg.Connection, spec: Spec, ds: Dataset, log: RejectLog) -> None:
+    """Every row whose foreign key has no parent row, named with the value and the parent."""
     for fk in ds.foreign_keys:
         parent = spec.datasets[fk.references.dataset]
         match = sql.SQL(" AND ").join(
@@ -73,25 +83,32 @@ def _check_foreign_keys(conn: psycopg.Connection, spec: Spec, ds: Dataset, path:
         not_null = sql.SQL(" AND ").join(
             sql.SQL("s.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.columns
         )
+        # A self-reference may point at a row of this same file.
+        also_staged: sql.Composable = sql.SQL("")
+        if parent is ds:
+            also_staged = sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})").format(
+                STAGE, match
+            )
         stmt = sql.SQL(
             "SELECT s.{row}, {cols} FROM {stage} s WHERE {not_null} "
-            "AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}) ORDER BY 1 LIMIT 1"
+            "AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match}){also} ORDER BY 1"
         ).format(
-            row=sql.Identifier(ROW_COLUMN),
-            cols=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in fk.columns),
+            row=ROW,
+            cols=_ids(fk.columns, "s."),
             stage=STAGE,
             not_null=not_null,
             parent=table_ident(parent),
             match=match,
+            also=also_staged,
         )
-        bad = conn.execute(stmt).fetchone()
-        if bad:
-            values = ", ".join(f"{c}={v!r}" for c, v in zip(fk.columns, bad[1:], strict=True))
-            raise InputError(
-                str(path),
-                f"{values} has no matching row in {parent.target.table} "
+        for row, *values in conn.execute(stmt).fetchall():
+            shown = ", ".join(f"{c}={v!r}" for c, v in zip(fk.columns, values, strict=True))
+            log.add(
+                row,
+                ", ".join(fk.columns),
+                ", ".join(map(str, values)),
+                f"{shown} has no matching row in {parent.target.table} "
                 f"({', '.join(fk.references.columns)})",
-                line=line_of_row(path, ds.source.csv, bad[0]),
             )
 
 
@@ -104,8 +121,8 @@ def _merge(conn: psycopg.Connection, ds: Dataset) -> tuple[int, int]:
             sql.SQL(", ").join(
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in values
             ),
-            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
-            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values),
+            _ids(values, "t."),
+            _ids(values, "EXCLUDED."),
         )
     else:
         action = sql.SQL("DO NOTHING")
@@ -141,28 +158,49 @@ def write(
     spec: Spec,
     ds: Dataset,
     batches: Iterable[pa.RecordBatch],
-    path: Path,
+    log: RejectLog,
+    max_rejects: int,
 ) -> LoadCounts:
-    """Stage, check and merge ``batches`` into the dataset's table, in the open transaction."""
+    """Stage, check and merge ``batches`` into the dataset's table, in the open transaction.
+
+    ``log`` already holds the rows the reader rejected; rows rejected here are added.
+    """
+    cols = list(ds.columns)
     with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
-        cols = list(ds.columns)
         conn.execute(
             sql.SQL(
                 "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols}, 0::bigint AS {row} "
                 "FROM {target} WITH NO DATA"
-            ).format(
-                stage=STAGE, cols=_ids(cols), row=sql.Identifier(ROW_COLUMN), target=table_ident(ds)
-            )
+            ).format(stage=STAGE, cols=_ids(cols), row=ROW, target=table_ident(ds))
         )
-        read = _copy_in(conn, [*cols, ROW_COLUMN], batches)
-        _check_duplicates(conn, ds, path)
-        _check_foreign_keys(conn, spec, ds, path)
+        staged = _copy_in(conn, [*cols, ROW_COLUMN], batches)
+        read_rejects = len(log)
+        read_rows = log.rows
+        _reject_duplicates(conn, ds, log)
+        _reject_orphans(conn, spec, ds, log)
+        staged_rejects = sorted(log.rows - read_rows)
+        if staged_rejects:
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(STAGE, ROW),
+                (staged_rejects,),
+            )
+        log.resolve()
+        if len(log) > max_rejects:
+            raise RejectedRows(
+                str(log.source),
+                len(log),
+                max_rejects,
+                log.summary(),
+                str(log.dest) if log.dest else None,
+            )
         inserted, updated = _merge(conn, ds)
         _advance_identities(conn, ds)
-        return LoadCounts(
-            read=read,
-            written=inserted + updated,
-            inserted=inserted,
-            updated=updated,
-            unchanged=read - inserted - updated,
-        )
+    loaded = staged - len(staged_rejects)
+    return LoadCounts(
+        read=staged + read_rejects,
+        written=inserted + updated,
+        inserted=inserted,
+        updated=updated,
+        unchanged=loaded - inserted - updated,
+        rejected=len(log),
+    )

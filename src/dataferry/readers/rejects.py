@@ -1,0 +1,97 @@
+"""Rejected rows: collected while a file is read and loaded, then written to a rejects file.
+
+A reject knows its data row index (as Arrow counts rows: well-formed, non-empty records);
+line numbers are found for all rejects at once, with one pass over the file, only when
+there are any. The rejects file is CSV: source_file, line, column, value, reason.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Reject", "RejectLog"]
+
+REJECT_COLUMNS = ("source_file", "line", "column", "value", "reason")
+
+
+@dataclass
+class Reject:
+    row: int | None  # data row index; None when only the line is known (a ragged row)
+    column: str | None
+    value: str | None
+    reason: str
+    line: int | None = None
+
+
+@dataclass
+class RejectLog:
+    """The rejected rows of one source file, and where they will be written."""
+
+    source: Path
+    dest: Path | None = None
+    items: list[Reject] = field(default_factory=list)
+    # Maps data row indexes to first lines; set by the reader, which knows the format.
+    resolver: Callable[[set[int]], dict[int, int]] | None = None
+
+    def add(
+        self,
+        row: int | None,
+        column: str | None,
+        value: object,
+        reason: str,
+        line: int | None = None,
+    ) -> None:
+        text = None if value is None else str(value)
+        self.items.append(Reject(row, column, text, reason, line))
+
+    def __len__(self) -> int:
+        """Rejected rows: a row that failed twice (say, a repeated key and an orphan) is one."""
+        return len(self.rows) + sum(1 for r in self.items if r.row is None)
+
+    @property
+    def rows(self) -> set[int]:
+        return {r.row for r in self.items if r.row is not None}
+
+    def lines(self, rows: set[int]) -> dict[int, int]:
+        return self.resolver(rows) if self.resolver and rows else {}
+
+    def resolve(self) -> None:
+        """Give every reject that has only a row index its line number (one file pass)."""
+        todo = {r.row for r in self.items if r.line is None and r.row is not None}
+        lines = self.lines(todo)
+        for r in self.items:
+            if r.line is None and r.row is not None:
+                r.line = lines.get(r.row)
+
+    def summary(self) -> str:
+        """The first reject, as one line of text."""
+        first = self.first()
+        if first is None:
+            return "no rejects"
+        where = f"{self.source}:{first.line}" if first.line else str(self.source)
+        value = (
+            "" if first.value is None or "fields" in first.reason else f" (value {first.value!r})"
+        )
+        return f"{where}: {first.reason}{value}"
+
+    def sorted(self) -> list[Reject]:
+        return sorted(self.items, key=lambda r: (r.line or 0, r.column or ""))
+
+    def first(self) -> Reject | None:
+        ordered = self.sorted()
+        return ordered[0] if ordered else None
+
+    def write(self, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with dest.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(REJECT_COLUMNS)
+            w.writerows(_rows(self.source, self.sorted()))
+
+
+def _rows(source: Path, rejects: Iterable[Reject]) -> Iterable[list[object]]:
+    for r in rejects:
+        yield [str(source), r.line if r.line is not None else "", r.column or "", r.value, r.reason]

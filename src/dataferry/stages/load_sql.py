@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..connections import resolve_postgres
@@ -13,6 +14,8 @@ from ..spec import Spec
 from .common import RunContext, counting, finish, ledgered, new_record
 
 __all__ = ["load_sql"]
+
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataferry-sha256")
 
 
 def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
@@ -38,11 +41,19 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
         with ledgered(record, save_failure):
             if not path.is_file():
                 raise InputError(str(path), "no such file")
-            record.file_size, record.file_sha256 = file_fingerprint(path)
+            # Hashing reads the whole file: do it on another core while the load runs.
+            fingerprint = _HASHER.submit(file_fingerprint, path)
             with conn.transaction():
                 pg.provision(conn, spec, ds)
-                batches = counting(read_csv(path, ds, log), name, ctx.progress)
-                counts = pg.write(conn, spec, ds, batches, log, allowed)
+                counts = pg.write(
+                    conn,
+                    spec,
+                    ds,
+                    lambda: counting(read_csv(path, ds, log), name, ctx.progress),
+                    log,
+                    allowed,
+                )
+                record.file_size, record.file_sha256 = fingerprint.result()
                 finish(record, counts)
                 note_rejects(record)
                 pg.record_load(conn, record)  # in the transaction of the data it describes

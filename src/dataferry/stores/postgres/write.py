@@ -8,13 +8,16 @@ write (the upsert's WHERE skips them).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.copy import LibpqWriter
 
+from ...background import in_background
 from ...errors import RejectedRows
 from ...ledger import LoadCounts
 from ...readers import ROW_COLUMN, RejectLog
@@ -24,7 +27,9 @@ from .ddl import table_ident
 
 __all__ = ["write"]
 
+BatchSource = Callable[[], Iterable[pa.RecordBatch]]
 STAGE = sql.Identifier("dataferry_stage")
+FK_DEFER_MIN_ROWS = 50_000
 ROW = sql.Identifier(ROW_COLUMN)
 _CSV_OUT = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
@@ -33,18 +38,32 @@ def _ids(names: Iterable[str], prefix: str = "") -> sql.Composed:
     return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(n) for n in names)
 
 
+def _encoded(batches: Iterable[pa.RecordBatch], drop_row: bool) -> Iterator[tuple[int, memoryview]]:
+    for batch in batches:
+        if drop_row:
+            batch = batch.drop_columns([ROW_COLUMN])
+        buf = io.BytesIO()
+        # Arrow quotes every string, so "" stays an empty string and NULL stays NULL.
+        pacsv.write_csv(batch, buf, write_options=_CSV_OUT)
+        yield batch.num_rows, buf.getbuffer()
+
+
 def _copy_in(
-    conn: psycopg.Connection, columns: list[str], batches: Iterable[pa.RecordBatch]
+    conn: psycopg.Connection,
+    into: sql.Composable,
+    columns: list[str],
+    batches: Iterable[pa.RecordBatch],
 ) -> int:
+    """COPY the batches into ``into``; reading and encoding run ahead in a thread."""
     rows = 0
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(STAGE, _ids(columns))
-    with conn.cursor() as cur, cur.copy(stmt) as copy:
-        for batch in batches:
-            buf = io.BytesIO()
-            # Arrow quotes every string, so "" stays an empty string and NULL stays NULL.
-            pacsv.write_csv(batch, buf, write_options=_CSV_OUT)
-            copy.write(buf.getbuffer())
-            rows += batch.num_rows
+    drop_row = ROW_COLUMN not in columns
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(into, _ids(columns))
+    # psycopg's default writer queues up to 128 MB in its own thread; ours already runs
+    # ahead by a few batches, so the plain writer keeps memory flat at the same speed.
+    with conn.cursor() as cur, cur.copy(stmt, writer=LibpqWriter(cur)) as copy:
+        for n, chunk in in_background(_encoded(batches, drop_row), depth=2):
+            copy.write(chunk)
+            rows += n
     return rows
 
 
@@ -112,6 +131,17 @@ def _reject_orphans(conn: psycopg.Connection, spec: Spec, ds: Dataset, log: Reje
             )
 
 
+def _insert_all(conn: psycopg.Connection, ds: Dataset) -> int:
+    """An empty target: every staged row is new, so no conflict handling is needed."""
+    cols = list(ds.columns)
+    cur = conn.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            table_ident(ds), _ids(cols), _ids(cols), STAGE
+        )
+    )
+    return cur.rowcount
+
+
 def _merge(conn: psycopg.Connection, ds: Dataset) -> tuple[int, int]:
     cols = list(ds.columns)
     values = [c for c in cols if c not in ds.primary_key]
@@ -138,6 +168,57 @@ def _merge(conn: psycopg.Connection, ds: Dataset) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _target_rows_estimate(conn: psycopg.Connection, ds: Dataset) -> tuple[bool, float]:
+    """(is the target empty, the planner's row estimate) without counting the table."""
+    empty = conn.execute(
+        sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table_ident(ds))
+    ).fetchone()
+    estimate = conn.execute(
+        "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass",
+        (table_ident(ds).as_string(conn),),
+    ).fetchone()
+    return bool(empty and empty[0]), float(estimate[0]) if estimate else 0.0
+
+
+@contextmanager
+def _foreign_keys_deferred_to_one_pass(
+    conn: psycopg.Connection, ds: Dataset, staged: int
+) -> Iterator[None]:
+    """For a large load, drop the table's foreign keys and add them back afterwards.
+
+    A foreign key checks each inserted row with its own lookup in the parent (most of the
+    time of a big load); adding it back validates all rows in one set-based pass, as
+    pg_restore does. The staged rows were already checked against the parents
+    (_reject_orphans), and it all happens in the load's transaction, so the constraints
+    are never missing for anyone else. Small loads keep the row-by-row checks, which are
+    cheaper than revalidating a large table.
+    """
+    empty, existing = _target_rows_estimate(conn, ds)
+    if staged < FK_DEFER_MIN_ROWS or (not empty and staged < existing / 4):
+        yield
+        return
+    fks = conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+        (table_ident(ds).as_string(conn),),
+    ).fetchall()
+    for name, _ in fks:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                table_ident(ds), sql.Identifier(name)
+            )
+        )
+    yield
+    for name, definition in fks:
+        # The definition is PostgreSQL's own rendering of the constraint it just had
+        # (identifiers quoted by the server), put back unchanged.
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                table_ident(ds), sql.Identifier(name), sql.SQL(definition)
+            )
+        )
+
+
 def _advance_identities(conn: psycopg.Connection, ds: Dataset) -> None:
     # Explicit ids do not move an identity's sequence; without this the next generated id
     # would collide with a loaded one (a weakness of the original).
@@ -153,49 +234,85 @@ def _advance_identities(conn: psycopg.Connection, ds: Dataset) -> None:
             )
 
 
-def write(
+def _has_foreign_keys(conn: psycopg.Connection, ds: Dataset) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass "
+        "AND contype = 'f')",
+        (table_ident(ds).as_string(conn),),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _check_rejects(log: RejectLog, max_rejects: int) -> None:
+    log.resolve()
+    if len(log) > max_rejects:
+        raise RejectedRows(
+            str(log.source),
+            len(log),
+            max_rejects,
+            log.summary(),
+            str(log.dest) if log.dest else None,
+        )
+
+
+def _direct(
+    conn: psycopg.Connection, ds: Dataset, read: BatchSource, log: RejectLog, max_rejects: int
+) -> LoadCounts | None:
+    """An empty table with no foreign keys: COPY straight into it, as psql would.
+
+    The primary key still guards it: a key repeated in the file makes the COPY fail, the
+    savepoint undoes it, and None tells the caller to take the staging path, which names
+    every repeated row.
+    """
+    try:
+        with conn.transaction():  # a savepoint inside the load's transaction
+            copied = _copy_in(conn, table_ident(ds), list(ds.columns), read())
+            _check_rejects(log, max_rejects)
+    except psycopg.errors.UniqueViolation:
+        log.items.clear()
+        return None
+    return LoadCounts(
+        read=copied + len(log),
+        written=copied,
+        inserted=copied,
+        rejected=len(log),
+    )
+
+
+def _staged(
     conn: psycopg.Connection,
     spec: Spec,
     ds: Dataset,
-    batches: Iterable[pa.RecordBatch],
+    read: BatchSource,
     log: RejectLog,
     max_rejects: int,
+    empty: bool,
 ) -> LoadCounts:
-    """Stage, check and merge ``batches`` into the dataset's table, in the open transaction.
-
-    ``log`` already holds the rows the reader rejected; rows rejected here are added.
-    """
+    """Stage everything, reject repeated keys and orphans set-wise, then merge."""
     cols = list(ds.columns)
-    with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
+    conn.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols}, 0::bigint AS {row} "
+            "FROM {target} WITH NO DATA"
+        ).format(stage=STAGE, cols=_ids(cols), row=ROW, target=table_ident(ds))
+    )
+    staged = _copy_in(conn, STAGE, [*cols, ROW_COLUMN], read())
+    read_rejects = len(log)
+    read_rows = log.rows
+    _reject_duplicates(conn, ds, log)
+    _reject_orphans(conn, spec, ds, log)
+    staged_rejects = sorted(log.rows - read_rows)
+    if staged_rejects:
         conn.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols}, 0::bigint AS {row} "
-                "FROM {target} WITH NO DATA"
-            ).format(stage=STAGE, cols=_ids(cols), row=ROW, target=table_ident(ds))
+            sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(STAGE, ROW), (staged_rejects,)
         )
-        staged = _copy_in(conn, [*cols, ROW_COLUMN], batches)
-        read_rejects = len(log)
-        read_rows = log.rows
-        _reject_duplicates(conn, ds, log)
-        _reject_orphans(conn, spec, ds, log)
-        staged_rejects = sorted(log.rows - read_rows)
-        if staged_rejects:
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(STAGE, ROW),
-                (staged_rejects,),
-            )
-        log.resolve()
-        if len(log) > max_rejects:
-            raise RejectedRows(
-                str(log.source),
-                len(log),
-                max_rejects,
-                log.summary(),
-                str(log.dest) if log.dest else None,
-            )
-        inserted, updated = _merge(conn, ds)
-        _advance_identities(conn, ds)
+    _check_rejects(log, max_rejects)
     loaded = staged - len(staged_rejects)
+    with _foreign_keys_deferred_to_one_pass(conn, ds, loaded):
+        if empty:
+            inserted, updated = _insert_all(conn, ds), 0
+        else:
+            inserted, updated = _merge(conn, ds)
     return LoadCounts(
         read=staged + read_rejects,
         written=inserted + updated,
@@ -204,3 +321,27 @@ def write(
         unchanged=loaded - inserted - updated,
         rejected=len(log),
     )
+
+
+def write(
+    conn: psycopg.Connection,
+    spec: Spec,
+    ds: Dataset,
+    read: BatchSource,
+    log: RejectLog,
+    max_rejects: int,
+) -> LoadCounts:
+    """Load the batches ``read()`` yields into the dataset's table, in the open transaction.
+
+    ``read`` may be called twice (see _direct); ``log`` collects the rows the reader and
+    the key checks reject, and more of them than ``max_rejects`` fails the load.
+    """
+    with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
+        empty = _target_rows_estimate(conn, ds)[0]
+        counts = None
+        if empty and not _has_foreign_keys(conn, ds):
+            counts = _direct(conn, ds, read, log, max_rejects)
+        if counts is None:
+            counts = _staged(conn, spec, ds, read, log, max_rejects, empty)
+        _advance_identities(conn, ds)
+    return counts

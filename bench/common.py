@@ -1,0 +1,79 @@
+"""Shared pieces of the benchmarks: a scratch PostgreSQL, timing, peak memory, peer venvs.
+
+Benchmarks are runnable programs, not tests: each runs dataferry and the usual ways of
+doing the same step on the same generated files, in one run, and prints ratios.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work"  # generated files, the scratch server, peer venvs (git-ignored)
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    peak_rss_mb: float | None = None
+    note: str = ""
+
+
+def run_timed(argv: Sequence[str], name: str, env: dict[str, str] | None = None,
+              note: str = "", stdin: str | None = None) -> Result:
+    """Run a command; wall time, and its peak RSS read from GNU time when available."""
+    time_bin = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    rss_file = WORK / "rss.txt"
+    full = [time_bin, "-f", "%M", "-o", str(rss_file), *argv] if time_bin else list(argv)
+    start = time.perf_counter()
+    proc = subprocess.run(full, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          input=stdin)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{name} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    rss = None
+    if time_bin and rss_file.exists():
+        try:
+            rss = int(rss_file.read_text().strip().splitlines()[-1]) / 1024
+        except ValueError:
+            rss = None
+    return Result(name, seconds, rss, note)
+
+
+def peer_python(name: str, requirements: list[str]) -> Path | None:
+    """A virtualenv of its own for a peer (peers' pins clash with dataferry's); None if it
+    cannot be installed here."""
+    venv = WORK / "peers" / name
+    py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = venv / ".installed"
+    if stamp.exists() and stamp.read_text() == " ".join(requirements):
+        return py
+    print(f"installing peer {name}: {' '.join(requirements)} ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", *requirements],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"  could not install {name}; skipped:\n{proc.stderr[-800:]}", file=sys.stderr)
+        return None
+    stamp.write_text(" ".join(requirements))
+    return py
+
+
+def print_table(results: list[Result], baseline: str, title: str) -> None:
+    base = next(r for r in results if r.name == baseline)
+    print(f"\n{title}")
+    print(f"{'method':<58} {'seconds':>8} {'peak RSS MB':>12} {'speed vs ' + baseline[:14]:>24}")
+    for r in results:
+        rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-"
+        ratio = base.seconds / r.seconds
+        print(f"{r.name:<58} {r.seconds:>8.2f} {rss:>12} {ratio:>23.2f}x")
+        if r.note:
+            print(f"    {r.note}")

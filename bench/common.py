@@ -27,18 +27,26 @@ class Result:
     note: str = ""
 
 
-def run_timed(argv: Sequence[str], name: str, env: dict[str, str] | None = None,
-              note: str = "", stdin: str | None = None) -> Result:
+def run_timed(
+    argv: Sequence[str],
+    name: str,
+    env: dict[str, str] | None = None,
+    note: str = "",
+    stdin: str | None = None,
+) -> Result:
     """Run a command; wall time, and its peak RSS read from GNU time when available."""
     time_bin = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     rss_file = WORK / "rss.txt"
     full = [time_bin, "-f", "%M", "-o", str(rss_file), *argv] if time_bin else list(argv)
     start = time.perf_counter()
-    proc = subprocess.run(full, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          input=stdin)
+    proc = subprocess.run(
+        full, env={**os.environ, **(env or {})}, capture_output=True, text=True, input=stdin
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"{name} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        sys.exit(
+            f"{name} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        )
     rss = None
     if time_bin and rss_file.exists():
         try:
@@ -58,8 +66,9 @@ def peer_python(name: str, requirements: list[str]) -> Path | None:
         return py
     print(f"installing peer {name}: {' '.join(requirements)} ...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", *requirements],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", *requirements], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         print(f"  could not install {name}; skipped:\n{proc.stderr[-800:]}", file=sys.stderr)
         return None

@@ -50,8 +50,9 @@ def psql_bin() -> Path:
 
 
 def psql(url: str, script: str, name: str, note: str = "") -> Result:
-    return run_timed([str(psql_bin()), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], name,
-                     stdin=script, note=note)
+    return run_timed(
+        [str(psql_bin()), "-X", "-q", "-v", "ON_ERROR_STOP=1", url], name, stdin=script, note=note
+    )
 
 
 def fresh_schema(url: str, schema: str) -> None:
@@ -62,7 +63,9 @@ def fresh_schema(url: str, schema: str) -> None:
 
 def spec_for(data: Path, stack: Path, schema: str, only: str) -> Path:
     template = (data / "dataferry.yaml").read_text()
-    text = template.replace("target: {store: postgres, table: ", f"target: {{store: postgres, schema: {schema}, table: ")
+    text = template.replace(
+        "target: {store: postgres, table: ", f"target: {{store: postgres, schema: {schema}, table: "
+    )
     text += f"\nstack: {{dir: {stack}}}\nrejects_dir: {WORK / 'rejects'}\n"
     out = WORK / f"{schema}.yaml"
     out.write_text(text.replace("path: data/", f"path: {data}/data/"))
@@ -70,7 +73,9 @@ def spec_for(data: Path, stack: Path, schema: str, only: str) -> Path:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--orders", type=int, default=1_000_000)
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--items", type=int, default=1_000)
@@ -93,15 +98,33 @@ def main() -> None:
     # --- psql \copy, bare and constrained (parents loaded first, untimed)
     fresh_schema(url, "bare")
     psql(url, ORDERS_DDL.format(s="bare", keys="", fk_c="", fk_i=""), "ddl")
-    orders_results.append(psql(url, f"\\copy bare.orders FROM '{sql_dir}/orders.csv' CSV HEADER",
-                               "psql \\copy, bare table (no keys)"))
+    orders_results.append(
+        psql(
+            url,
+            f"\\copy bare.orders FROM '{sql_dir}/orders.csv' CSV HEADER",
+            "psql \\copy, bare table (no keys)",
+        )
+    )
     fresh_schema(url, "keyed")
-    psql(url, ORDERS_DDL.format(s="keyed", keys="PRIMARY KEY",
-                                fk_c="REFERENCES keyed.customer", fk_i="REFERENCES keyed.item")
-         + f"\\copy keyed.customer FROM '{sql_dir}/customer.csv' CSV HEADER\n"
-         + f"\\copy keyed.item FROM '{sql_dir}/item.csv' CSV HEADER\n", "parents")
-    orders_results.append(psql(url, f"\\copy keyed.orders FROM '{sql_dir}/orders.csv' CSV HEADER",
-                               "psql \\copy, table with primary and foreign keys"))
+    psql(
+        url,
+        ORDERS_DDL.format(
+            s="keyed",
+            keys="PRIMARY KEY",
+            fk_c="REFERENCES keyed.customer",
+            fk_i="REFERENCES keyed.item",
+        )
+        + f"\\copy keyed.customer FROM '{sql_dir}/customer.csv' CSV HEADER\n"
+        + f"\\copy keyed.item FROM '{sql_dir}/item.csv' CSV HEADER\n",
+        "parents",
+    )
+    orders_results.append(
+        psql(
+            url,
+            f"\\copy keyed.orders FROM '{sql_dir}/orders.csv' CSV HEADER",
+            "psql \\copy, table with primary and foreign keys",
+        )
+    )
 
     # --- pandas
     if not args.no_peers:
@@ -112,39 +135,75 @@ def main() -> None:
             script = textwrap.dedent(f"""
                 import pandas as pd, sqlalchemy as sa
                 engine = sa.create_engine({sa_url!r})
-                df = pd.read_csv({str(sql_dir / 'orders.csv')!r})
+                df = pd.read_csv({str(sql_dir / "orders.csv")!r})
                 df.to_sql('orders', engine, schema='pandas', index=False, chunksize=10000)
             """)
-            orders_results.append(run_timed([str(py), "-c", script],
-                                            "pandas.read_csv + to_sql (table of its own, no keys)"))
+            orders_results.append(
+                run_timed(
+                    [str(py), "-c", script], "pandas.read_csv + to_sql (table of its own, no keys)"
+                )
+            )
 
     # --- dataferry: parents (untimed), then orders first load, then again (unchanged)
     fresh_schema(url, "df")
     spec = spec_for(data, stack_dir, "df", "orders")
-    run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec), "--dataset", "customer",
-               "--dataset", "item"], "parents")
-    orders_results.append(run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec),
-                                     "--dataset", "orders"],
-                                    "dataferry load sql, first load (new table, all keys)"))
-    orders_results.append(run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec),
-                                     "--dataset", "orders"],
-                                    "dataferry load sql, same file again (all unchanged)"))
+    run_timed(
+        [
+            *dataferry,
+            "load",
+            "sql",
+            "-q",
+            "-c",
+            str(spec),
+            "--dataset",
+            "customer",
+            "--dataset",
+            "item",
+        ],
+        "parents",
+    )
+    orders_results.append(
+        run_timed(
+            [*dataferry, "load", "sql", "-q", "-c", str(spec), "--dataset", "orders"],
+            "dataferry load sql, first load (new table, all keys)",
+        )
+    )
+    orders_results.append(
+        run_timed(
+            [*dataferry, "load", "sql", "-q", "-c", str(spec), "--dataset", "orders"],
+            "dataferry load sql, same file again (all unchanged)",
+        )
+    )
 
     # --- primary-key-only table: customer
     fresh_schema(url, "pk")
     psql(url, ORDERS_DDL.format(s="pk", keys="", fk_c="", fk_i=""), "ddl")
-    customer_results.append(psql(url, f"\\copy pk.customer FROM '{sql_dir}/customer.csv' CSV HEADER",
-                                 "psql \\copy, customer (primary key only)"))
+    customer_results.append(
+        psql(
+            url,
+            f"\\copy pk.customer FROM '{sql_dir}/customer.csv' CSV HEADER",
+            "psql \\copy, customer (primary key only)",
+        )
+    )
     fresh_schema(url, "dfpk")
     spec = spec_for(data, stack_dir, "dfpk", "customer")
-    customer_results.append(run_timed([*dataferry, "load", "sql", "-q", "-c", str(spec),
-                                       "--dataset", "customer"],
-                                      "dataferry load sql, customer, first load"))
+    customer_results.append(
+        run_timed(
+            [*dataferry, "load", "sql", "-q", "-c", str(spec), "--dataset", "customer"],
+            "dataferry load sql, customer, first load",
+        )
+    )
 
-    print_table(orders_results, "psql \\copy, table with primary and foreign keys",
-                f"orders: {args.orders:,} rows ({(sql_dir / 'orders.csv').stat().st_size / 1e6:.0f} MB)")
-    print_table(customer_results, "psql \\copy, customer (primary key only)",
-                f"customer: {args.customers:,} rows")
+    print_table(
+        orders_results,
+        "psql \\copy, table with primary and foreign keys",
+        f"orders: {args.orders:,} rows ({(sql_dir / 'orders.csv').stat().st_size / 1e6:.0f} MB)",
+    )
+    print_table(
+        customer_results,
+        "psql \\copy, customer (primary key only)",
+        f"customer: {args.customers:,} rows",
+    )
     stack.down()
 
 

@@ -46,6 +46,7 @@ class LoadCounts:
     rejected: int = 0
     # DynamoDB: records whose key repeated a later record's key in the same file.
     superseded: int = 0
+    deleted: int = 0  # mode: replace, rows of the table that the file no longer has
 
 
 @dataclass
@@ -61,9 +62,10 @@ class LoadRecord:
     file_sha256: str | None = None
     counts: LoadCounts = field(default_factory=LoadCounts)
     finished_at: dt.datetime | None = None
-    status: str = "running"  # ok | failed
+    status: str = "running"  # ok | failed | skipped (unchanged file under an unchanged spec)
     error: str | None = None
     rejects_file: str | None = None
+    note: str | None = None  # why a load was skipped
 
     def flat(self) -> dict[str, Any]:
         """One level of keys, for ledger rows and --json output."""

@@ -158,6 +158,11 @@ class Dataset(_Model):
     primary_key: list[str] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     key: DynamoKey | None = None
+    mode: Literal["merge", "replace", "append"] = Field(
+        default="merge",
+        description="merge: upsert on the key; replace: the table becomes the file; "
+        "append: insert only, a file already appended is skipped (postgres).",
+    )
     max_rejects: int = Field(
         default=0, ge=0, description="Rows that may be rejected before the dataset fails."
     )
@@ -188,6 +193,8 @@ class Dataset(_Model):
                 raise ValueError("key: a dynamodb dataset needs key: {hash: ..., range: ...}")
             if self.primary_key or self.foreign_keys:
                 raise ValueError("primary_key/foreign_keys are for postgres; use key: for dynamodb")
+            if self.mode != "merge":
+                raise ValueError("mode: dynamodb datasets load by key (merge) only")
             if not _DYNAMO_TABLE_RE.match(self.target.table):
                 raise ValueError(
                     f"target.table: DynamoDB table names are 3-255 of [A-Za-z0-9_.-], "

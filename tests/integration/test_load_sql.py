@@ -37,7 +37,10 @@ def test_loads_parents_first_and_rerun_changes_nothing(
     assert orders[1][5] is None
     assert rows(spec, schema, "customer")[0][3] == "5512345678"  # 10 digits, as text
 
-    second = stages.load_sql(spec)
+    skipped = stages.load_sql(spec)
+    assert {r.status for r in skipped} == {"skipped"}
+    assert "unchanged since run" in (skipped[0].note or "")
+    second = stages.load_sql(spec, ctx=RunContext(force=True))
     assert [(r.counts.inserted, r.counts.updated, r.counts.unchanged) for r in second] == [
         (0, 0, 2),
         (0, 0, 2),
@@ -200,3 +203,73 @@ def test_max_rejects_loads_the_good_rows_and_lists_every_bad_one(
     pipeline.write("orders.csv", "order_id,customer_id,item_id,order_date,price,comments\n")
     stages.load_sql(spec, ["orders"])
     assert not (pipeline.root / "rejects" / "orders.rejects.csv").exists()  # no stale file
+
+
+def with_mode(schema: str, dataset: str, mode: str) -> dict:
+    datasets = retail_sql_datasets(schema)
+    datasets[dataset]["mode"] = mode
+    return datasets
+
+
+def test_replace_mode_makes_the_table_the_file(pipeline: PipelineFactory, schema: str) -> None:
+    write_retail_csv(pipeline, **{"item.csv": "item_id,name,price\n1,a,1\n2,b,2\n3,c,3\n"})
+    spec = pipeline.spec(with_mode(schema, "item", "replace"))
+    stages.load_sql(spec, ["item"])
+    pipeline.write("item.csv", "item_id,name,price\n1,a,1\n3,c,3.50\n")
+    (rec,) = stages.load_sql(spec, ["item"])
+    c = rec.counts
+    assert (c.inserted, c.updated, c.unchanged, c.deleted) == (0, 1, 1, 1)
+    assert [r[:2] for r in rows(spec, schema, "item")] == [(1, "a"), (3, "c")]
+
+
+def test_replace_mode_cannot_delete_rows_children_use(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(with_mode(schema, "item", "replace"))
+    stages.load_sql(spec)
+    before = rows(spec, schema, "item")
+    pipeline.write("item.csv", "item_id,name,price\n1,Café 500 g,189.00\n")  # orders use 2
+    with pytest.raises(TargetError, match="foreign key"):
+        stages.load_sql(spec, ["item"])
+    assert rows(spec, schema, "item") == before
+
+
+def test_append_mode_never_appends_a_file_twice(pipeline: PipelineFactory, schema: str) -> None:
+    write_retail_csv(pipeline, **{"item.csv": "item_id,name,price\n1,a,1\n2,b,2\n"})
+    spec = pipeline.spec(with_mode(schema, "item", "append"))
+    assert stages.load_sql(spec, ["item"])[0].counts.inserted == 2
+    (again,) = stages.load_sql(spec, ["item"])
+    assert again.status == "skipped"
+    with pytest.raises(
+        RejectedRows, match=r"primary key \(item_id\)=\(1\) is already in the table"
+    ):
+        stages.load_sql(spec, ["item"], RunContext(force=True))
+    pipeline.write("item.csv", "item_id,name,price\n3,c,3\n4,d,4\n")
+    assert stages.load_sql(spec, ["item"])[0].counts.inserted == 2
+    assert [r[0] for r in rows(spec, schema, "item")] == [1, 2, 3, 4]
+
+
+def test_a_changed_spec_loads_the_same_file_again(pipeline: PipelineFactory, schema: str) -> None:
+    write_retail_csv(pipeline)
+    stages.load_sql(pipeline.spec(retail_sql_datasets(schema)), ["item"])
+    datasets = retail_sql_datasets(schema)
+    datasets["item"]["max_rejects"] = 5  # any change to the dataset's spec
+    (rec,) = stages.load_sql(pipeline.spec(datasets), ["item"])
+    assert (rec.status, rec.counts.unchanged) == ("ok", 2)
+
+
+def test_each_dataset_commits_on_its_own(pipeline: PipelineFactory, schema: str) -> None:
+    orders = "order_id,customer_id,item_id,order_date,price,comments\n1,1,1,bad,1.00,\n"
+    write_retail_csv(pipeline, **{"orders.csv": orders})
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    with pytest.raises(RejectedRows):
+        stages.load_sql(spec)
+    assert len(rows(spec, schema, "customer")) == 2  # parents loaded before the failure stay
+    with pg_conn(spec) as conn:
+        assert conn.execute(
+            "SELECT dataset, status FROM dataferry.loads WHERE dataset IN "
+            "('customer', 'item', 'orders') AND target = 'postgres' "
+            "AND spec_sha256 = ANY(%s) ORDER BY started_at",
+            ([spec.dataset_hash(n) for n in ("customer", "item", "orders")],),
+        ).fetchall()[-3:] == [("customer", "ok"), ("item", "ok"), ("orders", "failed")]

@@ -37,6 +37,7 @@ class Options:
     datasets: list[str] = field(default_factory=list)
     wait_s: float = DEFAULT_DEADLINE_S
     max_rejects: int | None = None
+    force: bool = False
 
     def spec(self) -> Spec:
         return load_spec(self.config)
@@ -82,6 +83,7 @@ def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
                 datasets=list(kwargs.pop("dataset", ()) or ()),
                 wait_s=kwargs.pop("wait_s", DEFAULT_DEADLINE_S),
                 max_rejects=kwargs.pop("max_rejects", None),
+                force=kwargs.pop("force", False),
             )
             _setup_logging(opts)
             try:
@@ -90,6 +92,12 @@ def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
                 _fail(opts, e)
 
         if rejects:
+            wrapper = click.option(
+                "--force",
+                is_flag=True,
+                help="Load files even when the ledger says this very file was already "
+                "loaded under this very spec.",
+            )(wrapper)
             wrapper = click.option(
                 "--max-rejects",
                 "max_rejects",
@@ -159,7 +167,9 @@ def _run_stages(opts: Options, names: list[str]) -> None:
 
     spec = opts.spec()
     bar, advance = _progress(opts)
-    ctx = stages.RunContext(progress=advance, wait_s=opts.wait_s, max_rejects=opts.max_rejects)
+    ctx = stages.RunContext(
+        progress=advance, wait_s=opts.wait_s, max_rejects=opts.max_rejects, force=opts.force
+    )
     results: dict[str, list[Any]] = {}
     try:
         if bar:

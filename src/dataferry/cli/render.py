@@ -44,11 +44,17 @@ def _seconds(r: LoadRecord) -> str:
 
 def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
     t = Table(title=stage, title_justify="left")
-    for col in ("dataset", "table", "read", "written", "new", "changed", "unchanged", "seconds"):
-        t.add_column(col, justify="right" if col not in ("dataset", "table") else "left")
+    columns = ("dataset", "table", "read", "written", "new", "changed", "unchanged", "rejected")
+    for col in (*columns, "seconds", "status"):
+        t.add_column(col, justify="left" if col in ("dataset", "table", "status") else "right")
     for r in records:
         c = r.counts
         dynamo = r.target == "dynamodb"  # puts: new vs changed is not known
+        status = r.status
+        if r.status == "skipped":
+            status = "skipped: unchanged"
+        elif c.deleted:
+            status = f"ok, {c.deleted} deleted"
         t.add_row(
             r.dataset,
             r.table,
@@ -57,7 +63,9 @@ def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
             "-" if dynamo else str(c.inserted),
             "-" if dynamo else str(c.updated),
             "-" if dynamo else str(c.unchanged),
+            str(c.rejected),
             _seconds(r),
+            status,
         )
     return t
 

@@ -41,6 +41,7 @@ class RunContext:
     progress: Progress = _no_progress
     wait_s: float = DEFAULT_DEADLINE_S
     max_rejects: int | None = None  # overrides every dataset's max_rejects when given
+    force: bool = False  # load files the ledger says are already loaded
 
 
 def new_record(spec: Spec, name: str, target: str, ctx: RunContext, source: str) -> LoadRecord:

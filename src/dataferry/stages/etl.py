@@ -43,7 +43,6 @@ def _from_postgres(
                 wh.provision(*raw, schema, ds.primary_key)
                 batches = counting(pg.read(conn, ds), name, ctx.progress)
                 counts = wh.merge(*raw, ds.primary_key, batches, source=source, run_id=ctx.run_id)
-                conn.rollback()  # end the read transaction
                 wh.record_load(finish(record, counts))
             records.append(record)
     return records

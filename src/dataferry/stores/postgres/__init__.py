@@ -2,7 +2,7 @@
 
 from .connection import connect, probe
 from .ddl import count, provision, table_ident
-from .ledger import last_loads, record_load
+from .ledger import last_loads, ok_loads, record_load
 from .read import read
 from .write import write
 
@@ -10,6 +10,7 @@ __all__ = [
     "connect",
     "count",
     "last_loads",
+    "ok_loads",
     "probe",
     "provision",
     "read",

@@ -18,13 +18,14 @@ CONNECT_TIMEOUT_S = 10
 def connect(target: PostgresTarget) -> psycopg.Connection:
     """Open a connection; an unreachable server is TargetUnavailable (retrying may help)."""
     try:
-        conn = psycopg.connect(target.conninfo, connect_timeout=CONNECT_TIMEOUT_S)
+        # Autocommit: every unit of work is an explicit conn.transaction() block, so a
+        # stray query can never open an implicit transaction that swallows the next ones.
+        conn = psycopg.connect(target.conninfo, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
     except psycopg.OperationalError as e:
         # libpq's message names host and port but never the password.
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TargetUnavailable(f"PostgreSQL at {target.display}: {reason}") from None
     conn.execute("SET TIME ZONE 'UTC'")
-    conn.commit()
     return conn
 
 

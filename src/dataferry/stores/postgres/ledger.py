@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 
 from ...ledger import LoadRecord
 
-__all__ = ["last_loads", "record_load"]
+__all__ = ["last_loads", "ok_loads", "record_load"]
 
 LEDGER = sql.Identifier("dataferry", "loads")
 _COLUMNS = {
@@ -34,6 +34,8 @@ _COLUMNS = {
     "status": "text NOT NULL",
     "error": "text",
     "rejects_file": "text",
+    "deleted": "bigint",
+    "note": "text",
 }
 
 
@@ -86,3 +88,19 @@ def last_loads(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
             ).format(LEDGER)
         )
         return {r["dataset"]: r for r in cur.fetchall()}
+
+
+def ok_loads(conn: psycopg.Connection, dataset: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """The dataset's successful loads, newest first (file size and checksum, spec hash)."""
+    exists = conn.execute("SELECT to_regclass('dataferry.loads')").fetchone()
+    if not exists or exists[0] is None:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT run_id, file_size, file_sha256, spec_sha256, finished_at FROM {} "
+                "WHERE dataset = %s AND status = 'ok' ORDER BY started_at DESC LIMIT %s"
+            ).format(LEDGER),
+            (dataset, limit),
+        )
+        return cur.fetchall()

@@ -142,6 +142,35 @@ def _insert_all(conn: psycopg.Connection, ds: Dataset) -> int:
     return cur.rowcount
 
 
+def _reject_existing(conn: psycopg.Connection, ds: Dataset, log: RejectLog) -> None:
+    """mode: append inserts only: a row whose key the table already holds is rejected."""
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{0} = s.{0}").format(sql.Identifier(c)) for c in ds.primary_key
+    )
+    stmt = sql.SQL(
+        "SELECT s.{row}, {pk} FROM {stage} s WHERE EXISTS (SELECT 1 FROM {target} t WHERE {m})"
+    ).format(row=ROW, pk=_ids(ds.primary_key, "s."), stage=STAGE, target=table_ident(ds), m=match)
+    key = ", ".join(ds.primary_key)
+    for row, *values in conn.execute(stmt).fetchall():
+        shown = ", ".join(map(str, values))
+        log.add(
+            row, key, shown, f"primary key ({key})=({shown}) is already in the table (mode: append)"
+        )
+
+
+def _delete_missing(conn: psycopg.Connection, ds: Dataset) -> int:
+    """mode: replace: rows of the table whose key the file no longer has are deleted."""
+    match = sql.SQL(" AND ").join(
+        sql.SQL("s.{0} = t.{0}").format(sql.Identifier(c)) for c in ds.primary_key
+    )
+    cur = conn.execute(
+        sql.SQL(
+            "DELETE FROM {target} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {m})"
+        ).format(target=table_ident(ds), stage=STAGE, m=match)
+    )
+    return cur.rowcount
+
+
 def _merge(conn: psycopg.Connection, ds: Dataset) -> tuple[int, int]:
     cols = list(ds.columns)
     values = [c for c in cols if c not in ds.primary_key]
@@ -301,6 +330,8 @@ def _staged(
     read_rows = log.rows
     _reject_duplicates(conn, ds, log)
     _reject_orphans(conn, spec, ds, log)
+    if ds.mode == "append" and not empty:
+        _reject_existing(conn, ds, log)
     staged_rejects = sorted(log.rows - read_rows)
     if staged_rejects:
         conn.execute(
@@ -308,11 +339,15 @@ def _staged(
         )
     _check_rejects(log, max_rejects)
     loaded = staged - len(staged_rejects)
+    deleted = 0
     with _foreign_keys_deferred_to_one_pass(conn, ds, loaded):
-        if empty:
+        if empty or ds.mode == "append":
             inserted, updated = _insert_all(conn, ds), 0
         else:
             inserted, updated = _merge(conn, ds)
+    if ds.mode == "replace" and not empty:
+        # Children's foreign keys still guard this: deleting a row they use fails the load.
+        deleted = _delete_missing(conn, ds)
     return LoadCounts(
         read=staged + read_rejects,
         written=inserted + updated,
@@ -320,6 +355,7 @@ def _staged(
         updated=updated,
         unchanged=loaded - inserted - updated,
         rejected=len(log),
+        deleted=deleted,
     )
 
 

@@ -26,10 +26,10 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, Result, peer_python, print_table, run_timed  # noqa: E402
+from common import WORK, Result, peer_python, print_table, run_timed
 
-from dataferry.generate import GenerateCounts, generate  # noqa: E402
-from dataferry.stack import EmbeddedStack  # noqa: E402
+from dataferry.generate import GenerateCounts, generate
+from dataferry.stack import EmbeddedStack
 
 ORDERS_DDL = """
 CREATE TABLE {s}.customer (customer_id integer PRIMARY KEY, first_name varchar(64) NOT NULL,

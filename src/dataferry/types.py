@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["TYPE_NAMES", "LogicalType", "parse_type"]
+__all__ = ["TYPE_NAMES", "LogicalType", "from_postgres", "parse_type"]
 
 _ALIASES = {
     "int": "integer",
@@ -76,6 +76,36 @@ class LogicalType:
     @property
     def is_numeric(self) -> bool:
         return self.name in ("smallint", "integer", "bigint", "numeric", "real", "double")
+
+    def widens_to(self, new: LogicalType) -> bool:
+        """Whether every value of this type fits ``new`` unchanged (a safe ALTER TYPE)."""
+        if self == new:
+            return True
+        digits = {"smallint": 5, "integer": 10, "bigint": 19}
+        if self.name in digits:
+            if new.name in digits:
+                return digits[new.name] >= digits[self.name]
+            if new.name == "numeric":
+                assert new.precision is not None
+                assert new.scale is not None
+                return new.precision - new.scale >= digits[self.name]
+            return False
+        if self.name == "numeric" and new.name == "numeric":
+            assert self.precision is not None
+            assert self.scale is not None
+            assert new.precision is not None
+            assert new.scale is not None
+            return new.scale >= self.scale and (
+                new.precision - new.scale >= self.precision - self.scale
+            )
+        if self.name == "real":
+            return new.name == "double"
+        if self.name == "varchar":
+            if new.name == "text":
+                return True
+            if new.name == "varchar":
+                return new.length is None or (self.length is not None and new.length >= self.length)
+        return False
 
     def arrow(self) -> pa.DataType:
         """The Arrow type values of this column travel as."""
@@ -146,6 +176,29 @@ class LogicalType:
         if self.is_numeric:
             return "N"
         return "S"
+
+
+_FORMAT_TYPE_NAMES = {
+    "character varying": "varchar",
+    "double precision": "double",
+    "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "jsonb": "json",
+}
+
+
+def from_postgres(format_type: str) -> LogicalType | None:
+    """The logical type of a PostgreSQL column as format_type() prints it, if it has one."""
+    text = format_type.strip()
+    if text == "numeric":
+        return None  # unconstrained numeric has no logical equivalent
+    for pg_name, name in _FORMAT_TYPE_NAMES.items():
+        if text.startswith(pg_name):
+            text = name + text[len(pg_name) :]
+    try:
+        return parse_type(text)
+    except ValueError:
+        return None
 
 
 def parse_type(text: str) -> LogicalType:

@@ -134,8 +134,8 @@ def test_existing_table_that_differs_is_reported_not_altered(
     with pytest.raises(TargetError) as e:
         stages.load_sql(spec, ["item"])
     msg = str(e.value)
-    assert "column name is text in the table, character varying(64) in the spec" in msg
-    assert "column price is in the spec but not in the table" in msg
+    assert "column name is text in the table, varchar(64) in the spec" in msg
+    assert "column price is in the spec but not in the table (and NOT NULL" in msg
     assert rows(spec, schema, "item") == []
 
 
@@ -273,3 +273,32 @@ def test_each_dataset_commits_on_its_own(pipeline: PipelineFactory, schema: str)
             "AND spec_sha256 = ANY(%s) ORDER BY started_at",
             ([spec.dataset_hash(n) for n in ("customer", "item", "orders")],),
         ).fetchall()[-3:] == [("customer", "ok"), ("item", "ok"), ("orders", "failed")]
+
+
+def test_migrate_adds_nullable_columns_and_widens_types_only(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec)
+    wider = retail_sql_datasets(schema)
+    wider["item"]["columns"]["name"]["type"] = "varchar(128)"
+    wider["item"]["columns"]["price"]["type"] = "numeric(12,3)"
+    wider["item"]["columns"]["stock"] = {"type": "integer"}
+    pipeline.write("item.csv", "item_id,name,price,stock\n1,Café 500 g,189.00,5\n2,Agua,14.5,\n")
+    spec = pipeline.spec(wider)
+    with pytest.raises(TargetError) as e:
+        stages.load_sql(spec, ["item"])
+    assert "widen column name from varchar(64) to varchar(128) (--migrate would)" in str(e.value)
+    assert "add column stock integer (--migrate would)" in str(e.value)
+    (rec,) = stages.load_sql(spec, ["item"], RunContext(migrate=True))
+    assert rec.note and rec.note.startswith("migrated: ")
+    assert rows(spec, schema, "item") == [
+        (1, "Café 500 g", Decimal("189.000"), 5),
+        (2, "Agua", Decimal("14.500"), None),
+    ]
+    narrower = retail_sql_datasets(schema)  # back to varchar(64), numeric(10,2): narrowing
+    narrower["item"]["columns"]["stock"] = {"type": "integer"}
+    pipeline.write("item.csv", "item_id,name,price,stock\n1,x,1,1\n")
+    with pytest.raises(TargetError, match="numeric\\(12,3\\) in the table, numeric\\(10,2\\)"):
+        stages.load_sql(pipeline.spec(narrower), ["item"], RunContext(migrate=True))

@@ -38,6 +38,7 @@ class Options:
     wait_s: float = DEFAULT_DEADLINE_S
     max_rejects: int | None = None
     force: bool = False
+    migrate: bool = False
 
     def spec(self) -> Spec:
         return load_spec(self.config)
@@ -84,6 +85,7 @@ def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
                 wait_s=kwargs.pop("wait_s", DEFAULT_DEADLINE_S),
                 max_rejects=kwargs.pop("max_rejects", None),
                 force=kwargs.pop("force", False),
+                migrate=kwargs.pop("migrate", False),
             )
             _setup_logging(opts)
             try:
@@ -92,6 +94,12 @@ def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
                 _fail(opts, e)
 
         if rejects:
+            wrapper = click.option(
+                "--migrate",
+                is_flag=True,
+                help="Let load sql add new nullable columns and widen column types where no "
+                "value can change; any other difference from the spec still fails.",
+            )(wrapper)
             wrapper = click.option(
                 "--force",
                 is_flag=True,
@@ -168,7 +176,11 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     spec = opts.spec()
     bar, advance = _progress(opts)
     ctx = stages.RunContext(
-        progress=advance, wait_s=opts.wait_s, max_rejects=opts.max_rejects, force=opts.force
+        progress=advance,
+        wait_s=opts.wait_s,
+        max_rejects=opts.max_rejects,
+        force=opts.force,
+        migrate=opts.migrate,
     )
     results: dict[str, list[Any]] = {}
     try:

@@ -42,6 +42,7 @@ class RunContext:
     wait_s: float = DEFAULT_DEADLINE_S
     max_rejects: int | None = None  # overrides every dataset's max_rejects when given
     force: bool = False  # load files the ledger says are already loaded
+    migrate: bool = False  # let load sql add nullable columns and widen types
 
 
 def new_record(spec: Spec, name: str, target: str, ctx: RunContext, source: str) -> LoadRecord:

@@ -83,7 +83,10 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
             # Hashing reads the whole file: do it on another core while the load runs.
             fingerprint = _HASHER.submit(file_fingerprint, path)
             with conn.transaction():
-                pg.provision(conn, spec, ds)
+                changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
+                if changes and not changes[0].startswith("created"):
+                    record.note = "migrated: " + "; ".join(changes)
+                    logger.info("%s: %s", name, record.note)
                 counts = pg.write(
                     conn,
                     spec,

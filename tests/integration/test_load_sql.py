@@ -292,7 +292,8 @@ def test_migrate_adds_nullable_columns_and_widens_types_only(
     assert "widen column name from varchar(64) to varchar(128) (--migrate would)" in str(e.value)
     assert "add column stock integer (--migrate would)" in str(e.value)
     (rec,) = stages.load_sql(spec, ["item"], RunContext(migrate=True))
-    assert rec.note and rec.note.startswith("migrated: ")
+    assert rec.note
+    assert rec.note.startswith("migrated: ")
     assert rows(spec, schema, "item") == [
         (1, "Café 500 g", Decimal("189.000"), 5),
         (2, "Agua", Decimal("14.500"), None),

@@ -153,3 +153,29 @@ def test_reject_log_collects_every_bad_row_and_keeps_the_rest(pipeline: Pipeline
     assert dest.read_text(encoding="utf-8").splitlines()[1] == (
         f"{pipeline.root / 't.csv'},4,id,x,column id: not a valid smallint"
     )
+
+
+def test_json_column_rejects_what_jsonb_cannot_store(pipeline: PipelineFactory) -> None:
+    from dataferry.readers import RejectLog
+
+    pipeline.write("j.csv", 'id,doc\n1,"{""a"": 1}"\n2,"{""a"": ""x\\u0000""}"\n3,"{""a"": NaN}"\n')
+    spec = pipeline.spec(
+        {
+            "j": {
+                "source": {"path": "j.csv"},
+                "target": {"store": "postgres", "table": "j"},
+                "columns": {"id": {"type": "integer"}, "doc": {"type": "json"}},
+                "primary_key": ["id"],
+            }
+        }
+    )
+    log = RejectLog(pipeline.root / "j.csv")
+    t = pa.Table.from_batches(list(read_csv(pipeline.root / "j.csv", spec.datasets["j"], log)))
+    assert t.column("id").to_pylist() == [1]
+    reasons = [(r.line, r.reason) for r in log.sorted()]
+    assert reasons[0] == (
+        3,
+        "column doc: JSON with \\u0000 in a string, which PostgreSQL's jsonb cannot store",
+    )
+    assert reasons[1][0] == 4
+    assert "NaN is not valid JSON" in reasons[1][1]

@@ -55,14 +55,26 @@ def _cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted
     return Converted(pc.cast(cleaned, target, safe=True), bad)
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _json_problem(value: str) -> str | None:
     def no_constants(text: str) -> None:
         raise ValueError(f"{text} is not valid JSON")
 
     try:
-        json.loads(value, parse_constant=no_constants)
+        parsed = json.loads(value, parse_constant=no_constants)
     except ValueError as e:
         return f"not valid JSON: {e}"
+    if _has_nul(parsed):
+        return "JSON with \\u0000 in a string, which PostgreSQL's jsonb cannot store"
     return None
 
 

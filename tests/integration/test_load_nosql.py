@@ -1,3 +1,4 @@
+import csv
 from decimal import Decimal
 from typing import Any
 
@@ -5,8 +6,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dataferry import stages
-from dataferry.errors import InputError, TargetError
+from dataferry.errors import InputError, RejectedRows, TargetError
 from dataferry.spec import Spec
+from dataferry.stages import RunContext
 from dataferry.stores.dynamodb import ItemCodec
 from dataferry.stores.dynamodb.write import write
 from tests.conftest import PipelineFactory, unique
@@ -133,3 +135,55 @@ def test_unprocessed_items_are_resent_mocked_throttling(pipeline: PipelineFactor
     assert result.written == 120
     assert fake.calls > 120 // 25  # resends happened
     assert real.scan(TableName=table, Select="COUNT")["Count"] == 120
+
+
+def test_bad_records_go_to_the_rejects_file_and_max_rejects_lets_the_rest_load(
+    pipeline: PipelineFactory,
+) -> None:
+    table = unique("bought")
+    pipeline.write(
+        "bought.jsonl",
+        '{"item": "USB", "customer": "Bob", "price": 10.20}\n'
+        '{"item": "Mouse", "customer": ""}\n'
+        "not json at all\n"
+        '{"item": "Pad", "customer": "Amy", "price": 1.234}\n'
+        '{"item": "Cable", "customer": "Amy"}\n',
+    )
+    spec = pipeline.spec({"bought": dataset(table, "bought.jsonl")})
+    with pytest.raises(RejectedRows, match="3 row"):
+        stages.load_nosql(spec)
+    client = ddb_client(spec)
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        client.describe_table(TableName=table)  # nothing written, not even the table
+    with (pipeline.root / "rejects" / "bought.rejects.csv").open(encoding="utf-8") as f:
+        header, *rows = [r[1:] for r in csv.reader(f)]
+    assert header == ["line", "record", "key", "reason"]
+    assert rows[0] == [
+        "2",
+        "",
+        "item=Mouse, customer=",
+        "key attribute customer must be a non-empty string",
+    ]
+    assert rows[1][:3] == ["3", "", ""]
+    assert rows[1][3].startswith("not valid JSON")
+    assert rows[2] == [
+        "4",
+        "",
+        "item=Pad, customer=Amy",
+        "attribute price: 1.234 does not fit numeric(10,2)",
+    ]
+    (rec,) = stages.load_nosql(spec, ctx=RunContext(max_rejects=3))
+    assert (rec.counts.read, rec.counts.written, rec.counts.rejected) == (5, 2, 3)
+    assert sorted(i["item"] for i in scan(spec, table)) == ["Cable", "USB"]
+
+
+def test_an_unchanged_file_is_skipped_unless_forced(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    pipeline.write("bought.json", BOUGHT)
+    spec = pipeline.spec({"bought": dataset(table)})
+    stages.load_nosql(spec)
+    (again,) = stages.load_nosql(spec)
+    assert again.status == "skipped"
+    assert "use --force" in (again.note or "")
+    (forced,) = stages.load_nosql(spec, ctx=RunContext(force=True))
+    assert (forced.status, forced.counts.written) == ("ok", 3)

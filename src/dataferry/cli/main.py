@@ -59,7 +59,9 @@ def _setup_logging(opts: Options) -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
-def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
+def common(
+    datasets: bool = False, rejects: bool = False, migrate: bool = False
+) -> Callable[[F], F]:
     """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec."""
 
     def decorate(fn: F) -> F:
@@ -93,13 +95,14 @@ def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
             except DataferryError as e:
                 _fail(opts, e)
 
-        if rejects:
+        if migrate:
             wrapper = click.option(
                 "--migrate",
                 is_flag=True,
                 help="Let load sql add new nullable columns and widen column types where no "
                 "value can change; any other difference from the spec still fails.",
             )(wrapper)
+        if rejects:
             wrapper = click.option(
                 "--force",
                 is_flag=True,
@@ -112,7 +115,7 @@ def common(datasets: bool = False, rejects: bool = False) -> Callable[[F], F]:
                 type=click.IntRange(min=0),
                 default=None,
                 metavar="N",
-                help="Rows each CSV file may have rejected before its dataset fails "
+                help="Rows or records each file may have rejected before its dataset fails "
                 "(default: the dataset's max_rejects, 0); they are listed in "
                 "rejects/<dataset>.rejects.csv.",
             )(wrapper)
@@ -215,7 +218,7 @@ def cli() -> None:
 
 
 @cli.command()
-@common(datasets=True, rejects=True)
+@common(datasets=True, rejects=True, migrate=True)
 def run(opts: Options) -> None:
     """Run all three stages in order: load sql, load nosql, etl."""
     _run_stages(opts, ["load sql", "load nosql", "etl"])
@@ -227,14 +230,14 @@ def load() -> None:
 
 
 @load.command("sql")
-@common(datasets=True, rejects=True)
+@common(datasets=True, rejects=True, migrate=True)
 def load_sql(opts: Options) -> None:
     """CSV files -> PostgreSQL (parents before children)."""
     _run_stages(opts, ["load sql"])
 
 
 @load.command("nosql")
-@common(datasets=True)
+@common(datasets=True, rejects=True)
 def load_nosql(opts: Options) -> None:
     """JSON files -> DynamoDB."""
     _run_stages(opts, ["load nosql"])

@@ -8,7 +8,7 @@ NaN, Infinity and repeated member names are errors, where Python's json accepts 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,18 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig", errors="strict") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+OnBadLine = Callable[[int, str], None]
+
+
+def _jsonl(path: Path, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if lineno == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
                 continue
             try:
+                line = raw.decode("utf-8")  # line by line, so a bad byte names its line
                 rec = json.loads(
                     line,
                     parse_float=Decimal,
@@ -68,11 +74,18 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     parse_constant=_no_constants,
                     object_pairs_hook=_unique_pairs,
                 )
+            except UnicodeDecodeError as e:
+                problem = f"not valid utf-8: {e.reason} (byte 0x{raw[e.start]:02x})"
             except ValueError as e:
-                raise InputError(str(path), f"not valid JSON: {e}", line=lineno) from None
-            if not isinstance(rec, dict):
-                raise InputError(str(path), "each line must be a JSON object", line=lineno)
-            yield lineno, rec
+                problem = f"not valid JSON: {e}"
+            else:
+                if isinstance(rec, dict):
+                    yield lineno, rec
+                    continue
+                problem = "each line must be a JSON object"
+            if on_bad is None:
+                raise InputError(str(path), problem, line=lineno)
+            on_bad(lineno, problem)  # one bad line does not spoil the others
 
 
 def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -103,8 +116,14 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             ) from None
 
 
-def read_json_records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (position, record): the array index for ``json``, the line number for ``jsonl``."""
+def read_json_records(
+    path: Path, fmt: str, on_bad: OnBadLine | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (position, record): the array index for ``json``, the line number for ``jsonl``.
+
+    With ``on_bad``, a JSON Lines line that is not a JSON object is reported to it and
+    skipped. A JSON array that is not valid JSON is unreadable as a whole: InputError.
+    """
     if not path.is_file():
         raise InputError(str(path), "no such file")
-    return _jsonl(path) if fmt == "jsonl" else _array(path)
+    return _jsonl(path, on_bad) if fmt == "jsonl" else _array(path)

@@ -14,7 +14,11 @@ from pathlib import Path
 
 __all__ = ["Reject", "RejectLog"]
 
-REJECT_COLUMNS = ("source_file", "line", "column", "value", "reason")
+REJECT_COLUMNS = {
+    "csv": ("source_file", "line", "column", "value", "reason"),
+    # JSON: the line (JSON Lines) or the array index (record), and the key when known.
+    "json": ("source_file", "line", "record", "key", "reason"),
+}
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Reject:
     value: str | None
     reason: str
     line: int | None = None
+    record: int | None = None  # a JSON array's index
 
 
 @dataclass
@@ -32,6 +37,7 @@ class RejectLog:
 
     source: Path
     dest: Path | None = None
+    kind: str = "csv"  # csv | json: which columns the rejects file has
     items: list[Reject] = field(default_factory=list)
     # Maps data row indexes to first lines; set by the reader, which knows the format.
     resolver: Callable[[set[int]], dict[int, int]] | None = None
@@ -46,6 +52,12 @@ class RejectLog:
     ) -> None:
         text = None if value is None else str(value)
         self.items.append(Reject(row, column, text, reason, line))
+
+    def add_record(
+        self, line: int | None, record: int | None, key: str | None, reason: str
+    ) -> None:
+        """A rejected JSON record: by line (JSON Lines) or array index, with its key."""
+        self.items.append(Reject(None, None, key, reason, line=line, record=record))
 
     def __len__(self) -> int:
         """Rejected rows: a row that failed twice (say, a repeated key and an orphan) is one."""
@@ -71,14 +83,17 @@ class RejectLog:
         first = self.first()
         if first is None:
             return "no rejects"
-        where = f"{self.source}:{first.line}" if first.line else str(self.source)
-        value = (
-            "" if first.value is None or "fields" in first.reason else f" (value {first.value!r})"
-        )
-        return f"{where}: {first.reason}{value}"
+        if first.line:
+            where = f"{self.source}:{first.line}"
+        elif first.record is not None:
+            where = f"{self.source}: record {first.record}"
+        else:
+            where = str(self.source)
+        shown = first.value is not None and self.kind == "csv" and "fields" not in first.reason
+        return f"{where}: {first.reason}" + (f" (value {first.value!r})" if shown else "")
 
     def sorted(self) -> list[Reject]:
-        return sorted(self.items, key=lambda r: (r.line or 0, r.column or ""))
+        return sorted(self.items, key=lambda r: (r.line or 0, r.record or 0, r.column or ""))
 
     def first(self) -> Reject | None:
         ordered = self.sorted()
@@ -88,10 +103,15 @@ class RejectLog:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with dest.open("w", encoding="utf-8", newline="") as f:
             w = csv.writer(f)
-            w.writerow(REJECT_COLUMNS)
-            w.writerows(_rows(self.source, self.sorted()))
+            w.writerow(REJECT_COLUMNS[self.kind])
+            w.writerows(_rows(self.source, self.sorted(), self.kind))
 
 
-def _rows(source: Path, rejects: Iterable[Reject]) -> Iterable[list[object]]:
+def _rows(source: Path, rejects: Iterable[Reject], kind: str) -> Iterable[list[object]]:
     for r in rejects:
-        yield [str(source), r.line if r.line is not None else "", r.column or "", r.value, r.reason]
+        line = r.line if r.line is not None else ""
+        if kind == "json":
+            record = r.record if r.record is not None else ""
+            yield [str(source), line, record, r.value or "", r.reason]
+        else:
+            yield [str(source), line, r.column or "", r.value, r.reason]

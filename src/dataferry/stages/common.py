@@ -6,10 +6,12 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import DataferryError, NotSupported
-from ..ledger import LoadCounts, LoadRecord, new_run_id, utcnow
+from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
+from ..readers import RejectLog
 from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import Spec
 
@@ -17,11 +19,14 @@ __all__ = [
     "RAW_SCHEMAS",
     "Progress",
     "RunContext",
+    "already_loaded",
     "counting",
     "finish",
+    "keep_rejects",
     "ledgered",
     "new_record",
     "open_warehouse",
+    "skip",
 ]
 
 log = logging.getLogger("dataferry")
@@ -89,6 +94,54 @@ def ledgered(record: LoadRecord, save: Callable[[LoadRecord], None]) -> Iterator
         record.finished_at = utcnow()
         save(record)
         raise
+
+
+def already_loaded(
+    earlier: list[dict[str, Any]], path: Path, record: LoadRecord, mode: str
+) -> dict[str, Any] | None:
+    """The earlier load (from the target's ledger, newest first) that makes this one
+    unnecessary, if any.
+
+    merge and replace: the latest successful load had this very file (SHA-256) under
+    this very dataset spec. append: any successful load had this file, whatever the spec:
+    appending it again would double its rows. The file is hashed only when an earlier
+    load had a file of the same size; the hash is kept on the record.
+    """
+    size = path.stat().st_size
+    if not any(int(e.get("file_size") or -1) == size for e in earlier):
+        return None
+    record.file_size, record.file_sha256 = file_fingerprint(path)
+    if mode == "append":
+        return next((e for e in earlier if e.get("file_sha256") == record.file_sha256), None)
+    last = earlier[0]
+    same = last.get("file_sha256") == record.file_sha256 and (
+        last.get("spec_sha256") == record.spec_sha256
+    )
+    return last if same else None
+
+
+def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:
+    """Mark a load skipped because ``earlier`` already loaded this very file."""
+    record.status = "skipped"
+    record.finished_at = utcnow()
+    record.note = f"unchanged since run {earlier.get('run_id')} (use --force to load it again)"
+    log.info("%s: %s", record.dataset, record.note)
+    return record
+
+
+def keep_rejects(log: RejectLog, record: LoadRecord, write: bool = True) -> None:
+    """Note the rejects on the record; with ``write``, write this run's rejects file, or
+    remove a stale one when nothing was rejected (an earlier run's file would lie). A
+    skipped load keeps the file: it still describes this very file."""
+    if len(log):
+        record.counts.rejected = len(log)
+        record.rejects_file = str(log.dest)
+    if not write or record.status == "skipped" or log.dest is None:
+        return
+    if len(log):
+        log.write(log.dest)
+    else:
+        log.dest.unlink(missing_ok=True)
 
 
 def counting(batches: Iterator[Any], name: str, progress: Progress) -> Iterator[Any]:

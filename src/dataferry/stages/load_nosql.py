@@ -1,4 +1,9 @@
-"""load nosql: JSON files -> DynamoDB. Each file is validated whole before its first write."""
+"""load nosql: JSON files -> DynamoDB.
+
+Each file is read twice: the first pass validates every record and writes nothing, so a
+file with more bad records than allowed leaves the table untouched; the second writes
+the valid records.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,99 @@ from pathlib import Path
 from typing import Any
 
 from ..connections import resolve_dynamodb
-from ..errors import InputError
+from ..errors import InputError, RejectedRows
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint
-from ..readers import read_json_records
+from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
 from ..stack import EmbeddedStack
-from .common import RunContext, finish, ledgered, new_record
+from .common import RunContext, already_loaded, finish, keep_rejects, ledgered, new_record, skip
 
 __all__ = ["dynamodb_items", "load_nosql"]
 
 
-def dynamodb_items(path: Path, ds: Dataset, codec: Any) -> Iterator[dict[str, Any]]:
-    """The file's records as validated DynamoDB items; InputError names the bad record."""
+def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
+    if ds.key is None:
+        return None
+    parts = [f"{a}={rec[a]}" for a in ds.key.attributes if a in rec]
+    return ", ".join(parts) or None
+
+
+def dynamodb_items(
+    path: Path, ds: Dataset, codec: Any, log: RejectLog | None = None
+) -> Iterator[dict[str, Any]]:
+    """The file's valid records as DynamoDB items.
+
+    Without ``log`` the first bad record is an InputError naming it; with one, every bad
+    record (and bad JSON Lines line) is logged with its position and key, and skipped.
+    """
     fmt = ds.source.file_format
-    for pos, rec in read_json_records(path, fmt):
+    jsonl = fmt == "jsonl"
+    on_bad = None
+    if log is not None:
+        on_bad = functools.partial(lambda lg, line, why: lg.add_record(line, None, None, why), log)
+    for pos, rec in read_json_records(path, fmt, on_bad):
         try:
             yield codec.encode(rec)
         except ValueError as e:
-            where = {"line": pos} if fmt == "jsonl" else {"record": pos}
-            raise InputError(str(path), str(e), **where) from None
+            if log is None:
+                where = {"line": pos} if jsonl else {"record": pos}
+                raise InputError(str(path), str(e), **where) from None
+            log.add_record(
+                pos if jsonl else None, None if jsonl else pos, _key_text(ds, rec), str(e)
+            )
+
+
+def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
+    from ..stores import dynamodb as ddb
+
+    ds = spec.datasets[name]
+    path = spec.resolve(ds.source.path)
+    record = new_record(spec, name, "dynamodb", ctx, str(path))
+    log = RejectLog(path, dest=spec.rejects_path(name), kind="json")
+    allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
+    codec = ddb.ItemCodec(ds)
+
+    def save_failure(record: LoadRecord) -> None:
+        keep_rejects(log, record, write=False)
+        ddb.record_load(client, record)
+
+    try:
+        with ledgered(record, save_failure):
+            if not path.is_file():
+                raise InputError(str(path), "no such file")
+            earlier = (
+                None
+                if ctx.force
+                else already_loaded(ddb.ok_loads(client, name), path, record, ds.mode)
+            )
+            if earlier is not None:
+                ddb.record_load(client, skip(record, earlier))
+                return record
+            if record.file_sha256 is None:
+                record.file_size, record.file_sha256 = file_fingerprint(path)
+            valid = sum(1 for _ in dynamodb_items(path, ds, codec, log))  # pass 1: no writes
+            if len(log) > allowed:
+                raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
+            ddb.provision(client, ds)
+            result = ddb.write(
+                client,
+                ds.target.table,
+                codec,
+                dynamodb_items(path, ds, codec, RejectLog(path, kind="json")),  # pass 2
+                on_progress=functools.partial(ctx.progress, name),
+            )
+            counts = LoadCounts(
+                read=valid + len(log),
+                written=result.written,
+                rejected=len(log),
+                superseded=result.superseded,
+                consumed_capacity=result.consumed_capacity,
+            )
+            ddb.record_load(client, finish(record, counts))
+    finally:
+        keep_rejects(log, record)
+    return record
 
 
 def load_nosql(
@@ -42,29 +120,8 @@ def load_nosql(
     target = resolve_dynamodb(spec)
     wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}", ctx.wait_s)
     client = ddb.client(target)
-    records = []
     try:
-        for name, ds in chosen.items():
-            path = spec.resolve(ds.source.path)
-            record = new_record(spec, name, "dynamodb", ctx, str(path))
-            codec = ddb.ItemCodec(ds)
-            with ledgered(record, functools.partial(ddb.record_load, client)):
-                if not path.is_file():
-                    raise InputError(str(path), "no such file")
-                record.file_size, record.file_sha256 = file_fingerprint(path)
-                n = sum(1 for _ in dynamodb_items(path, ds, codec))  # pass 1: nothing written
-                ddb.provision(client, ds)
-                result = ddb.write(
-                    client,
-                    ds.target.table,
-                    codec,
-                    dynamodb_items(path, ds, codec),
-                    on_progress=functools.partial(ctx.progress, name),
-                )
-                counts = LoadCounts(read=n, written=result.written, superseded=result.superseded)
-                ddb.record_load(client, finish(record, counts))
-            records.append(record)
+        return [_load_one(client, spec, name, ctx) for name in chosen]
     finally:
         if target.embedded:  # moto keeps tables in memory: put this load on disk now
             EmbeddedStack(spec.stack_dir).persist_dynamodb()
-    return records

@@ -4,46 +4,29 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from ..connections import resolve_postgres
 from ..errors import InputError
-from ..ledger import LoadRecord, file_fingerprint, utcnow
+from ..ledger import LoadRecord, file_fingerprint
 from ..readers import RejectLog, read_csv
 from ..readiness import wait_until_ready
 from ..spec import Spec
-from .common import RunContext, counting, finish, ledgered, new_record
+from .common import (
+    RunContext,
+    already_loaded,
+    counting,
+    finish,
+    keep_rejects,
+    ledgered,
+    new_record,
+    skip,
+)
 
 __all__ = ["load_sql"]
 
 logger = logging.getLogger("dataferry")
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataferry-sha256")
-
-
-def _already_loaded(
-    conn: Any, spec: Spec, name: str, path: Path, record: LoadRecord
-) -> dict[str, Any] | None:
-    """The earlier load that makes this one unnecessary, if any.
-
-    merge and replace: the latest successful load had this very file (SHA-256) under
-    this very dataset spec. append: any successful load had this file, whatever the spec:
-    appending it again would double its rows. The file is hashed only when an earlier
-    load had a file of the same size.
-    """
-    from ..stores import postgres as pg
-
-    ds = spec.datasets[name]
-    earlier = pg.ok_loads(conn, name)
-    size = path.stat().st_size
-    if not any(e["file_size"] == size for e in earlier):
-        return None
-    record.file_size, record.file_sha256 = file_fingerprint(path)
-    if ds.mode == "append":
-        return next((e for e in earlier if e["file_sha256"] == record.file_sha256), None)
-    last = earlier[0]
-    same = last["file_sha256"] == record.file_sha256 and last["spec_sha256"] == record.spec_sha256
-    return last if same else None
 
 
 def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
@@ -55,13 +38,8 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
     log = RejectLog(path, dest=spec.rejects_path(name))
     allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
 
-    def note_rejects(record: LoadRecord) -> None:
-        if len(log):
-            record.counts.rejected = len(log)
-            record.rejects_file = str(log.dest)
-
     def save_failure(record: LoadRecord) -> None:
-        note_rejects(record)
+        keep_rejects(log, record, write=False)
         with conn.transaction():  # the load's own transaction was rolled back
             pg.record_load(conn, record)
 
@@ -69,16 +47,14 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
         with ledgered(record, save_failure):
             if not path.is_file():
                 raise InputError(str(path), "no such file")
-            earlier = None if ctx.force else _already_loaded(conn, spec, name, path, record)
+            earlier = (
+                None
+                if ctx.force
+                else already_loaded(pg.ok_loads(conn, name), path, record, ds.mode)
+            )
             if earlier is not None:
-                record.status = "skipped"
-                record.finished_at = utcnow()
-                record.note = (
-                    f"unchanged since run {earlier['run_id']} (use --force to load it again)"
-                )
-                logger.info("%s: %s", name, record.note)
                 with conn.transaction():
-                    pg.record_load(conn, record)
+                    pg.record_load(conn, skip(record, earlier))
                 return record
             # Hashing reads the whole file: do it on another core while the load runs.
             fingerprint = _HASHER.submit(file_fingerprint, path)
@@ -97,17 +73,10 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
                 )
                 record.file_size, record.file_sha256 = fingerprint.result()
                 finish(record, counts)
-                note_rejects(record)
+                keep_rejects(log, record, write=False)
                 pg.record_load(conn, record)  # in the transaction of the data it describes
     finally:
-        # This run's rejects, or no file at all: a stale one from an earlier run would lie.
-        assert log.dest is not None
-        if record.status == "skipped":
-            pass  # the earlier load's rejects file still describes this very file
-        elif len(log):
-            log.write(log.dest)
-        else:
-            log.dest.unlink(missing_ok=True)
+        keep_rejects(log, record)
     return record
 
 

@@ -2,7 +2,7 @@
 
 from .codec import ItemCodec
 from .connection import client, probe
-from .ledger import last_loads, record_load
+from .ledger import last_loads, ok_loads, record_load
 from .provision import count, provision
 from .read import read
 from .read import schema as read_schema
@@ -13,6 +13,7 @@ __all__ = [
     "client",
     "count",
     "last_loads",
+    "ok_loads",
     "probe",
     "provision",
     "read",

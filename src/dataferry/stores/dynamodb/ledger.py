@@ -17,7 +17,7 @@ from .codec import ItemCodec
 from .connection import translate
 from .provision import provision
 
-__all__ = ["LEDGER_TABLE", "last_loads", "record_load"]
+__all__ = ["LEDGER_TABLE", "last_loads", "ok_loads", "record_load"]
 
 LEDGER_TABLE = "dataferry_loads"
 _LEDGER_DS = Dataset.model_validate(
@@ -68,3 +68,26 @@ def last_loads(client: Any, datasets: list[str]) -> dict[str, dict[str, Any]]:
         if resp.get("Items"):
             out[name] = ItemCodec.decode(resp["Items"][0])
     return out
+
+
+def ok_loads(client: Any, dataset: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """The dataset's successful loads, newest first."""
+    out: list[dict[str, Any]] = []
+    try:
+        pages = client.get_paginator("query").paginate(
+            TableName=LEDGER_TABLE,
+            KeyConditionExpression="#d = :d",
+            FilterExpression="#s = :ok",
+            ExpressionAttributeNames={"#d": "dataset", "#s": "status"},
+            ExpressionAttributeValues={":d": {"S": dataset}, ":ok": {"S": "ok"}},
+            ScanIndexForward=False,
+        )
+        for page in pages:
+            out += [ItemCodec.decode(i) for i in page.get("Items", [])]
+            if len(out) >= limit:
+                break
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return []
+        raise translate(e, f"table {LEDGER_TABLE}") from None
+    return out[:limit]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -39,6 +40,19 @@ def _ensure_env() -> None:
     STAMP.write_text(want)
 
 
+def _ensure_node_tools() -> None:
+    """dynalite (a second DynamoDB endpoint for the tests) where Node.js and npm exist;
+    without them those tests are skipped, saying why."""
+    folder = ROOT / "tests" / "dynalite"
+    npm = shutil.which("npm")
+    if npm is None or (folder / "node_modules" / ".bin" / "dynalite").exists():
+        return
+    print("installing dynalite for the tests (npm ci) ...", file=sys.stderr)
+    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=folder)
+    if proc.returncode:
+        print("  npm ci failed; the dynalite tests will be skipped", file=sys.stderr)
+
+
 def _exec(argv: list[str]) -> int:
     return subprocess.run(argv, cwd=ROOT).returncode
 
@@ -52,6 +66,7 @@ def main(argv: list[str]) -> int:
     if command == "run":
         return _exec([str(BIN / "dataferry"), "run", "-c", str(EXAMPLE), *rest])
     if command == "test":
+        _ensure_node_tools()
         return _exec([str(BIN / "python"), "-m", "pytest", *rest])
     for linter in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
         if code := _exec([str(BIN / linter[0]), *linter[1:]]):

@@ -43,10 +43,12 @@ def scan(spec: Spec, table: str) -> list[dict[str, Any]]:
     return sorted((ItemCodec.decode(i) for i in items), key=lambda d: d["item"])
 
 
-def test_loads_exact_values_and_rerun_leaves_the_same_items(pipeline: PipelineFactory) -> None:
+def test_loads_exact_values_and_rerun_leaves_the_same_items(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
     pipeline.write("bought.json", BOUGHT)
-    spec = pipeline.spec({"bought": dataset(table)})
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
     (rec,) = stages.load_nosql(spec)
     assert (rec.counts.read, rec.counts.written) == (3, 3)
     items = scan(spec, table)
@@ -58,13 +60,15 @@ def test_loads_exact_values_and_rerun_leaves_the_same_items(pipeline: PipelineFa
     assert scan(spec, table) == items
 
 
-def test_a_bad_record_writes_nothing(pipeline: PipelineFactory) -> None:
+def test_a_bad_record_writes_nothing(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
     pipeline.write(
         "bought.json",
         '[{"item": "USB", "customer": "Bob"}, {"item": "Mouse", "customer": ""}]',
     )
-    spec = pipeline.spec({"bought": dataset(table)})
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
     with pytest.raises(InputError) as e:
         stages.load_nosql(spec)
     assert "record 1: key attribute customer must be a non-empty string" in str(e.value)
@@ -73,10 +77,12 @@ def test_a_bad_record_writes_nothing(pipeline: PipelineFactory) -> None:
         client.describe_table(TableName=table)  # validated before anything was created
 
 
-def test_existing_table_with_another_key_schema_is_an_error(pipeline: PipelineFactory) -> None:
+def test_existing_table_with_another_key_schema_is_an_error(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
     pipeline.write("bought.json", BOUGHT)
-    spec = pipeline.spec({"bought": dataset(table)})
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
     ddb_client(spec).create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "item", "KeyType": "HASH"}],
@@ -87,13 +93,15 @@ def test_existing_table_with_another_key_schema_is_an_error(pipeline: PipelineFa
         stages.load_nosql(spec)
 
 
-def test_a_repeated_key_in_one_file_last_record_wins(pipeline: PipelineFactory) -> None:
+def test_a_repeated_key_in_one_file_last_record_wins(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
     records = ",".join(
         f'{{"item": "i{n % 7}", "customer": "c", "price": {n}.00}}' for n in range(100)
     )
     pipeline.write("bought.json", f"[{records}]")
-    spec = pipeline.spec({"bought": dataset(table)})
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
     (rec,) = stages.load_nosql(spec)
     assert rec.counts.read == 100
     prices = {i["item"]: i["price"] for i in scan(spec, table)}
@@ -119,10 +127,12 @@ class ThrottlingClient:
         return self.real.batch_write_item(RequestItems=RequestItems, **kw)
 
 
-def test_unprocessed_items_are_resent_mocked_throttling(pipeline: PipelineFactory) -> None:
+def test_unprocessed_items_are_resent_mocked_throttling(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
     pipeline.write("bought.json", "[]")
-    spec = pipeline.spec({"bought": dataset(table)})
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
     ds = spec.datasets["bought"]
     from dataferry.stores import dynamodb as ddb
 
@@ -138,7 +148,7 @@ def test_unprocessed_items_are_resent_mocked_throttling(pipeline: PipelineFactor
 
 
 def test_bad_records_go_to_the_rejects_file_and_max_rejects_lets_the_rest_load(
-    pipeline: PipelineFactory,
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
 ) -> None:
     table = unique("bought")
     pipeline.write(
@@ -149,7 +159,7 @@ def test_bad_records_go_to_the_rejects_file_and_max_rejects_lets_the_rest_load(
         '{"item": "Pad", "customer": "Amy", "price": 1.234}\n'
         '{"item": "Cable", "customer": "Amy"}\n',
     )
-    spec = pipeline.spec({"bought": dataset(table, "bought.jsonl")})
+    spec = pipeline.spec({"bought": dataset(table, "bought.jsonl")}, stores=dynamodb_stores)
     with pytest.raises(RejectedRows, match="3 row"):
         stages.load_nosql(spec)
     client = ddb_client(spec)
@@ -177,13 +187,38 @@ def test_bad_records_go_to_the_rejects_file_and_max_rejects_lets_the_rest_load(
     assert sorted(i["item"] for i in scan(spec, table)) == ["Cable", "USB"]
 
 
-def test_an_unchanged_file_is_skipped_unless_forced(pipeline: PipelineFactory) -> None:
+def test_an_unchanged_file_is_skipped_unless_forced(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
     pipeline.write("bought.json", BOUGHT)
-    spec = pipeline.spec({"bought": dataset(table)})
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
     stages.load_nosql(spec)
     (again,) = stages.load_nosql(spec)
     assert again.status == "skipped"
     assert "use --force" in (again.note or "")
     (forced,) = stages.load_nosql(spec, ctx=RunContext(force=True))
     assert (forced.status, forced.counts.written) == ("ok", 3)
+
+
+def test_dynalite_is_strict_where_moto_is_lenient(
+    pipeline: PipelineFactory, dynalite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why the tests run on dynalite too: it refuses a batch that repeats a key, as
+    DynamoDB does, so the repeated-key test above proves dataferry's own resolution."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    client = boto3.client("dynamodb", endpoint_url=dynalite_url, region_name="us-west-2")
+    table = unique("strict")
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.1})
+    put = {"PutRequest": {"Item": {"k": {"S": "same"}}}}
+    with pytest.raises(ClientError, match="duplicates"):
+        client.batch_write_item(RequestItems={table: [put, put]})

@@ -25,6 +25,7 @@ class Result:
     seconds: float
     peak_rss_mb: float | None = None
     note: str = ""
+    cpu_seconds: float | None = None  # user + system, from GNU time
 
 
 def run_timed(
@@ -37,7 +38,7 @@ def run_timed(
     """Run a command; wall time, and its peak RSS read from GNU time when available."""
     time_bin = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     rss_file = WORK / "rss.txt"
-    full = [time_bin, "-f", "%M", "-o", str(rss_file), *argv] if time_bin else list(argv)
+    full = [time_bin, "-f", "%M %U %S", "-o", str(rss_file), *argv] if time_bin else list(argv)
     start = time.perf_counter()
     proc = subprocess.run(
         full, env={**os.environ, **(env or {})}, capture_output=True, text=True, input=stdin
@@ -47,13 +48,14 @@ def run_timed(
         sys.exit(
             f"{name} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         )
-    rss = None
+    rss = cpu = None
     if time_bin and rss_file.exists():
         try:
-            rss = int(rss_file.read_text().strip().splitlines()[-1]) / 1024
+            kb, user, system = rss_file.read_text().strip().splitlines()[-1].split()
+            rss, cpu = int(kb) / 1024, float(user) + float(system)
         except ValueError:
-            rss = None
-    return Result(name, seconds, rss, note)
+            pass
+    return Result(name, seconds, rss, note, cpu)
 
 
 def peer_python(name: str, requirements: list[str]) -> Path | None:

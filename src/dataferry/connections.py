@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from .spec import Spec
 from .stack import EmbeddedStack
 
@@ -45,6 +43,8 @@ class PostgresTarget:
 
 
 def masked_conninfo(conninfo: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict  # psycopg only where PostgreSQL is used
+
     try:
         params = conninfo_to_dict(conninfo)
     except Exception:
@@ -63,6 +63,8 @@ def resolve_postgres(
     spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True
 ) -> PostgresTarget:
     """Decide which PostgreSQL to use; start the embedded one when that is the answer."""
+    from psycopg.conninfo import make_conninfo
+
     env = os.environ if env is None else env
     s = spec.stores.postgres
     extra: dict[str, Any] = {

@@ -30,7 +30,7 @@ from pydantic import (
 
 from .errors import SpecError
 from .interpolate import UnsetVariable, interpolate
-from .types import LogicalType, parse_type
+from .types import DYNAMODB_ONLY, LogicalType, parse_type
 
 __all__ = [
     "Column",
@@ -151,6 +151,19 @@ class DynamoKey(_Model):
         return [self.hash] + ([self.range] if self.range else [])
 
 
+class SecondaryIndex(_Model):
+    """A DynamoDB global secondary index."""
+
+    name: str
+    hash: str
+    range: str | None = None
+    projection: Literal["ALL", "KEYS_ONLY"] | list[str] = "ALL"
+
+    @property
+    def attributes(self) -> list[str]:
+        return [self.hash] + ([self.range] if self.range else [])
+
+
 class Dataset(_Model):
     source: Source
     target: Target
@@ -158,6 +171,12 @@ class Dataset(_Model):
     primary_key: list[str] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     key: DynamoKey | None = None
+    indexes: list[SecondaryIndex] = Field(
+        default_factory=list, description="DynamoDB global secondary indexes."
+    )
+    point_in_time_recovery: bool = Field(
+        default=False, description="DynamoDB continuous backups, turned on after creation."
+    )
     mode: Literal["merge", "replace", "append"] = Field(
         default="merge",
         description="merge: upsert on the key; replace: the table becomes the file; "
@@ -179,6 +198,14 @@ class Dataset(_Model):
         if self.target.store == "postgres":
             if not self.columns:
                 raise ValueError("a postgres dataset needs columns")
+            for name, column in self.columns.items():
+                if column.type.name in DYNAMODB_ONLY:
+                    raise ValueError(
+                        f"columns.{name}.type: {column.type} is a DynamoDB type; "
+                        "a postgres dataset cannot hold it"
+                    )
+            if self.indexes or self.point_in_time_recovery:
+                raise ValueError("indexes and point_in_time_recovery are for dynamodb datasets")
             if self.key is not None:
                 raise ValueError("key: is for dynamodb datasets; use primary_key for postgres")
             if not self.primary_key:
@@ -202,6 +229,18 @@ class Dataset(_Model):
                 )
             if self.columns:
                 self._known(self.key.attributes, "key")
+            for i, index in enumerate(self.indexes):
+                if self.columns:
+                    self._known(index.attributes, f"indexes[{i}]")
+            names = [ix.name for ix in self.indexes]
+            if len(set(names)) != len(names):
+                raise ValueError("indexes: two indexes have the same name")
+            for attr in self.key.attributes + [a for ix in self.indexes for a in ix.attributes]:
+                if self.key_type(attr).name in ("string_set", "number_set", "json", "boolean"):
+                    raise ValueError(
+                        f"key attribute {attr} must be a string, number or binary, "
+                        f"not {self.key_type(attr)}"
+                    )
         return self
 
     def _known(self, names: list[str], where: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["TYPE_NAMES", "LogicalType", "from_postgres", "parse_type"]
+__all__ = ["DYNAMODB_ONLY", "TYPE_NAMES", "LogicalType", "from_postgres", "parse_type"]
 
 _ALIASES = {
     "int": "integer",
@@ -43,13 +43,18 @@ TYPE_NAMES = (
     "timestamp",
     "timestamptz",
     "json",
+    "binary",
+    "string_set",
+    "number_set",
 )
+# DynamoDB's own kinds of value (B, SS, NS): not loadable from CSV into PostgreSQL.
+DYNAMODB_ONLY = frozenset({"binary", "string_set", "number_set"})
 _INT_RANGES = {
     "smallint": (-(2**15), 2**15 - 1),
     "integer": (-(2**31), 2**31 - 1),
     "bigint": (-(2**63), 2**63 - 1),
 }
-_TYPE_RE = re.compile(r"^\s*([a-z][a-z0-9 ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
+_TYPE_RE = re.compile(r"^\s*([a-z][a-z0-9_ ]*?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
 MAX_NUMERIC_PRECISION = 38  # what Arrow decimal128, DuckDB and Snowflake all hold
 
 
@@ -132,7 +137,9 @@ class LogicalType:
                 return pa.timestamp("us")
             case "timestamptz":
                 return pa.timestamp("us", tz="UTC")
-            case _:  # text, varchar, json travel as text
+            case "binary":
+                return pa.binary()
+            case _:  # text, varchar, json and sets (as JSON arrays) travel as text
                 return pa.string()
 
     def postgres(self) -> str:
@@ -166,8 +173,10 @@ class LogicalType:
                 return "FLOAT"
             case "timestamptz":
                 return "TIMESTAMPTZ"
-            case "json":
+            case "json" | "string_set" | "number_set":
                 return "JSON"
+            case "binary":
+                return "BLOB"
             case _:
                 return self.name.upper()
 
@@ -175,6 +184,8 @@ class LogicalType:
         """DynamoDB scalar attribute type for a key attribute: S, N or B."""
         if self.is_numeric:
             return "N"
+        if self.name == "binary":
+            return "B"
         return "S"
 
 

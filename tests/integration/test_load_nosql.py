@@ -222,3 +222,55 @@ def test_dynalite_is_strict_where_moto_is_lenient(
     put = {"PutRequest": {"Item": {"k": {"S": "same"}}}}
     with pytest.raises(ClientError, match="duplicates"):
         client.batch_write_item(RequestItems={table: [put, put]})
+
+
+def test_sets_binary_indexes_and_point_in_time_recovery(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
+    table = unique("typed")
+    pipeline.write(
+        "typed.json",
+        '[{"id": "a", "tags": ["x", "y"], "sizes": [1, 2.5], "blob": "aGk=", "owner": "Bob"},'
+        ' {"id": "b", "tags": ["x", "x"], "owner": "Amy"}]',
+    )
+    ds = {
+        "source": {"path": "typed.json"},
+        "target": {"store": "dynamodb", "table": table},
+        "key": {"hash": "id"},
+        "columns": {
+            "id": {"type": "text", "nullable": False},
+            "tags": {"type": "string_set"},
+            "sizes": {"type": "number_set"},
+            "blob": {"type": "binary"},
+            "owner": {"type": "text"},
+        },
+        "indexes": [{"name": "by_owner", "hash": "owner", "projection": "KEYS_ONLY"}],
+        "point_in_time_recovery": not dynamodb_stores,  # dynalite has no continuous backups
+    }
+    spec = pipeline.spec({"typed": ds}, stores=dynamodb_stores)
+    (rec,) = stages.load_nosql(spec, ctx=RunContext(max_rejects=1))
+    assert (rec.counts.written, rec.counts.rejected) == (1, 1)
+    client = ddb_client(spec)
+    item = client.get_item(TableName=table, Key={"id": {"S": "a"}})["Item"]
+    assert sorted(item["tags"]["SS"]) == ["x", "y"]
+    assert sorted(item["sizes"]["NS"]) == ["1", "2.5"]
+    assert item["blob"] == {"B": b"hi"}
+    desc = client.describe_table(TableName=table)["Table"]
+    assert [ix["IndexName"] for ix in desc["GlobalSecondaryIndexes"]] == ["by_owner"]
+    if not dynamodb_stores:
+        backups = client.describe_continuous_backups(TableName=table)[
+            "ContinuousBackupsDescription"
+        ]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    import duckdb
+
+    stages.etl(spec)
+    with duckdb.connect(str(spec.duckdb_path), read_only=True) as conn:
+        row = conn.execute(f'SELECT tags, sizes, blob FROM raw_dynamodb."{table}"').fetchone()
+    assert row == ('["x","y"]', "[1,2.5]", b"hi")
+    changed = {**ds, "indexes": []}
+    with pytest.raises(TargetError, match="global secondary indexes"):
+        stages.load_nosql(
+            pipeline.spec({"typed": changed}, stores=dynamodb_stores),
+            ctx=RunContext(max_rejects=1, force=True),
+        )

@@ -134,3 +134,20 @@ def test_foreign_key_to_unknown_dataset(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match=r"foreign_keys\[0\]\.references: no postgres dataset"):
         load_spec(write(tmp_path, text))
+
+
+def test_dynamodb_only_types_and_keys(tmp_path: Path) -> None:
+    pg = BASE.replace("PRICE_TYPE", "binary")
+    with pytest.raises(SpecError, match=r"price\.type: binary is a DynamoDB type"):
+        load_spec(write(tmp_path, pg))
+    text = """
+version: 1
+datasets:
+  x:
+    source: {path: x.json}
+    target: {store: dynamodb, table: things}
+    key: {hash: tags}
+    columns: {tags: {type: string_set}}
+"""
+    with pytest.raises(SpecError, match="key attribute tags must be a string, number or binary"):
+        load_spec(write(tmp_path, text))

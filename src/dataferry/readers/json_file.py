@@ -22,13 +22,16 @@ __all__ = ["read_json_records"]
 
 class _NotingDict(dict[str, Any]):
     """A mapping that notes a repeated member name. ijson's C parser cannot take an
-    exception raised from inside it, so the reader looks for the note after each record."""
+    exception raised from inside it, so the reader looks for the note after each record
+    (and only walks a record when some repeat was noted since the last one)."""
 
     repeated: str | None = None
+    repeats_seen = 0  # on the class: any repeat anywhere, to skip walks when there is none
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key in self and self.repeated is None:
             self.repeated = key
+            _NotingDict.repeats_seen += 1
         super().__setitem__(key, value)
 
 
@@ -101,7 +104,7 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             for index, rec in enumerate(
                 ijson.items(f, "item", use_float=False, map_type=_NotingDict)
             ):
-                if (repeated := _first_repeat(rec)) is not None:
+                if _NotingDict.repeats_seen and (repeated := _first_repeat(rec)) is not None:
                     raise InputError(
                         str(path),
                         f"member {repeated!r} appears twice in one object",

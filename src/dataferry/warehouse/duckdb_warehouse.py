@@ -60,6 +60,7 @@ def _arrow_to_duckdb(t: pa.DataType) -> str:
         pa.date32(): "DATE",
         pa.timestamp("us"): "TIMESTAMP",
         pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+        pa.binary(): "BLOB",
     }
     return mapping.get(t, "VARCHAR")
 

@@ -7,13 +7,15 @@ attributes pass through as they are (maps and lists included).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import decimal
 import json
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
 
 from ...spec import Column, Dataset
 
@@ -24,8 +26,30 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def _check_value(name: str, col: Column, value: Any) -> None:
+def _check_value(name: str, col: Column, value: Any) -> Any:
+    """``value`` as DynamoDB should store it (a set, bytes), or ValueError saying why not."""
     t = col.type
+    if t.name == "binary":
+        if not isinstance(value, str):
+            raise ValueError(f"attribute {name}: binary values are base64 strings in JSON")
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise ValueError(f"attribute {name}: not valid base64") from None
+    if t.name in ("string_set", "number_set"):
+        numbers = t.name == "number_set"
+        ok = (
+            (lambda v: isinstance(v, (int, Decimal)) and not isinstance(v, bool))
+            if numbers
+            else (lambda v: isinstance(v, str))
+        )
+        if not isinstance(value, list) or not value or not all(ok(v) for v in value):
+            kind = "numbers" if numbers else "strings"
+            raise ValueError(f"attribute {name}: a {t} is a non-empty JSON array of {kind}")
+        as_set = {Decimal(v) for v in value} if numbers else set(value)
+        if len(as_set) != len(value):
+            raise ValueError(f"attribute {name}: a {t} cannot hold the same value twice")
+        return as_set
     if t.name in ("text", "varchar"):
         if not isinstance(value, str):
             raise ValueError(f"attribute {name}: expected a string, got {type(value).__name__}")
@@ -63,6 +87,41 @@ def _check_value(name: str, col: Column, value: Any) -> None:
             raise ValueError(f"attribute {name}: {value!r} is not an ISO {t.name}") from None
         if t.name == "timestamptz" and parsed.tzinfo is None:
             raise ValueError(f"attribute {name}: {value!r} has no time zone offset")
+    return value
+
+
+def _wire(value: Any, size: list[int]) -> dict[str, Any]:
+    """DynamoDB's wire form of a JSON value, adding its size (as DynamoDB counts it) to
+    ``size[0]``. The common types are dispatched directly (this runs once per attribute
+    of every record); anything else goes to boto3's TypeSerializer."""
+    t = type(value)
+    if t is str:
+        size[0] += len(value.encode())
+        return {"S": value}
+    if t is Decimal or t is int:
+        # boto3's context traps inexact and rounded results: more than 38 digits fail here.
+        text = str(DYNAMODB_CONTEXT.create_decimal(value))
+        size[0] += len(text) // 2 + 2
+        return {"N": text}
+    if t is bool:
+        size[0] += 1
+        return {"BOOL": value}
+    if value is None:
+        size[0] += 1
+        return {"NULL": True}
+    if t is dict:
+        size[0] += 3
+        out = {}
+        for k, v in value.items():
+            size[0] += len(k.encode()) + 1
+            out[k] = _wire(v, size)
+        return {"M": out}
+    if t is list:
+        size[0] += 3
+        return {"L": [_wire(v, size) for v in value]}
+    wire = _serializer.serialize(value)
+    size[0] += len(json.dumps(wire, default=str))
+    return dict(wire)
 
 
 class ItemCodec:
@@ -84,22 +143,30 @@ class ItemCodec:
                 raise ValueError(f"key attribute {attr} must be a non-empty string")
             if want == "N" and (isinstance(value, bool) or not isinstance(value, (int, Decimal))):
                 raise ValueError(f"key attribute {attr} must be a number")
+            if want == "B" and (not isinstance(value, str) or value == ""):
+                raise ValueError(f"key attribute {attr} must be non-empty base64")
+        converted = {}
         for name, col in self.ds.columns.items():
             value = record.get(name)
             if value is None:
                 if not col.nullable:
                     raise ValueError(f"attribute {name} is required")
                 continue
-            _check_value(name, col, value)
+            new = _check_value(name, col, value)
+            if new is not value:
+                converted[name] = new
+        if converted:
+            record = {**record, **converted}
+        size = [0]
         try:
-            item = {k: _serializer.serialize(v) for k, v in record.items()}
+            item = {k: _wire(v, size) for k, v in record.items()}
         except (decimal.Inexact, decimal.Rounded, decimal.Overflow, decimal.Underflow):
             raise ValueError("a number has more than DynamoDB's 38 significant digits") from None
         except (TypeError, ValueError) as e:
             raise ValueError(f"cannot be stored in DynamoDB: {e}") from None
-        size = sum(len(k.encode()) for k in item) + len(json.dumps(item, default=str))
-        if size > MAX_ITEM_BYTES:
-            raise ValueError(f"item is about {size} bytes, over DynamoDB's 400 KB limit")
+        size[0] += sum(len(k.encode()) for k in item)
+        if size[0] > MAX_ITEM_BYTES:
+            raise ValueError(f"item is {size[0]} bytes, over DynamoDB's 400 KB limit")
         return item
 
     def key_of(self, item: dict[str, Any]) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...errors import TargetError, TargetUnavailable
-from ...spec import Dataset
+from ...spec import Dataset, SecondaryIndex
 from .connection import translate
 
 __all__ = ["count", "create_table_args", "provision"]
@@ -22,14 +22,35 @@ def create_table_args(ds: Dataset) -> dict[str, Any]:
     schema = [{"AttributeName": ds.key.hash, "KeyType": "HASH"}]
     if ds.key.range:
         schema.append({"AttributeName": ds.key.range, "KeyType": "RANGE"})
-    return {
+    keyed = list(dict.fromkeys(ds.key.attributes + [a for ix in ds.indexes for a in ix.attributes]))
+    args: dict[str, Any] = {
         "TableName": ds.target.table,
         "KeySchema": schema,
         "AttributeDefinitions": [
-            {"AttributeName": a, "AttributeType": ds.key_type(a).dynamodb()}
-            for a in ds.key.attributes
+            {"AttributeName": a, "AttributeType": ds.key_type(a).dynamodb()} for a in keyed
         ],
         "BillingMode": ds.billing_mode,
+    }
+    if ds.indexes:
+        args["GlobalSecondaryIndexes"] = [_index_args(ix) for ix in ds.indexes]
+    return args
+
+
+def _index_args(ix: SecondaryIndex) -> dict[str, Any]:
+    schema = [{"AttributeName": ix.hash, "KeyType": "HASH"}]
+    if ix.range:
+        schema.append({"AttributeName": ix.range, "KeyType": "RANGE"})
+    if isinstance(ix.projection, list):
+        projection = {"ProjectionType": "INCLUDE", "NonKeyAttributes": ix.projection}
+    else:
+        projection = {"ProjectionType": ix.projection}
+    return {"IndexName": ix.name, "KeySchema": schema, "Projection": projection}
+
+
+def _index_keys(indexes: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    return {
+        ix["IndexName"]: [(k["AttributeName"], k["KeyType"]) for k in ix["KeySchema"]]
+        for ix in indexes
     }
 
 
@@ -79,16 +100,29 @@ def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -
     have_keys = {(k["AttributeName"], k["KeyType"]) for k in desc["KeySchema"]}
     want_types = {(a["AttributeName"], a["AttributeType"]) for a in args["AttributeDefinitions"]}
     have_types = {
-        (a["AttributeName"], a["AttributeType"])
-        for a in desc.get("AttributeDefinitions", [])
-        if a["AttributeName"] in ds.key_columns
+        (a["AttributeName"], a["AttributeType"]) for a in desc.get("AttributeDefinitions", [])
     }
+    want_ix = _index_keys(args.get("GlobalSecondaryIndexes", []))
+    have_ix = _index_keys(desc.get("GlobalSecondaryIndexes", []))
+    if want_ix != have_ix:
+        raise TargetError(
+            f"DynamoDB table {table} has global secondary indexes {have_ix or 'none'}; the spec "
+            f"says {want_ix or 'none'} (nothing was changed)"
+        )
     if want_keys != have_keys or want_types != have_types:
         raise TargetError(
             f"DynamoDB table {table} has key schema {sorted(have_keys)} "
             f"{sorted(have_types)}; the spec says {sorted(want_keys)} {sorted(want_types)} "
             f"(nothing was changed)"
         )
+    if created and ds.point_in_time_recovery:
+        try:
+            client.update_continuous_backups(
+                TableName=table,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+        except (BotoCoreError, ClientError) as e:
+            raise translate(e, f"table {table}: turning on point-in-time recovery") from None
     return created
 
 

@@ -40,8 +40,10 @@ def _column_value(ds: Dataset, name: str, value: Any) -> Any:
         return int(value)
     if t.name in ("real", "double") and isinstance(value, Decimal):
         return float(value)
-    if t.name == "json":
-        return to_json(value)
+    if t.name in ("json", "string_set", "number_set"):
+        return to_json(value)  # sets come out sorted, as JSON arrays
+    if t.name == "binary":
+        return bytes(value.value) if hasattr(value, "value") else bytes(value)
     return value
 
 

@@ -28,7 +28,7 @@ from .connection import translate
 __all__ = ["WriteResult", "write"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 8  # requests are latency-bound: more in flight, not more CPU
 DEADLINE_S = 600.0
 
 

@@ -1,0 +1,220 @@
+"""Benchmark: JSON -> DynamoDB, dataferry against the usual ways, on the same file.
+
+    python bench/load_nosql.py                  # 100,000 items; the put_item loop on 2,000
+    python bench/load_nosql.py --items 20000 --rss 0
+
+The server is dynalite (tests/dynalite; `npm ci` there first), in memory, on loopback,
+reached through bench/latency_proxy.py, which adds 10 ms to every request (a client
+outside the table's region). Cases, each into a fresh table with the same key schema:
+
+- the original project's way: json.load, then one Table.put_item per record;
+- boto3's Table.batch_writer() (25 a request, unprocessed items re-sent at once);
+- dataferry load nosql (validation pass, then BatchWriteItem from worker threads).
+
+The put_item loop is timed on the first --loop-items records only (one request each
+makes it very slow) and its rate is scaled to the full file; the table says so. Then the
+client CPU seconds of batch_writer and dataferry without the added latency, and
+dataferry's peak memory for --items and for --rss items (flat memory means streaming).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import WORK, Result, print_table, run_timed
+
+from dataferry.generate import GenerateCounts, generate
+
+HERE = Path(__file__).resolve().parent
+DYNALITE = HERE.parent / "tests" / "dynalite" / "node_modules" / ".bin" / "dynalite"
+ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-west-2",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    for _ in range(300):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def make_file(items: int) -> Path:
+    """items_bought_data records (item, customer) of the retail example, as a JSON array."""
+    customers = max(100, items // 50 + 1)
+    out = WORK / f"nosql-{items}"
+    path = out / "data" / "nosql" / "orders.json"
+    if not path.exists():
+        print(f"generating {items:,} items ...", file=sys.stderr)
+        generate(out, GenerateCounts(customers=customers, items=50, orders=items), seed=1)
+    return path
+
+
+SCRIPT_HEAD = """
+import json, decimal, boto3, sys
+client_kwargs = dict(endpoint_url=sys.argv[1], region_name="us-west-2")
+ddb = boto3.resource("dynamodb", **client_kwargs)
+table = ddb.create_table(TableName=sys.argv[2], BillingMode="PAY_PER_REQUEST",
+    KeySchema=[{"AttributeName": "item", "KeyType": "HASH"},
+               {"AttributeName": "customer", "KeyType": "RANGE"}],
+    AttributeDefinitions=[{"AttributeName": "item", "AttributeType": "S"},
+                          {"AttributeName": "customer", "AttributeType": "S"}])
+table.wait_until_exists()
+records = json.load(open(sys.argv[3]), parse_float=decimal.Decimal)[: int(sys.argv[4])]
+"""
+PUT_LOOP = (
+    SCRIPT_HEAD
+    + """
+for r in records:
+    table.put_item(Item=r)
+"""
+)
+BATCH_WRITER = (
+    SCRIPT_HEAD
+    + """
+with table.batch_writer() as w:
+    for r in records:
+        w.put_item(Item=r)
+"""
+)
+
+
+def dataferry_spec(data_file: Path, endpoint: str, table: str) -> Path:
+    spec = WORK / f"{table}.yaml"
+    spec.write_text(
+        textwrap.dedent(f"""
+        version: 1
+        stack: {{dir: {WORK / "nosql-stack"}}}
+        rejects_dir: {WORK / "rejects"}
+        stores:
+          dynamodb: {{endpoint: "{endpoint}", region: us-west-2}}
+        datasets:
+          bought:
+            source: {{path: {data_file}}}
+            target: {{store: dynamodb, table: {table}}}
+            key: {{hash: item, range: customer}}
+    """)
+    )
+    return spec
+
+
+def run_case(kind: str, endpoint: str, data: Path, n: int, name: str, tag: str) -> Result:
+    table = f"{kind}_{tag}_{int(time.time() * 1000)}"
+    if kind == "dataferry":
+        spec = dataferry_spec(data, endpoint, table)
+        return run_timed(
+            [sys.executable, "-m", "dataferry", "load", "nosql", "-q", "-c", str(spec), "--force"],
+            name,
+            env=ENV,
+        )
+    script = PUT_LOOP if kind == "put_item" else BATCH_WRITER
+    return run_timed(
+        [sys.executable, "-c", script, endpoint, table, str(data), str(n)], name, env=ENV
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--loop-items", type=int, default=2_000)
+    ap.add_argument(
+        "--rss", type=int, default=1_000_000, help="items for the memory check (0: skip)"
+    )
+    ap.add_argument("--delay-ms", type=float, default=10)
+    args = ap.parse_args()
+    if not DYNALITE.exists() or not shutil.which("node"):
+        sys.exit("dynalite is not installed: run `npm ci` in tests/dynalite (needs Node.js)")
+    WORK.mkdir(exist_ok=True)
+    data = make_file(args.items)
+    n_file = len(json.loads(data.read_text()))
+    db_port, proxy_port = free_port(), free_port()
+    procs = [
+        subprocess.Popen(
+            [str(DYNALITE), "--host", "127.0.0.1", "--port", str(db_port), "--createTableMs", "20"],
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "latency_proxy.py"),
+                str(proxy_port),
+                str(db_port),
+                str(args.delay_ms),
+            ]
+        ),
+    ]
+    try:
+        wait_port(db_port)
+        wait_port(proxy_port)
+        slow = f"http://127.0.0.1:{proxy_port}"
+        fast = f"http://127.0.0.1:{db_port}"
+        loop = run_case(
+            "put_item",
+            slow,
+            data,
+            args.loop_items,
+            f"original: put_item per record ({args.loop_items:,} of them)",
+            "loop",
+        )
+        scaled = Result(
+            f"original: put_item per record (scaled to {n_file:,})",
+            loop.seconds * n_file / args.loop_items,
+            loop.peak_rss_mb,
+            "estimated from the measured rate above",
+        )
+        batch = run_case("batch_writer", slow, data, n_file, "boto3 Table.batch_writer()", "bw")
+        ours = run_case("dataferry", slow, data, n_file, "dataferry load nosql", "df")
+        print_table(
+            [scaled, batch, ours],
+            "boto3 Table.batch_writer()",
+            f"{n_file:,} items through {args.delay_ms:g} ms of added latency per request",
+        )
+        print(f"    measured: {loop.name}: {loop.seconds:.2f} s")
+
+        batch_cpu = run_case(
+            "batch_writer", fast, data, n_file, "batch_writer, no added latency", "bwf"
+        )
+        ours_cpu = run_case("dataferry", fast, data, n_file, "dataferry, no added latency", "dff")
+        print(f"\nclient CPU seconds for {n_file:,} items (no added latency):")
+        for r in (batch_cpu, ours_cpu):
+            print(
+                f"  {r.name:<40} {r.cpu_seconds:>7.2f} s CPU  {r.seconds:>7.2f} s wall  "
+                f"{r.peak_rss_mb:>5.0f} MB peak RSS"
+            )
+        print(f"  dataferry / batch_writer CPU: {ours_cpu.cpu_seconds / batch_cpu.cpu_seconds:.2f}")
+
+        if args.rss:
+            big = make_file(args.rss)
+            r = run_case("dataferry", fast, big, args.rss, f"dataferry, {args.rss:,} items", "rss")
+            print(
+                f"\npeak RSS: {n_file:,} items {ours_cpu.peak_rss_mb:.0f} MB, "
+                f"{args.rss:,} items {r.peak_rss_mb:.0f} MB ({r.seconds:.1f} s)"
+            )
+    finally:
+        for p in procs:
+            p.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["DYNAMODB_ONLY", "TYPE_NAMES", "LogicalType", "from_postgres", "parse_type"]
 
@@ -114,6 +116,8 @@ class LogicalType:
 
     def arrow(self) -> pa.DataType:
         """The Arrow type values of this column travel as."""
+        import pyarrow as pa  # only the CSV and warehouse paths need Arrow
+
         match self.name:
             case "smallint":
                 return pa.int16()

@@ -1,7 +1,30 @@
-"""Readers turn data files into typed Arrow record batches, or say exactly what is wrong."""
+"""Readers turn data files into typed Arrow record batches, or say exactly what is wrong.
 
-from .csv_file import ROW_COLUMN, read_csv
-from .json_file import read_json_records
-from .rejects import Reject, RejectLog
+Names are loaded on first use: JSON loads need neither pyarrow nor the CSV reader.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .csv_file import ROW_COLUMN, read_csv
+    from .json_file import read_json_records
+    from .rejects import Reject, RejectLog
 
 __all__ = ["ROW_COLUMN", "Reject", "RejectLog", "read_csv", "read_json_records"]
+
+_WHERE = {
+    "ROW_COLUMN": "csv_file",
+    "read_csv": "csv_file",
+    "read_json_records": "json_file",
+    "Reject": "rejects",
+    "RejectLog": "rejects",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 from ..connections import resolve_postgres
 from ..errors import InputError
 from ..ledger import LoadRecord, file_fingerprint
-from ..readers import RejectLog, read_csv
+from ..readers import RejectLog
 from ..readiness import wait_until_ready
 from ..spec import Spec
 from .common import (
@@ -30,6 +30,7 @@ _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataferry-sha256
 
 
 def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
+    from ..readers import read_csv  # pyarrow: only when CSV is loaded
     from ..stores import postgres as pg
 
     ds = spec.datasets[name]

@@ -1,11 +1,11 @@
 """DynamoDB: tables from the spec, validated items through BatchWriteItem, paginated Scan."""
 
+from typing import Any
+
 from .codec import ItemCodec
 from .connection import client, probe
 from .ledger import last_loads, ok_loads, record_load
 from .provision import count, provision
-from .read import read
-from .read import schema as read_schema
 from .write import write
 
 __all__ = [
@@ -21,3 +21,12 @@ __all__ = [
     "record_load",
     "write",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The Scan reader builds Arrow batches: import pyarrow only when the etl reads.
+    if name in ("read", "read_schema"):
+        from . import scan as module
+
+        return module.read if name == "read" else module.schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

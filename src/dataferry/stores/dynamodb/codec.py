@@ -169,8 +169,9 @@ class ItemCodec:
             raise ValueError(f"item is {size[0]} bytes, over DynamoDB's 400 KB limit")
         return item
 
-    def key_of(self, item: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(json.dumps(item[a], sort_keys=True) for a in self.key_attributes)
+    def key_of(self, item: dict[str, Any]) -> tuple[Any, ...]:
+        """A hashable key: key attributes are S, N or B, one (type, value) pair each."""
+        return tuple(next(iter(item[a].items())) for a in self.key_attributes)
 
     @staticmethod
     def decode(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,16 +1,18 @@
 """load nosql: JSON files -> DynamoDB.
 
-Each file is read twice: the first pass validates every record and writes nothing, so a
-file with more bad records than allowed leaves the table untouched; the second writes
-the valid records.
+The first pass reads and checks every record and writes nothing to DynamoDB, so a file
+with more bad records than allowed leaves the table untouched; it spools the valid items,
+already in DynamoDB's wire form, to a temporary file. The second pass sends them.
 """
 
 from __future__ import annotations
 
 import functools
+import marshal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..connections import resolve_dynamodb
 from ..errors import InputError, RejectedRows
@@ -56,6 +58,16 @@ def dynamodb_items(
             )
 
 
+def _replay(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
+    # marshal: the wire form is only str, bytes, bool, dicts and lists, and reading it
+    # back costs far less than parsing and encoding the JSON again.
+    while True:
+        try:
+            yield marshal.load(spool)  # noqa: S302 (our own spool, written just before)
+        except EOFError:
+            return
+
+
 def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
     from ..stores import dynamodb as ddb
 
@@ -84,17 +96,22 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
                 return record
             if record.file_sha256 is None:
                 record.file_size, record.file_sha256 = file_fingerprint(path)
-            valid = sum(1 for _ in dynamodb_items(path, ds, codec, log))  # pass 1: no writes
-            if len(log) > allowed:
-                raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
-            ddb.provision(client, ds)
-            result = ddb.write(
-                client,
-                ds.target.table,
-                codec,
-                dynamodb_items(path, ds, codec, RejectLog(path, kind="json")),  # pass 2
-                on_progress=functools.partial(ctx.progress, name),
-            )
+            with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
+                valid = 0
+                for item in dynamodb_items(path, ds, codec, log):  # pass 1: nothing sent
+                    marshal.dump(item, spool)
+                    valid += 1
+                if len(log) > allowed:
+                    raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
+                ddb.provision(client, ds)
+                spool.seek(0)
+                result = ddb.write(
+                    client,
+                    ds.target.table,
+                    codec,
+                    _replay(spool),  # pass 2
+                    on_progress=functools.partial(ctx.progress, name),
+                )
             counts = LoadCounts(
                 read=valid + len(log),
                 written=result.written,

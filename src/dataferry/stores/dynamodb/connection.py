@@ -19,7 +19,7 @@ MAX_POOL = 32
 def client(target: DynamoDBTarget) -> Any:
     """A client shared by all worker threads (boto3 clients are thread-safe)."""
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": 10},  # throttling: backoff built in
+        retries={"mode": "standard", "max_attempts": 10},  # throttling: backoff built in
         # ItemCodec builds DynamoDB's wire form and checks it; botocore walking every item
         # again against its model doubled the client's CPU time for nothing.
         parameter_validation=False,

@@ -84,15 +84,19 @@ def write(
     deadline_s: float = DEADLINE_S,
     on_progress: Callable[[int], None] | None = None,
 ) -> WriteResult:
-    """Put every item; return counts. Items must already be valid (see ItemCodec.encode)."""
+    """Put every item; return counts. Items must already be valid (see ItemCodec.encode).
+
+    The reading thread groups items by key partition into batches of 25 and hands whole
+    batches to the partition's worker, which resolves repeated keys and sends them.
+    """
     result = WriteResult()
     lock = threading.Lock()
     failure: list[BaseException] = []
-    queues: list[queue.Queue[dict[str, Any] | None]] = [
-        queue.Queue(maxsize=BATCH_SIZE * 8) for _ in range(workers)
+    queues: list[queue.Queue[list[tuple[Any, dict[str, Any]]] | None]] = [
+        queue.Queue(maxsize=8) for _ in range(workers)
     ]
 
-    def flush(batch: dict[tuple[str, ...], dict[str, Any]]) -> None:
+    def send(batch: dict[Any, dict[str, Any]]) -> None:
         consumed = _send(client, table, list(batch.values()), deadline_s)
         with lock:
             result.written += len(batch)
@@ -100,23 +104,23 @@ def write(
         if on_progress:
             on_progress(len(batch))
 
-    def worker(q: queue.Queue[dict[str, Any] | None]) -> None:
-        batch: dict[tuple[str, ...], dict[str, Any]] = {}
+    def worker(q: queue.Queue[list[tuple[Any, dict[str, Any]]] | None]) -> None:
+        pending: dict[Any, dict[str, Any]] = {}
         superseded = 0
         try:
-            while (item := q.get()) is not None:
+            while (chunk := q.get()) is not None:
                 if failure:
-                    continue  # drain so the producer never blocks
-                key = codec.key_of(item)
-                if key in batch:
-                    superseded += 1
-                    del batch[key]  # the later record wins, and moves to the end
-                batch[key] = item
-                if len(batch) == BATCH_SIZE:
-                    flush(batch)
-                    batch = {}
-            if batch and not failure:
-                flush(batch)
+                    continue  # drain so the reader never blocks
+                for key, item in chunk:
+                    if key in pending:
+                        superseded += 1
+                        del pending[key]  # the later record wins, and moves to the end
+                    pending[key] = item
+                    if len(pending) == BATCH_SIZE:
+                        send(pending)
+                        pending = {}
+            if pending and not failure:
+                send(pending)
         except BaseException as e:
             failure.append(e)
             while q.get() is not None:
@@ -127,11 +131,20 @@ def write(
     threads = [threading.Thread(target=worker, args=(q,), daemon=True) for q in queues]
     for t in threads:
         t.start()
+    chunks: list[list[tuple[Any, dict[str, Any]]]] = [[] for _ in range(workers)]
     try:
         for item in items:
             if failure:
                 break
-            queues[hash(codec.key_of(item)) % workers].put(item)
+            key = codec.key_of(item)
+            n = hash(key) % workers
+            chunks[n].append((key, item))
+            if len(chunks[n]) == BATCH_SIZE:
+                queues[n].put(chunks[n])
+                chunks[n] = []
+        for n, chunk in enumerate(chunks):
+            if chunk and not failure:
+                queues[n].put(chunk)
     finally:
         for q in queues:
             q.put(None)

@@ -32,20 +32,6 @@ class FileCheck:
         return not self.problems
 
 
-def _rejects(log: RejectLog) -> list[str]:
-    out = []
-    for r in log.sorted()[:SHOWN]:
-        if r.line:
-            where = f"{log.source}:{r.line}"
-        elif r.record is not None:
-            where = f"{log.source}: record {r.record}"
-        else:
-            where = str(log.source)
-        value = "" if r.value is None or r.column is None else f" (value {r.value!r})"
-        out.append(f"{where}: {r.reason}{value}")
-    return out
-
-
 def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
     """One check per dataset file, each listing its bad rows or records."""
     from .stores.dynamodb.codec import ItemCodec
@@ -64,12 +50,12 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
                 for batch in read_csv(path, ds, log):
                     check.rows += batch.num_rows
                 check.rejected = len(log)
-                check.problems = _rejects(log)
+                check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
             else:
                 log = RejectLog(path, kind="json")
                 check.rows = sum(1 for _ in dynamodb_items(path, ds, ItemCodec(ds), log))
                 check.rejected = len(log)
-                check.problems = _rejects(log)
+                check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
         except DataferryError as e:
             check.problems = [str(e)]
             check.rejected = max(check.rejected, 1)

@@ -78,19 +78,21 @@ class RejectLog:
             if r.line is None and r.row is not None:
                 r.line = lines.get(r.row)
 
+    def describe(self, r: Reject) -> str:
+        """One reject as one line: where (file:line, or the record), why, and the value."""
+        if r.line:
+            where = f"{self.source}:{r.line}"
+        elif r.record is not None:
+            where = f"{self.source}: record {r.record}"
+        else:
+            where = str(self.source)
+        shown = r.value is not None and r.column is not None and self.kind == "csv"
+        return f"{where}: {r.reason}" + (f" (value {r.value!r})" if shown else "")
+
     def summary(self) -> str:
         """The first reject, as one line of text."""
         first = self.first()
-        if first is None:
-            return "no rejects"
-        if first.line:
-            where = f"{self.source}:{first.line}"
-        elif first.record is not None:
-            where = f"{self.source}: record {first.record}"
-        else:
-            where = str(self.source)
-        shown = first.value is not None and self.kind == "csv" and "fields" not in first.reason
-        return f"{where}: {first.reason}" + (f" (value {first.value!r})" if shown else "")
+        return "no rejects" if first is None else self.describe(first)
 
     def sorted(self) -> list[Reject]:
         return sorted(self.items, key=lambda r: (r.line or 0, r.record or 0, r.column or ""))

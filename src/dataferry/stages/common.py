@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataferryError, NotSupported
+from ..errors import DataferryError, InputError, NotSupported
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
 from ..readers import RejectLog
 from ..readiness import DEFAULT_DEADLINE_S
@@ -27,6 +27,7 @@ __all__ = [
     "new_record",
     "open_warehouse",
     "skip",
+    "unchanged_since",
 ]
 
 log = logging.getLogger("dataferry")
@@ -118,6 +119,20 @@ def already_loaded(
         last.get("spec_sha256") == record.spec_sha256
     )
     return last if same else None
+
+
+def unchanged_since(
+    path: Path,
+    record: LoadRecord,
+    mode: str,
+    ctx: RunContext,
+    ok_loads: Callable[[], list[dict[str, Any]]],
+) -> dict[str, Any] | None:
+    """Check the source file exists; return the earlier load that makes this one
+    unnecessary (see already_loaded), or None when it must run (or --force says so)."""
+    if not path.is_file():
+        raise InputError(str(path), "no such file")
+    return None if ctx.force else already_loaded(ok_loads(), path, record, mode)
 
 
 def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:

@@ -21,7 +21,7 @@ from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
 from ..stack import EmbeddedStack
-from .common import RunContext, already_loaded, finish, keep_rejects, ledgered, new_record, skip
+from .common import RunContext, finish, keep_rejects, ledgered, new_record, skip, unchanged_since
 
 __all__ = ["dynamodb_items", "load_nosql"]
 
@@ -84,12 +84,8 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
 
     try:
         with ledgered(record, save_failure):
-            if not path.is_file():
-                raise InputError(str(path), "no such file")
-            earlier = (
-                None
-                if ctx.force
-                else already_loaded(ddb.ok_loads(client, name), path, record, ds.mode)
+            earlier = unchanged_since(
+                path, record, ds.mode, ctx, lambda: ddb.ok_loads(client, name)
             )
             if earlier is not None:
                 ddb.record_load(client, skip(record, earlier))

@@ -7,20 +7,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..connections import resolve_postgres
-from ..errors import InputError
 from ..ledger import LoadRecord, file_fingerprint
 from ..readers import RejectLog
 from ..readiness import wait_until_ready
 from ..spec import Spec
 from .common import (
     RunContext,
-    already_loaded,
     counting,
     finish,
     keep_rejects,
     ledgered,
     new_record,
     skip,
+    unchanged_since,
 )
 
 __all__ = ["load_sql"]
@@ -46,13 +45,7 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
 
     try:
         with ledgered(record, save_failure):
-            if not path.is_file():
-                raise InputError(str(path), "no such file")
-            earlier = (
-                None
-                if ctx.force
-                else already_loaded(pg.ok_loads(conn, name), path, record, ds.mode)
-            )
+            earlier = unchanged_since(path, record, ds.mode, ctx, lambda: pg.ok_loads(conn, name))
             if earlier is not None:
                 with conn.transaction():
                     pg.record_load(conn, skip(record, earlier))

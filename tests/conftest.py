@@ -32,7 +32,7 @@ def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         layer = Path(str(item.fspath)).relative_to(REPO / "tests").parts[0]
-        if layer in ("unit", "integration", "cli"):
+        if layer in ("unit", "integration", "cli", "deploy"):
             item.add_marker(getattr(pytest.mark, layer))
 
 

@@ -180,5 +180,27 @@ def test_generate_then_run(tmp_path: Path) -> None:
 
 def test_help_lists_every_command() -> None:
     proc = dataferry("--help")
-    for command in ("run", "load", "etl", "validate", "status", "stack", "config", "generate"):
+    for command in (
+        "run",
+        "load",
+        "etl",
+        "validate",
+        "status",
+        "stack",
+        "config",
+        "generate",
+        "tf",
+    ):
         assert command in proc.stdout
+
+
+def test_tf_export_writes_what_deploy_reads(tmp_path: Path) -> None:
+    spec = REPO / "examples" / "retail" / "dataferry.yaml"
+    out = tmp_path / "tables.auto.tfvars.json"
+    proc = dataferry("tf", "export", "-c", str(spec), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    committed = REPO / "deploy" / "aws" / "dynamodb_tables.auto.tfvars.json"
+    assert out.read_text() == committed.read_text()
+    assert json.loads(dataferry("tf", "export", "-c", str(spec)).stdout) == json.loads(
+        committed.read_text()
+    )

@@ -409,6 +409,33 @@ def config_show(opts: Options) -> None:
     stdout.print(yaml.safe_dump(body, sort_keys=False, allow_unicode=True), end="")
 
 
+@cli.group()
+def tf() -> None:
+    """Terraform input derived from the spec (deploy/ reads it)."""
+
+
+@tf.command("export")
+@common()
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the JSON tfvars here (deploy/aws reads *.auto.tfvars.json); default stdout.",
+)
+def tf_export(opts: Options, out: Path | None) -> None:
+    """The DynamoDB tables of the spec (keys, indexes, backups) as JSON tfvars."""
+    from ..terraform import tfvars_json, write_tfvars
+
+    spec = opts.spec()
+    if out is None:
+        print(tfvars_json(spec), end="")
+        return
+    write_tfvars(spec, out)
+    if not opts.quiet:
+        stderr.print(f"wrote {out}")
+
+
 @cli.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--customers", type=click.IntRange(min=1), default=30, show_default=True)

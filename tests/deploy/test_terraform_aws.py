@@ -1,0 +1,129 @@
+"""deploy/aws: the DynamoDB tables come from the spec, and Terraform accepts the module.
+
+`terraform validate` runs offline against the provider cache these machines have (the
+folder holding registry.terraform.io; DATAFERRY_TF_PLUGIN_DIR names another); without
+terraform or the cache that test is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from dataferry.spec import load_spec
+from dataferry.terraform import dynamodb_tables, tfvars_json
+from tests.conftest import REPO
+
+AWS = REPO / "deploy" / "aws"
+EXAMPLE = REPO / "examples" / "retail" / "dataferry.yaml"
+TFVARS = AWS / "dynamodb_tables.auto.tfvars.json"
+
+
+def _plugin_dir() -> Path | None:
+    for candidate in (os.environ.get("DATAFERRY_TF_PLUGIN_DIR"), "/opt/tf-plugins"):
+        if candidate and (Path(candidate) / "registry.terraform.io").is_dir():
+            return Path(candidate)
+    return None
+
+
+def _unquote(node: Any) -> Any:
+    """python-hcl2 keeps the quotes of labels and string literals; drop them."""
+    if isinstance(node, dict):
+        return {k.strip('"'): _unquote(v) for k, v in node.items() if k != "__is_block__"}
+    if isinstance(node, list):
+        return [_unquote(v) for v in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
+def _table_resource() -> dict[str, Any]:
+    with (AWS / "dynamodb.tf").open() as f:
+        parsed = _unquote(hcl2.load(f))
+    return parsed["resource"][0]["aws_dynamodb_table"]["dataset"]
+
+
+def test_the_tfvars_file_is_exactly_the_example_spec_exported() -> None:
+    """One source of truth: the committed file is `dataferry tf export` of the example."""
+    assert TFVARS.read_text(encoding="utf-8") == tfvars_json(load_spec(EXAMPLE))
+
+
+def test_the_export_follows_the_spec(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "key: {hash: title}",
+        "key: {hash: title, range: category}\n"
+        "    indexes: [{name: by_category, hash: category, projection: [price]}]\n"
+        "    point_in_time_recovery: true",
+    )
+    spec_path = tmp_path / "dataferry.yaml"
+    spec_path.write_text(text, encoding="utf-8")
+    items = dynamodb_tables(load_spec(spec_path))["items_data"]
+    assert items["range_key"] == "category"
+    assert items["point_in_time_recovery"] is True
+    assert items["global_secondary_indexes"] == [
+        {
+            "name": "by_category",
+            "hash_key": "category",
+            "range_key": None,
+            "projection_type": "INCLUDE",
+            "non_key_attributes": ["price"],
+        }
+    ]
+    assert {"name": "category", "type": "S"} in items["attributes"]
+
+
+def test_tables_are_encrypted_backed_up_and_protected() -> None:
+    table = _table_resource()
+    assert table["for_each"] == "${var.dynamodb_tables}"
+    assert table["server_side_encryption"][0]["enabled"] is True
+    assert "var.point_in_time_recovery" in table["point_in_time_recovery"][0]["enabled"]
+    assert table["deletion_protection_enabled"] == "${var.deletion_protection}"
+    with (AWS / "variables.tf").open() as f:
+        variables = {
+            name: body for v in _unquote(hcl2.load(f))["variable"] for name, body in v.items()
+        }
+    assert variables["point_in_time_recovery"]["default"] is True
+    assert variables["deletion_protection"]["default"] is True
+
+
+def test_providers_are_pinned_where_they_validate_offline() -> None:
+    with (AWS / "versions.tf").open() as f:
+        terraform = _unquote(hcl2.load(f))["terraform"][0]
+    aws = terraform["required_providers"][0]["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert aws["version"] == ">= 5.92, < 6.0"
+    assert terraform["required_version"] == ">= 1.6"
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_terraform_fmt_and_validate(tmp_path: Path) -> None:
+    fmt = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", str(REPO / "deploy")],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, f"not terraform fmt-clean: {fmt.stdout}"
+    plugins = _plugin_dir()
+    if plugins is None:
+        pytest.skip("no local provider cache (registry.terraform.io) to validate offline")
+    work = tmp_path / "aws"
+    shutil.copytree(AWS, work, ignore=shutil.ignore_patterns(".terraform*"))
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    init = subprocess.run(
+        ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    validate = subprocess.run(
+        ["terraform", "validate", "-no-color"], cwd=work, capture_output=True, text=True, env=env
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr

@@ -7,3 +7,38 @@ output "dynamodb_table_arns" {
   description = "Table ARN per dataset table of the spec (for least-privilege IAM policies)."
   value       = { for k, t in aws_dynamodb_table.dataset : k => t.arn }
 }
+
+output "rds_endpoint" {
+  description = "Host name of the PostgreSQL instance (private)."
+  value       = aws_db_instance.postgres.address
+}
+
+output "rds_port" {
+  description = "PostgreSQL port."
+  value       = aws_db_instance.postgres.port
+}
+
+output "rds_database" {
+  description = "Database name."
+  value       = aws_db_instance.postgres.db_name
+}
+
+output "rds_master_secret_arn" {
+  description = "Secrets Manager secret holding the master user's generated password."
+  value       = aws_db_instance.postgres.master_user_secret[0].secret_arn
+}
+
+output "dynamodb_ledger_table" {
+  description = "dataferry's ledger of DynamoDB loads."
+  value       = aws_dynamodb_table.ledger.name
+}
+
+output "pipeline_policy_arn" {
+  description = "The least-privilege policy for whatever runs the pipeline."
+  value       = aws_iam_policy.pipeline.arn
+}
+
+output "github_role_arn" {
+  description = "Role for GitHub Actions (aws-actions/configure-aws-credentials role-to-assume), if made."
+  value       = try(aws_iam_role.github_pipeline[0].arn, null)
+}

@@ -68,3 +68,109 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+# ---- network: RDS is private, reachable only from what is listed here
+variable "vpc_id" {
+  description = "VPC for the database."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "At least two private subnets (in different availability zones) for the database."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 2
+    error_message = "RDS needs subnets in at least two availability zones."
+  }
+}
+
+variable "allowed_cidr_blocks" {
+  description = "CIDR blocks that may connect to PostgreSQL on 5432 (keep them narrow; never 0.0.0.0/0)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !contains(var.allowed_cidr_blocks, "0.0.0.0/0")
+    error_message = "The database must not be open to the whole internet."
+  }
+}
+
+variable "allowed_security_group_ids" {
+  description = "Security groups (runners, bastions, the pipeline's tasks) that may connect on 5432."
+  type        = list(string)
+  default     = []
+}
+
+# ---- database
+variable "db_name" {
+  description = "The database dataferry loads into."
+  type        = string
+  default     = "dataferry"
+}
+
+variable "db_username" {
+  description = "Master user name; its password is generated and kept in Secrets Manager by RDS."
+  type        = string
+  default     = "dataferry_admin"
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "db_allocated_storage_gb" {
+  description = "Storage in GiB (gp3)."
+  type        = number
+  default     = 20
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated backups (1-35)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "Automated backups must be kept 1 to 35 days."
+  }
+}
+
+variable "db_skip_final_snapshot" {
+  description = "Skip the snapshot when the instance is deleted (true only for throwaway environments)."
+  type        = bool
+  default     = false
+}
+
+variable "db_performance_insights" {
+  description = "Turn on Performance Insights."
+  type        = bool
+  default     = false
+}
+
+variable "pipeline_db_user" {
+  description = "The PostgreSQL role the pipeline logs in as with IAM authentication (rds-db:connect)."
+  type        = string
+  default     = "dataferry"
+}
+
+# ---- who runs the pipeline
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose workflows may assume the pipeline role (OIDC); null: no role."
+  type        = string
+  default     = null
+}
+
+variable "github_environment" {
+  description = "The GitHub environment whose jobs may assume the role (jobs elsewhere cannot)."
+  type        = string
+  default     = "production"
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC provider (false when it already exists)."
+  type        = bool
+  default     = true
+}

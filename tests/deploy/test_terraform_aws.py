@@ -127,3 +127,77 @@ def test_terraform_fmt_and_validate(tmp_path: Path) -> None:
         ["terraform", "validate", "-no-color"], cwd=work, capture_output=True, text=True, env=env
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+def _resources(tf_file: str) -> dict[str, dict[str, Any]]:
+    with (AWS / tf_file).open() as f:
+        parsed = _unquote(hcl2.load(f))
+    out: dict[str, dict[str, Any]] = {}
+    for block in parsed.get("resource", []):
+        for kind, named in block.items():
+            for name, body in named.items():
+                out[f"{kind}.{name}"] = body
+    return out
+
+
+def test_rds_is_private_encrypted_tls_only_with_a_managed_password() -> None:
+    rds = _resources("rds.tf")
+    db = rds["aws_db_instance.postgres"]
+    assert db["engine"] == "postgres"
+    assert db["engine_version"] == "16"
+    assert db["publicly_accessible"] is False
+    assert db["storage_encrypted"] is True
+    assert db["manage_master_user_password"] is True
+    assert db["iam_database_authentication_enabled"] is True
+    assert "password" not in db  # no password in Terraform: Secrets Manager holds it
+    assert db["deletion_protection"] == "${var.deletion_protection}"
+    assert db["backup_retention_period"] == "${var.db_backup_retention_days}"
+    params = {p["name"]: p["value"] for p in rds["aws_db_parameter_group.postgres"]["parameter"]}
+    assert params["rds.force_ssl"] == "1"
+    assert "cidr_ipv4" in rds["aws_vpc_security_group_ingress_rule.postgres_cidr"]
+    with (AWS / "variables.tf").open() as f:
+        variables = {
+            name: body for v in _unquote(hcl2.load(f))["variable"] for name, body in v.items()
+        }
+    guard = variables["allowed_cidr_blocks"]["validation"][0]["condition"]
+    assert "0.0.0.0/0" in guard  # the variable refuses the whole internet
+    for tfvars in AWS.glob("environments/*.tfvars"):
+        text = tfvars.read_text()
+        assert "password" not in text.lower(), tfvars
+        assert "0.0.0.0/0" not in text, tfvars
+
+
+def test_pipeline_policy_names_its_tables_and_github_needs_the_environment() -> None:
+    with (AWS / "iam.tf").open() as f:
+        parsed = _unquote(hcl2.load(f))
+    docs = {
+        name: body
+        for block in parsed["data"]
+        for kind, named in block.items()
+        if kind == "aws_iam_policy_document"
+        for name, body in named.items()
+    }
+    statements = {s["sid"]: s for s in docs["pipeline"]["statement"] if "sid" in s}
+    dynamo = statements["DynamoDBTablesOfThePipelineOnly"]
+    assert all(a.startswith("dynamodb:") and "*" not in a for a in dynamo["actions"])
+    assert "*" not in str(dynamo["resources"]).replace("/index/*", "")
+    assert statements["ListTablesForReadiness"]["actions"] == ["dynamodb:ListTables"]
+    assert statements["PostgresAsThePipelineUserThroughIAM"]["actions"] == ["rds-db:connect"]
+    conditions = {
+        c["variable"]: c["values"] for c in docs["github_assume"]["statement"][0]["condition"]
+    }
+    assert conditions["token.actions.githubusercontent.com:aud"] == ["sts.amazonaws.com"]
+    assert (
+        "environment:${var.github_environment}"
+        in conditions["token.actions.githubusercontent.com:sub"][0]
+    )
+
+
+def test_state_is_in_s3_with_a_lock_file() -> None:
+    with (AWS / "backend.tf").open() as f:
+        backend = _unquote(hcl2.load(f))["terraform"][0]["backend"][0]
+    assert "s3" in backend
+    for env in AWS.glob("environments/*.s3.tfbackend"):
+        text = env.read_text()
+        assert "use_lockfile = true" in text
+        assert "encrypt      = true" in text

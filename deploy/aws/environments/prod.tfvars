@@ -1,0 +1,11 @@
+environment                = "prod"
+vpc_id                     = "vpc-0123456789abcdef0"
+private_subnet_ids         = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+allowed_security_group_ids = ["sg-0123456789abcdef0"]
+db_instance_class          = "db.m7g.large"
+db_allocated_storage_gb    = 100
+db_backup_retention_days   = 14
+db_performance_insights    = true
+deletion_protection        = true
+db_skip_final_snapshot     = false
+github_repository          = "example-org/dataferry"

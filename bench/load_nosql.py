@@ -3,7 +3,7 @@
     python bench/load_nosql.py                  # 100,000 items; the put_item loop on 2,000
     python bench/load_nosql.py --items 20000 --rss 0
 
-The server is dynalite (tests/dynalite; `npm ci` there first), in memory, on loopback,
+The server is dynalite (tests/node; `npm ci` there first), in memory, on loopback,
 reached through bench/latency_proxy.py, which adds 10 ms to every request (a client
 outside the table's region). Cases, each into a fresh table with the same key schema:
 
@@ -35,7 +35,7 @@ from common import WORK, Result, print_table, run_timed
 from dataferry.generate import GenerateCounts, generate
 
 HERE = Path(__file__).resolve().parent
-DYNALITE = HERE.parent / "tests" / "dynalite" / "node_modules" / ".bin" / "dynalite"
+DYNALITE = HERE.parent / "tests" / "node" / "node_modules" / ".bin" / "dynalite"
 ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -144,7 +144,7 @@ def main() -> None:
     ap.add_argument("--delay-ms", type=float, default=10)
     args = ap.parse_args()
     if not DYNALITE.exists() or not shutil.which("node"):
-        sys.exit("dynalite is not installed: run `npm ci` in tests/dynalite (needs Node.js)")
+        sys.exit("dynalite is not installed: run `npm ci` in tests/node (needs Node.js)")
     WORK.mkdir(exist_ok=True)
     data = make_file(args.items)
     n_file = len(json.loads(data.read_text()))

@@ -121,7 +121,7 @@ def write_retail_csv(pipeline: PipelineFactory, **overrides: str) -> None:
         pipeline.write(name, text)
 
 
-DYNALITE = Path(__file__).resolve().parents[1] / "dynalite" / "node_modules" / ".bin" / "dynalite"
+DYNALITE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / ".bin" / "dynalite"
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +135,8 @@ def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     if not DYNALITE.exists():
         pytest.skip(
-            "dynalite is not installed (needs Node.js and npm; `python3 dev.py test` installs it)"
+            "dynalite is not installed (needs Node.js and npm; `python3 dev.py test` installs "
+            "it in tests/node)"
         )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

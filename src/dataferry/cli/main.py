@@ -22,7 +22,7 @@ from ..errors import DataferryError, InputError
 from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import exit_code_for
-from .render import emit_json, records_table, status_tables, stdout
+from .render import emit_json, records_markdown, records_table, status_tables, stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True, highlight=False)
@@ -39,6 +39,7 @@ class Options:
     max_rejects: int | None = None
     force: bool = False
     migrate: bool = False
+    summary: Path | None = None
 
     def spec(self) -> Spec:
         return load_spec(self.config)
@@ -88,6 +89,7 @@ def common(
                 max_rejects=kwargs.pop("max_rejects", None),
                 force=kwargs.pop("force", False),
                 migrate=kwargs.pop("migrate", False),
+                summary=kwargs.pop("summary", None),
             )
             _setup_logging(opts)
             try:
@@ -120,6 +122,14 @@ def common(
                 "rejects/<dataset>.rejects.csv.",
             )(wrapper)
         if datasets:
+            wrapper = click.option(
+                "--summary",
+                type=click.Path(path_type=Path),
+                default=None,
+                metavar="FILE",
+                help="Also append the run as Markdown to FILE (in GitHub Actions: "
+                '"$GITHUB_STEP_SUMMARY").',
+            )(wrapper)
             wrapper = click.option(
                 "--dataset",
                 "dataset",
@@ -194,6 +204,9 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     finally:
         if bar:
             bar.stop()
+    if opts.summary is not None:
+        with opts.summary.open("a", encoding="utf-8") as f:
+            f.write(records_markdown(ctx.run_id, results))
     if opts.json:
         emit_json(
             {

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..ledger import LoadRecord
 
-__all__ = ["emit_json", "records_table", "status_tables"]
+__all__ = ["emit_json", "records_markdown", "records_table", "status_tables"]
 
 stdout = Console(highlight=False)
 if not stdout.is_terminal:
@@ -68,6 +68,40 @@ def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
             status,
         )
     return t
+
+
+def records_markdown(run_id: str, results: Mapping[str, Iterable[LoadRecord]]) -> str:
+    """The run as Markdown, for a CI job summary ($GITHUB_STEP_SUMMARY)."""
+    lines = [f"### dataferry run `{run_id}`", ""]
+    columns = (
+        "stage",
+        "dataset",
+        "table",
+        "read",
+        "written",
+        "new",
+        "changed",
+        "unchanged",
+        "rejected",
+        "seconds",
+        "status",
+    )
+    lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    rejects = []
+    for stage, records in results.items():
+        for r in records:
+            c = r.counts
+            lines.append(
+                f"| {stage} | {r.dataset} | {r.table} | {c.read} | {c.written} | {c.inserted} | "
+                f"{c.updated} | {c.unchanged} | {c.rejected} | {_seconds(r)} | {r.status} |"
+            )
+            if r.rejects_file:
+                rejects.append(
+                    f"- {r.dataset}: {c.rejected} rejected, listed in `{r.rejects_file}`"
+                )
+    if rejects:
+        lines += ["", *rejects]
+    return "\n".join([*lines, ""])
 
 
 def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:

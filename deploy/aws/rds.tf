@@ -51,7 +51,26 @@ resource "aws_db_parameter_group" "postgres" {
   }
 }
 
+# Enhanced monitoring: OS metrics every var.db_monitoring_interval seconds.
+resource "aws_iam_role" "rds_monitoring" {
+  name = "dataferry-rds-monitoring-${var.environment}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "monitoring.rds.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
 resource "aws_db_instance" "postgres" {
+  #checkov:skip=CKV_AWS_353:Performance Insights is a per-environment choice (var.db_performance_insights, on in prod.tfvars); it is not offered on the smallest instance classes used for dev.
   identifier     = "dataferry-${var.environment}"
   engine         = "postgres"
   engine_version = "16"
@@ -80,6 +99,9 @@ resource "aws_db_instance" "postgres" {
   auto_minor_version_upgrade          = true
   multi_az                            = var.environment == "prod"
   enabled_cloudwatch_logs_exports     = ["postgresql"]
+
+  monitoring_interval = var.db_monitoring_interval
+  monitoring_role_arn = aws_iam_role.rds_monitoring.arn
 
   performance_insights_enabled    = var.db_performance_insights
   performance_insights_kms_key_id = var.db_performance_insights ? var.kms_key_arn : null

@@ -144,6 +144,17 @@ variable "db_skip_final_snapshot" {
   default     = false
 }
 
+variable "db_monitoring_interval" {
+  description = "Seconds between enhanced monitoring samples (1, 5, 10, 15, 30 or 60)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([1, 5, 10, 15, 30, 60], var.db_monitoring_interval)
+    error_message = "Enhanced monitoring samples every 1, 5, 10, 15, 30 or 60 seconds."
+  }
+}
+
 variable "db_performance_insights" {
   description = "Turn on Performance Insights."
   type        = bool
@@ -161,6 +172,11 @@ variable "github_repository" {
   description = "owner/name of the GitHub repository whose workflows may assume the pipeline role (OIDC); null: no role."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository is owner/name, without wildcards."
+  }
 }
 
 variable "github_environment" {

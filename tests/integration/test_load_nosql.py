@@ -274,3 +274,27 @@ def test_sets_binary_indexes_and_point_in_time_recovery(
             pipeline.spec({"typed": changed}, stores=dynamodb_stores),
             ctx=RunContext(max_rejects=1, force=True),
         )
+
+
+def test_parallel_scan_reads_every_item_once(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
+    from dataferry.stores import dynamodb as ddb
+
+    table = unique("scan")
+    records = ",".join(
+        f'{{"item": "i{n}", "customer": "c{n % 13}", "price": {n}.25}}' for n in range(700)
+    )
+    pipeline.write("bought.json", f"[{records}]")
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
+    stages.load_nosql(spec)
+    client = ddb_client(spec)
+    ds = spec.datasets["bought"]
+    for segments in (1, 4, 7):
+        keys = [
+            (row["item"], row["customer"])
+            for batch in ddb.read(client, ds, segments=segments)
+            for row in batch.to_pylist()
+        ]
+        assert len(keys) == 700, segments
+        assert len(set(keys)) == 700, segments

@@ -6,6 +6,9 @@ together, exactly, as one JSON object in the ``_attributes`` column, so nothing 
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -22,6 +25,7 @@ __all__ = ["EXTRA_COLUMN", "read", "schema"]
 
 EXTRA_COLUMN = "_attributes"
 BATCH_ITEMS = 10_000
+DEFAULT_SEGMENTS = 4  # Scan segments read at once; DynamoDB spreads them over partitions
 
 
 def schema(ds: Dataset) -> pa.Schema:
@@ -69,18 +73,66 @@ def _to_batch(ds: Dataset, sch: pa.Schema, rows: list[dict[str, Any]]) -> pa.Rec
     return pa.RecordBatch.from_arrays(arrays, schema=sch)
 
 
-def read(client: Any, ds: Dataset) -> Iterator[pa.RecordBatch]:
-    """Yield the whole table as record batches of at most BATCH_ITEMS rows."""
-    sch = schema(ds)
-    rows: list[dict[str, Any]] = []
+def _segment_pages(
+    client: Any, table: str, segment: int, total: int, out: queue.Queue[Any], stop: threading.Event
+) -> None:
+    """Every page of one Scan segment onto ``out`` (a page at a time, so memory stays
+    bounded by the queue); then None, or the exception that ended it."""
     try:
-        for page in client.get_paginator("scan").paginate(TableName=ds.target.table):
-            for item in page.get("Items", []):
+        kwargs: dict[str, Any] = {"TableName": table}
+        if total > 1:
+            kwargs |= {"Segment": segment, "TotalSegments": total}
+        for page in client.get_paginator("scan").paginate(**kwargs):
+            if stop.is_set():
+                break
+            out.put(page.get("Items", []))
+        out.put(None)
+    except BaseException as e:
+        out.put(e)
+
+
+def read(client: Any, ds: Dataset, segments: int = DEFAULT_SEGMENTS) -> Iterator[pa.RecordBatch]:
+    """Yield the whole table as record batches of at most BATCH_ITEMS rows.
+
+    A parallel Scan: ``segments`` threads each read their segment, every page of it (the
+    original read only the first page of the whole table). Pages arrive in no particular
+    order; the warehouse merges on the key, so order does not matter.
+    """
+    sch = schema(ds)
+    out: queue.Queue[Any] = queue.Queue(maxsize=4 * segments)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=_segment_pages,
+            args=(client, ds.target.table, n, segments, out, stop),
+            name=f"dataferry-scan-{n}",
+            daemon=True,
+        )
+        for n in range(segments)
+    ]
+    for t in threads:
+        t.start()
+    rows: list[dict[str, Any]] = []
+    running = segments
+    try:
+        while running:
+            got = out.get()
+            if got is None:
+                running -= 1
+                continue
+            if isinstance(got, BaseException):
+                if isinstance(got, (BotoCoreError, ClientError)):
+                    raise translate(got, f"table {ds.target.table}") from None
+                raise got
+            for item in got:
                 rows.append(ItemCodec.decode(item))
                 if len(rows) >= BATCH_ITEMS:
                     yield _to_batch(ds, sch, rows)
                     rows = []
-    except (BotoCoreError, ClientError) as e:
-        raise translate(e, f"table {ds.target.table}") from None
-    if rows:
-        yield _to_batch(ds, sch, rows)
+        if rows:
+            yield _to_batch(ds, sch, rows)
+    finally:
+        stop.set()
+        while any(t.is_alive() for t in threads):  # let blocked producers finish
+            with contextlib.suppress(queue.Empty):
+                out.get(timeout=0.05)

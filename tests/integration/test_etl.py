@@ -77,3 +77,33 @@ def test_etl_before_loading_says_what_to_run(spec_and_names: tuple) -> None:
         stages.etl(spec, ["customer"])
     with pytest.raises(TargetError, match="run `dataferry load nosql`"):
         stages.etl(spec, ["bought"])
+
+
+def test_reconciliation_catches_a_lost_row_mocked_fault(
+    spec_and_names: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mocked fault: a reader that silently drops the last row (a real reader cannot be
+    made to). The etl must fail, name the table and the numbers, and change nothing."""
+    import pyarrow as pa
+
+    from dataferry.stores import postgres as pg
+
+    spec, _ = spec_and_names
+    stages.load_sql(spec)
+    stages.etl(spec, ["orders"])
+    with wh(spec) as conn:
+        before = conn.execute("SELECT * FROM raw_postgres.orders ORDER BY order_id").fetchall()
+    real_read = pg.read
+
+    def lossy(conn: Any, ds: Any):
+        batches = list(real_read(conn, ds))
+        table = pa.Table.from_batches(batches)
+        yield from table.slice(0, table.num_rows - 1).to_batches()
+
+    monkeypatch.setattr(pg, "read", lossy)
+    with pytest.raises(TargetError, match=r"orders.*reconciliation failed.*3 rows.*2 arrived"):
+        stages.etl(spec, ["orders"])
+    with wh(spec) as conn:
+        assert (
+            conn.execute("SELECT * FROM raw_postgres.orders ORDER BY order_id").fetchall() == before
+        )

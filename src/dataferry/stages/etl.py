@@ -36,13 +36,23 @@ def _from_postgres(
             source = f"postgres:{ds.target.schema_}.{ds.target.table}"
             record = new_record(spec, name, "warehouse", ctx, source)
             with ledgered(record, wh.record_load):
-                if pg.count(conn, ds) is None:
-                    raise _missing(name, ds, "PostgreSQL", "load sql")
-                schema = pa.schema([(n, c.type.arrow()) for n, c in ds.columns.items()])
-                raw = (RAW_SCHEMAS["postgres"], ds.target.table)
-                wh.provision(*raw, schema, ds.primary_key)
-                batches = counting(pg.read(conn, ds), name, ctx.progress)
-                counts = wh.merge(*raw, ds.primary_key, batches, source=source, run_id=ctx.run_id)
+                # Count and read in one snapshot, so reconciliation compares like with like.
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    source_rows = pg.count(conn, ds)
+                    if source_rows is None:
+                        raise _missing(name, ds, "PostgreSQL", "load sql")
+                    schema = pa.schema([(n, c.type.arrow()) for n, c in ds.columns.items()])
+                    raw = (RAW_SCHEMAS["postgres"], ds.target.table)
+                    wh.provision(*raw, schema, ds.primary_key)
+                    counts = wh.merge(
+                        *raw,
+                        ds.primary_key,
+                        counting(pg.read(conn, ds), name, ctx.progress),
+                        source=source,
+                        run_id=ctx.run_id,
+                        expected_rows=source_rows,
+                    )
                 wh.record_load(finish(record, counts))
             records.append(record)
     return records

@@ -134,6 +134,7 @@ class DuckDBWarehouse:
         *,
         source: str,
         run_id: str,
+        expected_rows: int | None = None,
     ) -> LoadCounts:
         """Stage ``batches`` and merge them into the raw table, atomically."""
         target = table(schema, name)
@@ -155,9 +156,14 @@ class DuckDBWarehouse:
                 conn.unregister("dataferry_batch")
                 staged += batch.num_rows
             if not stage_made:
+                if expected_rows:
+                    raise TargetError(
+                        f"{target}: reconciliation failed: the source counted {expected_rows} "
+                        "rows, none arrived"
+                    )
                 conn.execute("COMMIT")
                 return LoadCounts()
-            counts = self._merge_stage(target, keys, source, run_id, staged)
+            counts = self._merge_stage(target, keys, source, run_id, staged, expected_rows)
             conn.execute("DROP TABLE dataferry_stage")
             conn.execute("COMMIT")
             return counts
@@ -166,7 +172,13 @@ class DuckDBWarehouse:
             raise
 
     def _merge_stage(
-        self, target: str, keys: list[str], source: str, run_id: str, staged: int
+        self,
+        target: str,
+        keys: list[str],
+        source: str,
+        run_id: str,
+        staged: int,
+        expected_rows: int | None,
     ) -> LoadCounts:
         conn = self.conn
         dup = conn.execute(
@@ -201,6 +213,7 @@ class DuckDBWarehouse:
             f"VALUES ({idents(cols, prefix='s.')}, {meta_values})",
             [*params, now, source, run_id],
         )
+        self._reconcile(target, on, cols, expected_rows)
         return LoadCounts(
             read=staged,
             written=inserted + updated,
@@ -208,6 +221,35 @@ class DuckDBWarehouse:
             updated=updated,
             unchanged=staged - inserted - updated,
         )
+
+    def _reconcile(self, target: str, on: str, cols: list[str], expected_rows: int | None) -> None:
+        """Every staged source row must now be in the raw table with the same values.
+
+        Row count and an order-independent checksum (the sum of each row's hash over its
+        key and value columns), computed by DuckDB on both sides in the merge's own
+        transaction: a difference rolls the merge back and fails the load.
+        """
+        src = self.conn.execute(
+            f"SELECT count(*), coalesce(sum(hash({idents(cols, prefix='s.')})), 0) "
+            "FROM dataferry_stage s"
+        ).fetchone()
+        raw = self.conn.execute(
+            f"SELECT count(*), coalesce(sum(hash({idents(cols, prefix='t.')})), 0) "
+            f"FROM {target} t JOIN dataferry_stage s ON {on}"
+        ).fetchone()
+        assert src is not None
+        assert raw is not None
+        if expected_rows is not None and src[0] != expected_rows:
+            raise TargetError(
+                f"{target}: reconciliation failed: the source counted {expected_rows} rows in "
+                f"the snapshot it was read from, {src[0]} arrived; the merge was rolled back"
+            )
+        if tuple(src) != tuple(raw):
+            raise TargetError(
+                f"{target}: reconciliation failed: the source had {src[0]} rows (checksum "
+                f"{src[1]}), the warehouse holds {raw[0]} of them (checksum {raw[1]}); "
+                "the merge was rolled back"
+            )
 
     def count(self, schema: str, name: str) -> int | None:
         if not self._columns(schema, name):

@@ -301,6 +301,12 @@ class SnowflakeWarehouse(_Connection):
 class Warehouse(_Model):
     duckdb: DuckDBWarehouse | None = None
     snowflake: SnowflakeWarehouse | None = None
+    naming: Literal["layered", "original"] = Field(
+        default="layered",
+        description="layered: raw_postgres.<table> and raw_dynamodb.<table>; original: the "
+        "original project's <table> and <table>_dynamodb, both in raw_schema.",
+    )
+    raw_schema: str = Field(default="main", description="The schema of naming: original.")
 
     @model_validator(mode="after")
     def _one(self) -> Warehouse:
@@ -355,6 +361,14 @@ class Spec(_Model):
     @property
     def stack_dir(self) -> Path:
         return self.resolve(self.stack.dir)
+
+    def raw_table(self, dataset: str) -> tuple[str, str]:
+        """(schema, table) of a dataset's raw table in the warehouse."""
+        ds = self.datasets[dataset]
+        if self.warehouse.naming == "original":
+            suffix = "_dynamodb" if ds.target.store == "dynamodb" else ""
+            return self.warehouse.raw_schema, ds.target.table + suffix
+        return f"raw_{ds.target.store}", ds.target.table
 
     def rejects_path(self, dataset: str) -> Path:
         return self.resolve(self.rejects_dir) / f"{dataset}.rejects.csv"

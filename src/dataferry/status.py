@@ -7,7 +7,7 @@ from typing import Any
 from .connections import resolve_dynamodb, resolve_postgres
 from .readiness import wait_until_ready
 from .spec import Spec
-from .stages import RAW_SCHEMAS, open_warehouse
+from .stages import open_warehouse
 
 __all__ = ["status"]
 
@@ -54,15 +54,17 @@ def _dynamodb(spec: Spec) -> dict[str, Any]:
 def _warehouse(spec: Spec) -> dict[str, Any]:
     with open_warehouse(spec) as wh:
         last = wh.last_loads()
-        tables = [
-            {
-                "dataset": n,
-                "table": f"{RAW_SCHEMAS[d.target.store]}.{d.target.table}",
-                "rows": wh.count(RAW_SCHEMAS[d.target.store], d.target.table),
-                "last_load": last.get(n),
-            }
-            for n, d in spec.datasets.items()
-        ]
+        tables = []
+        for name in spec.datasets:
+            schema, table = spec.raw_table(name)
+            tables.append(
+                {
+                    "dataset": name,
+                    "table": f"{schema}.{table}",
+                    "rows": wh.count(schema, table),
+                    "last_load": last.get(name),
+                }
+            )
     return {"endpoint": f"duckdb {spec.duckdb_path}", "tables": tables}
 
 

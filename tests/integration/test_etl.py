@@ -107,3 +107,33 @@ def test_reconciliation_catches_a_lost_row_mocked_fault(
         assert (
             conn.execute("SELECT * FROM raw_postgres.orders ORDER BY order_id").fetchall() == before
         )
+
+
+def test_the_original_projects_naming(pipeline: PipelineFactory, schema: str) -> None:
+    """naming: original puts both sources in one schema, DynamoDB's as <table>_dynamodb."""
+    write_retail_csv(pipeline)
+    pipeline.write("bought.json", BOUGHT)
+    table = unique("bought")
+    datasets = {**retail_sql_datasets(schema), "bought": dataset(table)}
+    warehouse = {
+        "duckdb": {"path": str(pipeline.root / "orig.duckdb")},
+        "naming": "original",
+        "raw_schema": "analytics",
+    }
+    spec = pipeline.spec(datasets, warehouse=warehouse)
+    stages.load_sql(spec)
+    stages.load_nosql(spec)
+    stages.etl(spec)
+    with wh(spec) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+            ).fetchall()
+        }
+    assert {"customer", "item", "orders", f"{table}_dynamodb"} <= tables
+    from dataferry.status import status
+
+    shown = {r["table"]: r["rows"] for r in status(spec)["warehouse"]["tables"]}
+    assert shown["analytics.orders"] == 3
+    assert shown[f"analytics.{table}_dynamodb"] == 3

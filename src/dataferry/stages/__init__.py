@@ -10,13 +10,12 @@ from collections.abc import Callable
 
 from ..ledger import LoadRecord
 from ..spec import Spec
-from .common import RAW_SCHEMAS, Progress, RunContext, open_warehouse
+from .common import Progress, RunContext, open_warehouse
 from .etl import etl
 from .load_nosql import dynamodb_items, load_nosql
 from .load_sql import load_sql
 
 __all__ = [
-    "RAW_SCHEMAS",
     "STAGES",
     "Progress",
     "RunContext",

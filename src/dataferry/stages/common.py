@@ -16,7 +16,6 @@ from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import Spec
 
 __all__ = [
-    "RAW_SCHEMAS",
     "Progress",
     "RunContext",
     "already_loaded",
@@ -32,7 +31,6 @@ __all__ = [
 
 log = logging.getLogger("dataferry")
 Progress = Callable[[str, int], None]  # (dataset, rows just done)
-RAW_SCHEMAS = {"postgres": "raw_postgres", "dynamodb": "raw_dynamodb"}
 
 
 def _no_progress(dataset: str, rows: int) -> None:

@@ -9,7 +9,7 @@ from ..errors import TargetError
 from ..ledger import LoadRecord
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
-from .common import RAW_SCHEMAS, RunContext, counting, finish, ledgered, new_record, open_warehouse
+from .common import RunContext, counting, finish, ledgered, new_record, open_warehouse
 
 __all__ = ["etl"]
 
@@ -43,7 +43,7 @@ def _from_postgres(
                     if source_rows is None:
                         raise _missing(name, ds, "PostgreSQL", "load sql")
                     schema = pa.schema([(n, c.type.arrow()) for n, c in ds.columns.items()])
-                    raw = (RAW_SCHEMAS["postgres"], ds.target.table)
+                    raw = spec.raw_table(name)
                     wh.provision(*raw, schema, ds.primary_key)
                     counts = wh.merge(
                         *raw,
@@ -73,7 +73,7 @@ def _from_dynamodb(
         with ledgered(record, wh.record_load):
             if ddb.count(client, ds) is None:
                 raise _missing(name, ds, "DynamoDB", "load nosql")
-            raw = (RAW_SCHEMAS["dynamodb"], ds.target.table)
+            raw = spec.raw_table(name)
             wh.provision(*raw, ddb.read_schema(ds), ds.key_columns)
             batches = counting(ddb.read(client, ds), name, ctx.progress)
             counts = wh.merge(*raw, ds.key_columns, batches, source=source, run_id=ctx.run_id)

@@ -298,3 +298,17 @@ def test_parallel_scan_reads_every_item_once(
         ]
         assert len(keys) == 700, segments
         assert len(set(keys)) == 700, segments
+
+
+def test_a_deleted_table_is_loaded_again_though_the_ledger_has_the_file(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
+    table = unique("bought")
+    pipeline.write("bought.json", BOUGHT)
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
+    stages.load_nosql(spec)
+    client = ddb_client(spec)
+    client.delete_table(TableName=table)
+    client.get_waiter("table_not_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2})
+    (rec,) = stages.load_nosql(spec)
+    assert (rec.status, rec.counts.written) == ("ok", 3)

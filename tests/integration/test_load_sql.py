@@ -303,3 +303,15 @@ def test_migrate_adds_nullable_columns_and_widens_types_only(
     pipeline.write("item.csv", "item_id,name,price,stock\n1,x,1,1\n")
     with pytest.raises(TargetError, match="numeric\\(12,3\\) in the table, numeric\\(10,2\\)"):
         stages.load_sql(pipeline.spec(narrower), ["item"], RunContext(migrate=True))
+
+
+def test_a_dropped_table_is_loaded_again_though_the_ledger_has_the_file(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec, ["item"])
+    with pg_conn(spec) as conn:
+        conn.execute(f'DROP TABLE "{schema}".item')
+    (rec,) = stages.load_sql(spec, ["item"])
+    assert (rec.status, rec.counts.inserted) == ("ok", 2)

@@ -125,12 +125,16 @@ def unchanged_since(
     mode: str,
     ctx: RunContext,
     ok_loads: Callable[[], list[dict[str, Any]]],
+    target_exists: Callable[[], bool],
 ) -> dict[str, Any] | None:
     """Check the source file exists; return the earlier load that makes this one
-    unnecessary (see already_loaded), or None when it must run (or --force says so)."""
+    unnecessary (see already_loaded), or None when it must run: --force says so, or the
+    target table is gone (dropped since: the ledger no longer describes the data)."""
     if not path.is_file():
         raise InputError(str(path), "no such file")
-    return None if ctx.force else already_loaded(ok_loads(), path, record, mode)
+    if ctx.force or not target_exists():
+        return None
+    return already_loaded(ok_loads(), path, record, mode)
 
 
 def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:

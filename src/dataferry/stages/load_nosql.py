@@ -43,10 +43,12 @@ def dynamodb_items(
     """
     fmt = ds.source.file_format
     jsonl = fmt == "jsonl"
-    on_bad = None
-    if log is not None:
-        on_bad = functools.partial(lambda lg, line, why: lg.add_record(line, None, None, why), log)
-    for pos, rec in read_json_records(path, fmt, on_bad):
+
+    def on_bad(line: int, why: str) -> None:
+        assert log is not None
+        log.add_record(line, None, None, why)
+
+    for pos, rec in read_json_records(path, fmt, on_bad if log is not None else None):
         try:
             yield codec.encode(rec)
         except ValueError as e:
@@ -85,7 +87,12 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
     try:
         with ledgered(record, save_failure):
             earlier = unchanged_since(
-                path, record, ds.mode, ctx, lambda: ddb.ok_loads(client, name)
+                path,
+                record,
+                ds.mode,
+                ctx,
+                lambda: ddb.ok_loads(client, name),
+                lambda: ddb.count(client, ds) is not None,
             )
             if earlier is not None:
                 ddb.record_load(client, skip(record, earlier))

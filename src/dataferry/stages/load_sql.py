@@ -45,7 +45,14 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
 
     try:
         with ledgered(record, save_failure):
-            earlier = unchanged_since(path, record, ds.mode, ctx, lambda: pg.ok_loads(conn, name))
+            earlier = unchanged_since(
+                path,
+                record,
+                ds.mode,
+                ctx,
+                lambda: pg.ok_loads(conn, name),
+                lambda: pg.count(conn, ds) is not None,
+            )
             if earlier is not None:
                 with conn.transaction():
                     pg.record_load(conn, skip(record, earlier))

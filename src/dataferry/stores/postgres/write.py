@@ -211,7 +211,7 @@ def _target_rows_estimate(conn: psycopg.Connection, ds: Dataset) -> tuple[bool, 
 
 @contextmanager
 def _foreign_keys_deferred_to_one_pass(
-    conn: psycopg.Connection, ds: Dataset, staged: int
+    conn: psycopg.Connection, ds: Dataset, staged: int, empty: bool, existing: float
 ) -> Iterator[None]:
     """For a large load, drop the table's foreign keys and add them back afterwards.
 
@@ -222,7 +222,6 @@ def _foreign_keys_deferred_to_one_pass(
     are never missing for anyone else. Small loads keep the row-by-row checks, which are
     cheaper than revalidating a large table.
     """
-    empty, existing = _target_rows_estimate(conn, ds)
     if staged < FK_DEFER_MIN_ROWS or (not empty and staged < existing / 4):
         yield
         return
@@ -316,6 +315,7 @@ def _staged(
     log: RejectLog,
     max_rejects: int,
     empty: bool,
+    existing: float,
 ) -> LoadCounts:
     """Stage everything, reject repeated keys and orphans set-wise, then merge."""
     cols = list(ds.columns)
@@ -340,7 +340,7 @@ def _staged(
     _check_rejects(log, max_rejects)
     loaded = staged - len(staged_rejects)
     deleted = 0
-    with _foreign_keys_deferred_to_one_pass(conn, ds, loaded):
+    with _foreign_keys_deferred_to_one_pass(conn, ds, loaded, empty, existing):
         if empty or ds.mode == "append":
             inserted, updated = _insert_all(conn, ds), 0
         else:
@@ -373,11 +373,11 @@ def write(
     the key checks reject, and more of them than ``max_rejects`` fails the load.
     """
     with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
-        empty = _target_rows_estimate(conn, ds)[0]
+        empty, existing = _target_rows_estimate(conn, ds)
         counts = None
         if empty and not _has_foreign_keys(conn, ds):
             counts = _direct(conn, ds, read, log, max_rejects)
         if counts is None:
-            counts = _staged(conn, spec, ds, read, log, max_rejects, empty)
+            counts = _staged(conn, spec, ds, read, log, max_rejects, empty, existing)
         _advance_identities(conn, ds)
     return counts

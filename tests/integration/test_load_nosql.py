@@ -2,6 +2,7 @@ import csv
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -13,6 +14,7 @@ from dataferry.stores.dynamodb import ItemCodec
 from dataferry.stores.dynamodb.write import write
 from tests.conftest import PipelineFactory, unique
 from tests.integration.conftest import ddb_client
+from tests.integration.unprocessed_proxy import unprocessed_proxy
 
 
 def dataset(table: str, path: str = "bought.json") -> dict[str, Any]:
@@ -108,28 +110,11 @@ def test_a_repeated_key_in_one_file_last_record_wins(
     assert prices == {f"i{k}": Decimal(max(n for n in range(100) if n % 7 == k)) for k in range(7)}
 
 
-class ThrottlingClient:
-    """Mocked fault: DynamoDB answering with UnprocessedItems (throttling), which the
-    local endpoints never do. Each first attempt of a batch leaves half of it unprocessed."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.calls = 0
-
-    def batch_write_item(self, RequestItems: dict[str, Any], **kw: Any) -> dict[str, Any]:  # noqa: N803
-        self.calls += 1
-        ((table, requests),) = RequestItems.items()
-        if self.calls % 2 == 1 and len(requests) > 1:
-            half = len(requests) // 2
-            resp = self.real.batch_write_item(RequestItems={table: requests[:half]}, **kw)
-            resp["UnprocessedItems"] = {table: requests[half:]}
-            return resp
-        return self.real.batch_write_item(RequestItems=RequestItems, **kw)
-
-
-def test_unprocessed_items_are_resent_mocked_throttling(
+def test_unprocessed_items_are_resent_fault_injecting_endpoint(
     pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
 ) -> None:
+    """DynamoDB under throttling answers part of a batch as UnprocessedItems, which the
+    local servers never do: a fault-injecting proxy in front of them does it instead."""
     table = unique("bought")
     pipeline.write("bought.json", "[]")
     spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
@@ -139,12 +124,21 @@ def test_unprocessed_items_are_resent_mocked_throttling(
     real = ddb_client(spec)
     ddb.provision(real, ds)
     codec = ItemCodec(ds)
-    items = [codec.encode({"item": f"i{n}", "customer": "c"}) for n in range(120)]
-    fake = ThrottlingClient(real)
-    result = write(fake, table, codec, items, workers=2)
+    items = [codec.encode({"item": f"i{n}", "customer": "c", "n": n}) for n in range(120)]
+    with unprocessed_proxy(real.meta.endpoint_url) as (url, stats):
+        via_proxy = boto3.client(
+            "dynamodb",
+            endpoint_url=url,
+            region_name=real.meta.region_name,
+            aws_access_key_id="dataferry-test",
+            aws_secret_access_key="dataferry-test",
+        )
+        result = write(via_proxy, table, codec, items, workers=2)
     assert result.written == 120
-    assert fake.calls > 120 // 25  # resends happened
-    assert real.scan(TableName=table, Select="COUNT")["Count"] == 120
+    assert stats["withheld"] > 0
+    assert stats["batch_calls"] > 120 // 25  # resends happened
+    stored = scan(spec, table)
+    assert sorted(i["n"] for i in stored) == list(range(120))  # each item exactly once
 
 
 def test_bad_records_go_to_the_rejects_file_and_max_rejects_lets_the_rest_load(

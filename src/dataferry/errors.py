@@ -7,7 +7,9 @@
     ├── InputError                  a data file is unreadable or holds a bad row/record
     │   └── RejectedRows            more rows were rejected than --max-rejects allows
     ├── TargetError                 a target refused the load (schema mismatch, key violation)
-    │   └── TargetUnavailable       transient: the target cannot be reached yet; retrying may help
+    │   ├── TargetUnavailable       transient: the target cannot be reached yet; retrying may help
+    │   └── CheckFailed             the data arrived but a check on it failed (reconciliation,
+    │                               a model's keys); the change was rolled back
     ├── StackError                  the embedded local stack could not be started or stopped
     └── NotSupported                the spec asks for something this version does not do
 
@@ -18,6 +20,7 @@ per driver, so callers never need to import a driver to handle an error.
 from __future__ import annotations
 
 __all__ = [
+    "CheckFailed",
     "DataferryError",
     "InputError",
     "NotSupported",
@@ -82,6 +85,10 @@ class TargetUnavailable(TargetError):
     """A target cannot be reached (yet); waiting and retrying may help."""
 
     transient = True
+
+
+class CheckFailed(TargetError):
+    """A check on loaded data failed (reconciliation, a model's keys); nothing changed."""
 
 
 class StackError(DataferryError):

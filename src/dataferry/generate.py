@@ -344,7 +344,14 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
             }
 
     _write_json_array(written[5], bought())
-    spec = resources.files("dataferry.templates").joinpath("retail.yaml").read_text("utf-8")
-    (out / "dataferry.yaml").write_text(spec, encoding="utf-8")
-    written.append(out / "dataferry.yaml")
+    # The spec and its model SQL files, as the package ships them.
+    template = resources.files("dataferry.templates").joinpath("retail")
+    (out / "models").mkdir(exist_ok=True)
+    models = sorted(
+        f.name for f in template.joinpath("models").iterdir() if f.name.endswith(".sql")
+    )
+    for name in ["dataferry.yaml", *(f"models/{m}" for m in models)]:
+        text = template.joinpath(name).read_text("utf-8")
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
     return written

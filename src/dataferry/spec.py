@@ -164,6 +164,21 @@ class SecondaryIndex(_Model):
         return [self.hash] + ([self.range] if self.range else [])
 
 
+class EtlOptions(_Model):
+    """How the etl stage reads a dataset's source table into the warehouse."""
+
+    cursor: str | None = Field(
+        default=None,
+        description="A column that grows with every change (updated_at, an increasing id): "
+        "later runs read only rows at or past the highest value already in the warehouse.",
+    )
+    deletes: Literal["soft", "apply", "ignore"] = Field(
+        default="soft",
+        description="Rows gone from the source, found on a full read: soft marks them "
+        "(_dataferry_deleted_at), apply deletes them, ignore keeps them as they were.",
+    )
+
+
 class Dataset(_Model):
     source: Source
     target: Target
@@ -186,6 +201,7 @@ class Dataset(_Model):
         default=0, ge=0, description="Rows that may be rejected before the dataset fails."
     )
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    etl: EtlOptions = EtlOptions()
 
     @model_validator(mode="after")
     def _check(self) -> Dataset:
@@ -211,6 +227,8 @@ class Dataset(_Model):
             if not self.primary_key:
                 raise ValueError("primary_key: a postgres dataset needs a primary key")
             self._known(self.primary_key, "primary_key")
+            if self.etl.cursor is not None:
+                self._known([self.etl.cursor], "etl.cursor")
             for i, fk in enumerate(self.foreign_keys):
                 self._known(fk.columns, f"foreign_keys[{i}].columns")
                 if len(fk.columns) != len(fk.references.columns):
@@ -222,6 +240,11 @@ class Dataset(_Model):
                 raise ValueError("primary_key/foreign_keys are for postgres; use key: for dynamodb")
             if self.mode != "merge":
                 raise ValueError("mode: dynamodb datasets load by key (merge) only")
+            if self.etl.cursor is not None:
+                raise ValueError(
+                    "etl.cursor: is for postgres datasets; a DynamoDB Scan reads the whole "
+                    "table whatever it keeps, so dynamodb datasets are read in full"
+                )
             if not _DYNAMO_TABLE_RE.match(self.target.table):
                 raise ValueError(
                     f"target.table: DynamoDB table names are 3-255 of [A-Za-z0-9_.-], "
@@ -319,6 +342,41 @@ class Warehouse(_Model):
         return "snowflake" if self.snowflake else "duckdb"
 
 
+class ModelRef(_Model):
+    model: str
+    columns: list[str] = Field(min_length=1)
+
+
+class ModelForeignKey(_Model):
+    columns: list[str] = Field(min_length=1)
+    references: ModelRef
+
+
+class Model(_Model):
+    """One table of the modelled layer: a SELECT kept in a .sql file, and its checks."""
+
+    sql: Path = Field(description="A file holding one SELECT; relative to the spec.")
+    primary_key: list[str] = Field(
+        default_factory=list, description="Checked unique and not null after each build."
+    )
+    not_null: list[str] = Field(default_factory=list)
+    foreign_keys: list[ModelForeignKey] = Field(
+        default_factory=list, description="Checked to resolve in the referenced model."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Model:
+        for i, fk in enumerate(self.foreign_keys):
+            if len(fk.columns) != len(fk.references.columns):
+                raise ValueError(f"foreign_keys[{i}]: columns and references differ in count")
+        return self
+
+
+class Models(_Model):
+    schema_: str = Field(default="analytics", alias="schema")
+    tables: dict[str, Model] = Field(default_factory=dict)
+
+
 class StackSettings(_Model):
     dir: Path = Path(".dataferry")
 
@@ -328,6 +386,10 @@ class Spec(_Model):
     name: str = "pipeline"
     stores: Stores = Stores()
     warehouse: Warehouse = Warehouse()
+    models: Models = Field(
+        default=Models(),
+        description="The modelled layer: SQL run inside the warehouse after the raw tables.",
+    )
     stack: StackSettings = StackSettings()
     rejects_dir: Path = Field(
         default=Path("rejects"), description="Where <dataset>.rejects.csv files are written."
@@ -349,6 +411,17 @@ class Spec(_Model):
                 for col in fk.references.columns:
                     if col not in parent.columns:
                         raise ValueError(f"{where}: {fk.references.dataset} has no column {col!r}")
+        for name, model in self.models.tables.items():
+            where = f"models.tables.{name}"
+            if not _NAME_RE.match(name):
+                raise ValueError(f"{where}: a model name must match {_NAME_RE.pattern}")
+            if name in self.datasets:
+                raise ValueError(f"{where}: a dataset has this name; SQL could not tell them apart")
+            for i, ref in enumerate(m.references for m in model.foreign_keys):
+                if ref.model not in self.models.tables:
+                    raise ValueError(
+                        f"{where}.foreign_keys[{i}].references: no model {ref.model!r}"
+                    )
         return self
 
     @property

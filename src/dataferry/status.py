@@ -55,8 +55,9 @@ def _warehouse(spec: Spec) -> dict[str, Any]:
     with open_warehouse(spec) as wh:
         last = wh.last_loads()
         tables = []
-        for name in spec.datasets:
-            schema, table = spec.raw_table(name)
+        names = [(n, spec.raw_table(n)) for n in spec.datasets]
+        names += [(m, (spec.models.schema_, m)) for m in spec.models.tables]
+        for name, (schema, table) in names:
             tables.append(
                 {
                     "dataset": name,
@@ -69,7 +70,8 @@ def _warehouse(spec: Spec) -> dict[str, Any]:
 
 
 def status(spec: Spec) -> dict[str, dict[str, Any]]:
-    """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset."""
+    """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset (and
+    per model, in the warehouse)."""
     out: dict[str, dict[str, Any]] = {}
     if spec.datasets_for("postgres"):
         out["postgres"] = _postgres(spec)

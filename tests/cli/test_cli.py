@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from tests.conftest import REPO
@@ -39,8 +40,9 @@ def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
 def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A copy of examples/retail with a stack of its own, stopped at the end."""
     root = tmp_path_factory.mktemp("retail")
-    shutil.copytree(REPO / "examples" / "retail" / "data", root / "data")
-    shutil.copy(REPO / "examples" / "retail" / "dataferry.yaml", root / "dataferry.yaml")
+    shutil.copytree(
+        REPO / "examples" / "retail", root, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True
+    )
     yield root / "dataferry.yaml"
     dataferry("stack", "down", "-c", str(root / "dataferry.yaml"))
 
@@ -71,6 +73,32 @@ def test_run_twice_loads_everything_once(example: Path) -> None:
     assert {r["last_load"]["status"] for v in status.values() for r in v["tables"]} == {"ok"}
 
 
+def test_the_example_models(example: Path) -> None:
+    payload = as_json(dataferry("etl", "-c", str(example), "--json"))
+    built = {r["table"]: r["read"] for r in payload["stages"]["etl"] if r["target"] == "model"}
+    assert built == {
+        "analytics.dim_customer": 30,
+        "analytics.dim_item": 24,
+        "analytics.fact_orders": 40,
+        "analytics.orders_all": 80,
+    }
+    wh = example.parent / ".dataferry" / "warehouse.duckdb"
+    with duckdb.connect(str(wh), read_only=True) as conn:
+        # every relational order, priced as in the source, with its customer and item
+        assert conn.execute(
+            "SELECT count(*), sum(f.price) = (SELECT sum(price) FROM raw_postgres.orders), "
+            "count(customer_name), count(category) FROM analytics.fact_orders AS f"
+        ).fetchone() == (40, True, 40, 40)
+        # both stores' orders, each matched to the dimensions by name
+        assert conn.execute(
+            "SELECT source, count(*), count(customer_id), count(item_id), sum(amount) "
+            "= sum(price * quantity) FROM analytics.orders_all GROUP BY 1 ORDER BY 1"
+        ).fetchall() == [("dynamodb", 40, 40, 40, True), ("postgres", 40, 40, 40, True)]
+        assert conn.execute(
+            "SELECT count(email), count(city) FROM analytics.dim_customer"
+        ).fetchone() == (30, 30)
+
+
 def test_human_output_shows_rows_per_table(example: Path) -> None:
     proc = dataferry("run", "-c", str(example))
     assert proc.returncode == 0, proc.stderr
@@ -93,6 +121,7 @@ def test_dataset_filter(example: Path) -> None:
 
 def test_validate_finds_the_bad_line_and_loads_nothing(example: Path, tmp_path: Path) -> None:
     shutil.copytree(example.parent / "data", tmp_path / "data")
+    shutil.copytree(example.parent / "models", tmp_path / "models")
     shutil.copy(example, tmp_path / "dataferry.yaml")
     ok = as_json(dataferry("validate", "-c", str(tmp_path / "dataferry.yaml"), "--json"))
     assert ok["ok"]

@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from dataferry import stages
-from dataferry.errors import TargetError
+from dataferry.errors import CheckFailed, TargetError
 from tests.conftest import PipelineFactory, unique
 from tests.integration.conftest import pg_conn, retail_sql_datasets, write_retail_csv
 from tests.integration.test_load_nosql import BOUGHT, dataset
@@ -95,13 +95,13 @@ def test_reconciliation_catches_a_lost_row_mocked_fault(
         before = conn.execute("SELECT * FROM raw_postgres.orders ORDER BY order_id").fetchall()
     real_read = pg.read
 
-    def lossy(conn: Any, ds: Any):
-        batches = list(real_read(conn, ds))
+    def lossy(conn: Any, ds: Any, since: Any = None):
+        batches = list(real_read(conn, ds, since))
         table = pa.Table.from_batches(batches)
         yield from table.slice(0, table.num_rows - 1).to_batches()
 
     monkeypatch.setattr(pg, "read", lossy)
-    with pytest.raises(TargetError, match=r"orders.*reconciliation failed.*3 rows.*2 arrived"):
+    with pytest.raises(CheckFailed, match=r"orders.*reconciliation failed.*3 rows.*2 arrived"):
         stages.etl(spec, ["orders"])
     with wh(spec) as conn:
         assert (

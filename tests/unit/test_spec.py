@@ -151,3 +151,47 @@ datasets:
 """
     with pytest.raises(SpecError, match="key attribute tags must be a string, number or binary"):
         load_spec(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (
+            "    etl: {cursor: updated_at}\n",
+            r"datasets\.item: etl\.cursor: unknown column 'updated_at'",
+        ),
+        ("    etl: {deletes: purge}\n", r"datasets\.item\.etl\.deletes: Input should be"),
+        (
+            "models:\n  tables:\n    item: {sql: item.sql}\n",
+            r"models\.tables\.item: a dataset has this name",
+        ),
+        (
+            "models:\n  tables:\n    dim:\n      sql: dim.sql\n      foreign_keys:\n"
+            "        - {columns: [a], references: {model: nope, columns: [a]}}\n",
+            r"models\.tables\.dim\.foreign_keys\[0\]\.references: no model 'nope'",
+        ),
+        (
+            "models:\n  tables:\n    dim:\n      sql: dim.sql\n      foreign_keys:\n"
+            "        - {columns: [a, b], references: {model: dim, columns: [a]}}\n",
+            r"foreign_keys\[0\]: columns and references differ in count",
+        ),
+    ],
+)
+def test_etl_options_and_models_are_checked(tmp_path: Path, extra: str, error: str) -> None:
+    text = BASE.replace("PRICE_TYPE", "integer") + extra
+    with pytest.raises(SpecError, match=error):
+        load_spec(write(tmp_path, text))
+
+
+def test_a_cursor_is_for_postgres_datasets(tmp_path: Path) -> None:
+    text = """
+version: 1
+datasets:
+  bought:
+    source: {path: b.json}
+    target: {store: dynamodb, table: bought}
+    key: {hash: item}
+    etl: {cursor: item}
+"""
+    with pytest.raises(SpecError, match=r"etl\.cursor: is for postgres datasets"):
+        load_spec(write(tmp_path, text))

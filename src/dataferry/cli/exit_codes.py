@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import (
+    CheckFailed,
     DataferryError,
     InputError,
     NotSupported,
@@ -16,7 +17,8 @@ __all__ = ["EXIT_CODES", "exit_code_for"]
 
 OK = 0
 EXIT_CODES: dict[type[BaseException], int] = {
-    TargetUnavailable: 6,  # before TargetError: it is a subclass
+    TargetUnavailable: 6,  # before TargetError: subclasses come first
+    CheckFailed: 9,
     SpecError: 3,
     InputError: 4,
     TargetError: 5,

@@ -39,6 +39,7 @@ class Options:
     max_rejects: int | None = None
     force: bool = False
     migrate: bool = False
+    full_refresh: bool = False
     summary: Path | None = None
 
     def spec(self) -> Spec:
@@ -61,7 +62,7 @@ def _setup_logging(opts: Options) -> None:
 
 
 def common(
-    datasets: bool = False, rejects: bool = False, migrate: bool = False
+    datasets: bool = False, rejects: bool = False, migrate: bool = False, etl: bool = False
 ) -> Callable[[F], F]:
     """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec."""
 
@@ -89,6 +90,7 @@ def common(
                 max_rejects=kwargs.pop("max_rejects", None),
                 force=kwargs.pop("force", False),
                 migrate=kwargs.pop("migrate", False),
+                full_refresh=kwargs.pop("full_refresh", False),
                 summary=kwargs.pop("summary", None),
             )
             _setup_logging(opts)
@@ -97,6 +99,14 @@ def common(
             except DataferryError as e:
                 _fail(opts, e)
 
+        if etl:
+            wrapper = click.option(
+                "--full-refresh",
+                is_flag=True,
+                help="etl: read every source table whole, even where a cursor column allows "
+                "reading only new rows; rows gone from the source are then found (see "
+                "etl.deletes).",
+            )(wrapper)
         if migrate:
             wrapper = click.option(
                 "--migrate",
@@ -194,7 +204,10 @@ def _run_stages(opts: Options, names: list[str]) -> None:
         max_rejects=opts.max_rejects,
         force=opts.force,
         migrate=opts.migrate,
+        full_refresh=opts.full_refresh,
     )
+    if "etl" in names:
+        stages.check_models(spec)
     results: dict[str, list[Any]] = {}
     try:
         if bar:
@@ -231,7 +244,7 @@ def cli() -> None:
 
 
 @cli.command()
-@common(datasets=True, rejects=True, migrate=True)
+@common(datasets=True, rejects=True, migrate=True, etl=True)
 def run(opts: Options) -> None:
     """Run all three stages in order: load sql, load nosql, etl."""
     _run_stages(opts, ["load sql", "load nosql", "etl"])
@@ -257,9 +270,9 @@ def load_nosql(opts: Options) -> None:
 
 
 @cli.command()
-@common(datasets=True)
+@common(datasets=True, etl=True)
 def etl(opts: Options) -> None:
-    """PostgreSQL and DynamoDB -> the warehouse's raw tables."""
+    """PostgreSQL and DynamoDB -> the warehouse's raw tables, then the spec's models."""
     _run_stages(opts, ["etl"])
 
 
@@ -268,8 +281,11 @@ def etl(opts: Options) -> None:
 def validate(opts: Options) -> None:
     """Check the spec and read every file as a load would; load nothing."""
     from ..checks import validate as check_files
+    from ..stages import check_models
 
-    checks = check_files(opts.spec(), opts.datasets or None)
+    spec = opts.spec()
+    check_models(spec)
+    checks = check_files(spec, opts.datasets or None)
     if opts.json:
         emit_json(
             {

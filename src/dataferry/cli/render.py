@@ -49,7 +49,8 @@ def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
         t.add_column(col, justify="left" if col in ("dataset", "table", "status") else "right")
     for r in records:
         c = r.counts
-        dynamo = r.target == "dynamodb"  # puts: new vs changed is not known
+        # DynamoDB puts do not tell new from changed; a model is rebuilt whole.
+        dynamo = r.target in ("dynamodb", "model")
         status = r.status
         if r.status == "skipped":
             status = "skipped: unchanged"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..ledger import LoadRecord
 from ..spec import Spec
 from .common import Progress, RunContext, open_warehouse
-from .etl import etl
+from .etl import check_models, etl
 from .load_nosql import dynamodb_items, load_nosql
 from .load_sql import load_sql
 
@@ -19,6 +19,7 @@ __all__ = [
     "STAGES",
     "Progress",
     "RunContext",
+    "check_models",
     "dynamodb_items",
     "etl",
     "load_nosql",
@@ -36,4 +37,5 @@ def run(
 ) -> dict[str, list[LoadRecord]]:
     """All three stages in dependency order, under one run id."""
     ctx = ctx or RunContext()
+    check_models(spec)
     return {stage: fn(spec, datasets, ctx) for stage, fn in STAGES.items()}

@@ -47,6 +47,7 @@ class RunContext:
     max_rejects: int | None = None  # overrides every dataset's max_rejects when given
     force: bool = False  # load files the ledger says are already loaded
     migrate: bool = False  # let load sql add nullable columns and widen types
+    full_refresh: bool = False  # etl: read whole tables even where a cursor allows less
 
 
 def new_record(spec: Spec, name: str, target: str, ctx: RunContext, source: str) -> LoadRecord:

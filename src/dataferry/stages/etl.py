@@ -1,17 +1,19 @@
-"""etl: PostgreSQL and DynamoDB tables -> warehouse raw tables, merged on their keys."""
+"""etl: PostgreSQL and DynamoDB tables -> warehouse raw tables, merged on their keys,
+then the spec's models built from them inside the warehouse."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..connections import resolve_dynamodb, resolve_postgres
 from ..errors import TargetError
-from ..ledger import LoadRecord
+from ..ledger import LoadCounts, LoadRecord, utcnow
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
 from .common import RunContext, counting, finish, ledgered, new_record, open_warehouse
 
-__all__ = ["etl"]
+__all__ = ["check_models", "etl"]
 
 
 def _missing(name: str, ds: Dataset, store: str, stage: str) -> TargetError:
@@ -36,22 +38,29 @@ def _from_postgres(
             source = f"postgres:{ds.target.schema_}.{ds.target.table}"
             record = new_record(spec, name, "warehouse", ctx, source)
             with ledgered(record, wh.record_load):
+                raw = spec.raw_table(name)
+                since = None
+                if ds.etl.cursor and not ctx.full_refresh:
+                    since = wh.watermark(*raw, ds.etl.cursor)
+                if since is not None:
+                    record.note = f"incremental: {ds.etl.cursor} >= {since}"
                 # Count and read in one snapshot, so reconciliation compares like with like.
                 with conn.transaction():
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    source_rows = pg.count(conn, ds)
+                    source_rows = pg.count(conn, ds, since)
                     if source_rows is None:
                         raise _missing(name, ds, "PostgreSQL", "load sql")
                     schema = pa.schema([(n, c.type.arrow()) for n, c in ds.columns.items()])
-                    raw = spec.raw_table(name)
                     wh.provision(*raw, schema, ds.primary_key)
                     counts = wh.merge(
                         *raw,
                         ds.primary_key,
-                        counting(pg.read(conn, ds), name, ctx.progress),
+                        counting(pg.read(conn, ds, since), name, ctx.progress),
                         source=source,
                         run_id=ctx.run_id,
                         expected_rows=source_rows,
+                        full=since is None,
+                        deletes=ds.etl.deletes,
                     )
                 wh.record_load(finish(record, counts))
             records.append(record)
@@ -76,8 +85,80 @@ def _from_dynamodb(
             raw = spec.raw_table(name)
             wh.provision(*raw, ddb.read_schema(ds), ds.key_columns)
             batches = counting(ddb.read(client, ds), name, ctx.progress)
-            counts = wh.merge(*raw, ds.key_columns, batches, source=source, run_id=ctx.run_id)
+            counts = wh.merge(
+                *raw,
+                ds.key_columns,
+                batches,
+                source=source,
+                run_id=ctx.run_id,
+                deletes=ds.etl.deletes,
+            )
             wh.record_load(finish(record, counts))
+        records.append(record)
+    return records
+
+
+def check_models(spec: Spec) -> None:
+    """Read and resolve every model's SQL, so a missing file or a bad reference fails a
+    run before anything is loaded, not after."""
+    from ..warehouse.models import plan_models
+
+    plan_models(spec, "duckdb", "")
+
+
+def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
+    """Every model, parents first; the first failure stops the rest (they may read it).
+
+    A model is rebuilt only when its SQL, its inputs' state or a parent changed since
+    its last good build (or with --full-refresh): re-running an unchanged pipeline
+    rebuilds nothing.
+    """
+    from ..warehouse.models import plan_models
+
+    records = []
+    last = wh.last_loads()
+    built: dict[str, str] = {}  # model -> fingerprint of this run
+    for model in plan_models(spec, wh.dialect, wh.staging_suffix):
+        h = hashlib.sha256(model.sql.encode())
+        for name in sorted(model.datasets):
+            state = wh.fingerprint(*spec.raw_table(name))
+            if state is None:
+                raise TargetError(
+                    f"model {model.name} reads dataset {name}, whose raw table "
+                    f"{'.'.join(spec.raw_table(name))} does not exist yet "
+                    "(run `dataferry etl` without --dataset)"
+                )
+            h.update(f"\0{name}\0{state}".encode())
+        for parent in sorted(model.models):
+            h.update(f"\0{parent}\0{built[parent]}".encode())
+        built[model.name] = h.hexdigest()
+        record = LoadRecord(
+            run_id=ctx.run_id,
+            dataset=model.name,
+            target="model",
+            table=f"{model.schema}.{model.name}",
+            source=model.file,
+            spec_sha256=built[model.name],
+            started_at=utcnow(),
+        )
+        earlier = last.get(model.name)
+        rows = wh.count(model.schema, model.name)
+        if (
+            not ctx.full_refresh
+            and rows is not None
+            and earlier is not None
+            and earlier.get("status") == "ok"
+            and earlier.get("spec_sha256") == record.spec_sha256
+        ):
+            record.counts = LoadCounts(read=rows)
+            record.status = "skipped"
+            record.finished_at = utcnow()
+            record.note = f"SQL and inputs unchanged since run {earlier.get('run_id')}"
+            records.append(record)
+            continue
+        with ledgered(record, wh.record_load):
+            rows = wh.build_model(model)
+            wh.record_load(finish(record, LoadCounts(read=rows, written=rows)))
         records.append(record)
     return records
 
@@ -94,4 +175,5 @@ def etl(
             records += _from_postgres(spec, pg_sets, wh, ctx)
         if ddb_sets:
             records += _from_dynamodb(spec, ddb_sets, wh, ctx)
+        records += _build_models(spec, wh, ctx)
     return records

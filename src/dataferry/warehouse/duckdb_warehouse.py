@@ -15,17 +15,22 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..errors import TargetError, TargetUnavailable
+from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from .identifiers import ident, idents, table
+from .models import DELETED_AT, PlannedModel
 
-__all__ = ["META_COLUMNS", "DuckDBWarehouse"]
+__all__ = ["META_COLUMNS", "STAGING_SUFFIX", "DuckDBWarehouse"]
 
 META_COLUMNS = {
     "_dataferry_loaded_at": "TIMESTAMPTZ",
     "_dataferry_source": "VARCHAR",
     "_dataferry_run_id": "VARCHAR",
+    # When a full read no longer found the row at the source (deletes: soft); else NULL.
+    DELETED_AT: "TIMESTAMPTZ",
 }
+STAGING_SUFFIX = "__dataferry_build"
+Deletes = str  # "soft" | "apply" | "ignore", as the spec says
 _LEDGER = ("dataferry", "loads")
 _LEDGER_COLUMNS = {
     "run_id": "VARCHAR",
@@ -39,6 +44,7 @@ _LEDGER_COLUMNS = {
     "inserted": "BIGINT",
     "updated": "BIGINT",
     "unchanged": "BIGINT",
+    "deleted": "BIGINT",
     "started_at": "TIMESTAMPTZ",
     "finished_at": "TIMESTAMPTZ",
     "status": "VARCHAR",
@@ -67,6 +73,9 @@ def _arrow_to_duckdb(t: pa.DataType) -> str:
 
 class DuckDBWarehouse:
     """One DuckDB database file."""
+
+    dialect = "duckdb"
+    staging_suffix = STAGING_SUFFIX
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -113,6 +122,13 @@ class DuckDBWarehouse:
                 f"CREATE TABLE {table(schema, name)} ({cols}, PRIMARY KEY ({idents(keys)}))"
             )
             return
+        if DELETED_AT not in have:
+            # Raw tables made before deletions were tracked: the one change made in place,
+            # additive and NULL for every existing row.
+            self.conn.execute(
+                f"ALTER TABLE {table(schema, name)} ADD COLUMN {ident(DELETED_AT)} TIMESTAMPTZ"
+            )
+            have[DELETED_AT] = canonical[DELETED_AT]
         diff = [
             f"{c}: table has {have.get(c, 'nothing')}, expected {t}"
             for c, t in canonical.items()
@@ -135,41 +151,57 @@ class DuckDBWarehouse:
         source: str,
         run_id: str,
         expected_rows: int | None = None,
+        full: bool = True,
+        deletes: Deletes = "soft",
     ) -> LoadCounts:
-        """Stage ``batches`` and merge them into the raw table, atomically."""
+        """Stage ``batches`` and merge them into the raw table, atomically.
+
+        ``full``: the batches are the whole source table, so a raw row whose key is not
+        among them was deleted at the source: ``deletes`` says whether to delete it too,
+        mark it (``_dataferry_deleted_at``) or leave it.
+        """
         target = table(schema, name)
         conn = self.conn
         conn.execute("BEGIN TRANSACTION")
         try:
+            # The stage has the raw table's own column types, so the checksums compare
+            # like with like; an empty source still gets a stage (and its deletions).
+            conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE dataferry_stage AS SELECT * EXCLUDE "
+                f"({idents(list(META_COLUMNS))}) FROM {target} LIMIT 0"
+            )
             staged = 0
-            stage_made = False
             for batch in batches:
                 conn.register("dataferry_batch", batch)
-                if not stage_made:
-                    conn.execute(
-                        "CREATE OR REPLACE TEMP TABLE dataferry_stage AS "
-                        "SELECT * FROM dataferry_batch"
-                    )
-                    stage_made = True
-                else:
-                    conn.execute("INSERT INTO dataferry_stage SELECT * FROM dataferry_batch")
+                conn.execute("INSERT INTO dataferry_stage BY NAME SELECT * FROM dataferry_batch")
                 conn.unregister("dataferry_batch")
                 staged += batch.num_rows
-            if not stage_made:
-                if expected_rows:
-                    raise TargetError(
-                        f"{target}: reconciliation failed: the source counted {expected_rows} "
-                        "rows, none arrived"
-                    )
-                conn.execute("COMMIT")
-                return LoadCounts()
             counts = self._merge_stage(target, keys, source, run_id, staged, expected_rows)
+            if full and deletes != "ignore":
+                counts.deleted = self._deletions(target, keys, deletes, run_id)
             conn.execute("DROP TABLE dataferry_stage")
             conn.execute("COMMIT")
             return counts
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _deletions(self, target: str, keys: list[str], deletes: Deletes, run_id: str) -> int:
+        gone = (
+            "NOT EXISTS (SELECT 1 FROM dataferry_stage s WHERE "
+            + " AND ".join(f"s.{ident(k)} = {target}.{ident(k)}" for k in keys)
+            + ")"
+        )
+        if deletes == "apply":
+            row = self.conn.execute(f"DELETE FROM {target} WHERE {gone} RETURNING 1").fetchall()
+        else:
+            row = self.conn.execute(
+                f"UPDATE {target} SET {ident(DELETED_AT)} = ?, "
+                f"{ident('_dataferry_run_id')} = ? "
+                f"WHERE {ident(DELETED_AT)} IS NULL AND {gone} RETURNING 1",
+                [dt.datetime.now(dt.timezone.utc), run_id],
+            ).fetchall()
+        return len(row)
 
     def _merge_stage(
         self,
@@ -190,28 +222,35 @@ class DuckDBWarehouse:
         cols = [r[0] for r in conn.execute("DESCRIBE dataferry_stage").fetchall()]
         values = [c for c in cols if c not in keys]
         on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)
-        changed = " OR ".join(f"t.{ident(c)} IS DISTINCT FROM s.{ident(c)}" for c in values)
+        # A row back at the source after being marked deleted counts as changed.
+        changed = " OR ".join(
+            [
+                *(f"t.{ident(c)} IS DISTINCT FROM s.{ident(c)}" for c in values),
+                f"t.{ident(DELETED_AT)} IS NOT NULL",
+            ]
+        )
         row = conn.execute(
             f"SELECT count(*) FILTER (WHERE t.{ident(keys[0])} IS NULL), "
-            f"count(*) FILTER (WHERE t.{ident(keys[0])} IS NOT NULL AND ({changed or 'false'})) "
+            f"count(*) FILTER (WHERE t.{ident(keys[0])} IS NOT NULL AND ({changed})) "
             f"FROM dataferry_stage s LEFT JOIN {target} t ON {on}"
         ).fetchone()
         assert row is not None
         inserted, updated = int(row[0]), int(row[1])
         meta = ["_dataferry_loaded_at", "_dataferry_source", "_dataferry_run_id"]
         now = dt.datetime.now(dt.timezone.utc)
-        meta_values = "?, ?, ?"
         update = ", ".join(
-            [*(f"{ident(c)} = s.{ident(c)}" for c in values), *(f"{ident(m)} = ?" for m in meta)]
+            [
+                *(f"{ident(c)} = s.{ident(c)}" for c in values),
+                *(f"{ident(m)} = ?" for m in meta),
+                f"{ident(DELETED_AT)} = NULL",
+            ]
         )
-        when_matched = f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {update} " if values else ""
-        params: list[Any] = [now, source, run_id] if values else []
         conn.execute(
             f"MERGE INTO {target} t USING dataferry_stage s ON {on} "
-            f"{when_matched}"
+            f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {update} "
             f"WHEN NOT MATCHED THEN INSERT ({idents(cols)}, {idents(meta)}) "
-            f"VALUES ({idents(cols, prefix='s.')}, {meta_values})",
-            [*params, now, source, run_id],
+            f"VALUES ({idents(cols, prefix='s.')}, ?, ?, ?)",
+            [now, source, run_id, now, source, run_id],
         )
         self._reconcile(target, on, cols, expected_rows)
         return LoadCounts(
@@ -240,16 +279,71 @@ class DuckDBWarehouse:
         assert src is not None
         assert raw is not None
         if expected_rows is not None and src[0] != expected_rows:
-            raise TargetError(
+            raise CheckFailed(
                 f"{target}: reconciliation failed: the source counted {expected_rows} rows in "
                 f"the snapshot it was read from, {src[0]} arrived; the merge was rolled back"
             )
         if tuple(src) != tuple(raw):
-            raise TargetError(
+            raise CheckFailed(
                 f"{target}: reconciliation failed: the source had {src[0]} rows (checksum "
                 f"{src[1]}), the warehouse holds {raw[0]} of them (checksum {raw[1]}); "
                 "the merge was rolled back"
             )
+
+    def watermark(self, schema: str, name: str, column: str) -> Any:
+        """The highest ``column`` value in a raw table: where an incremental read resumes.
+        Kept in the data itself, so it cannot drift from what the table holds."""
+        if not self._columns(schema, name):
+            return None
+        row = self.conn.execute(
+            f"SELECT max({ident(column)}) FROM {table(schema, name)}"
+        ).fetchone()
+        return row[0] if row else None
+
+    def fingerprint(self, schema: str, name: str) -> str | None:
+        """A raw table's state, cheap to take: rows, latest load, rows marked deleted.
+        Any merge that changes the table changes it; None when the table does not exist."""
+        if not self._columns(schema, name):
+            return None
+        row = self.conn.execute(
+            f"SELECT count(*), max({ident('_dataferry_loaded_at')}), "
+            f"count({ident(DELETED_AT)}), max({ident(DELETED_AT)}) FROM {table(schema, name)}"
+        ).fetchone()
+        return repr(row)
+
+    def build_model(self, model: PlannedModel) -> int:
+        """Build a model into a staging table, check it, then let it replace the previous
+        build, all in one transaction: a failed check leaves the old table as it was."""
+        final = table(model.schema, model.name)
+        staged = table(model.schema, model.name + STAGING_SUFFIX)
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(model.schema)}")
+            conn.execute(f"CREATE OR REPLACE TABLE {staged} AS {model.sql}")
+            failures = []
+            for check in model.checks:
+                row = conn.execute(check.sql).fetchone()
+                if row and row[0]:
+                    failures.append(f"{check.description} ({row[0]} rows)")
+            if failures:
+                raise CheckFailed(
+                    f"model {model.name} ({model.file}): "
+                    + "; ".join(failures)
+                    + f"; {final} was left as it was"
+                )
+            conn.execute(f"DROP TABLE IF EXISTS {final}")
+            conn.execute(f"ALTER TABLE {staged} RENAME TO {ident(model.name)}")
+            row = conn.execute(f"SELECT count(*) FROM {final}").fetchone()
+            conn.execute("COMMIT")
+        except duckdb.Error as e:
+            conn.execute("ROLLBACK")
+            raise TargetError(f"model {model.name} ({model.file}): {e}") from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        assert row is not None
+        return int(row[0])
 
     def count(self, schema: str, name: str) -> int | None:
         if not self._columns(schema, name):
@@ -262,6 +356,11 @@ class DuckDBWarehouse:
         cols = ", ".join(f"{ident(c)} {t}" for c, t in _LEDGER_COLUMNS.items())
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(_LEDGER[0])}")
         self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table(*_LEDGER)} ({cols})")
+        # Ledgers written before a column existed get it (NULL for their rows).
+        have = self._columns(*_LEDGER)
+        for c, t in _LEDGER_COLUMNS.items():
+            if c not in have:
+                self.conn.execute(f"ALTER TABLE {table(*_LEDGER)} ADD COLUMN {ident(c)} {t}")
         row = {k: v for k, v in record.flat().items() if k in _LEDGER_COLUMNS}
         self.conn.execute(
             f"INSERT INTO {table(*_LEDGER)} ({idents(list(row))}) "

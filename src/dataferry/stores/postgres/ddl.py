@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -10,7 +12,7 @@ from ...spec import DEFAULT_KEYWORDS, Dataset, Spec
 from ...types import from_postgres
 from .connection import translated
 
-__all__ = ["count", "provision", "table_ident"]
+__all__ = ["count", "provision", "since_clause", "table_ident"]
 
 
 def table_ident(ds: Dataset) -> sql.Identifier:
@@ -145,10 +147,21 @@ def provision(
     return [what for what, _ in safe]
 
 
-def count(conn: psycopg.Connection, ds: Dataset) -> int | None:
-    """Rows in the dataset's table, or None when the table does not exist."""
+def since_clause(ds: Dataset, since: Any) -> sql.Composable:
+    """``WHERE cursor >= since`` (rows at the watermark are read again: a row committed
+    later with the same cursor value is not missed, and merging it twice changes nothing)."""
+    if since is None or ds.etl.cursor is None:
+        return sql.SQL("")
+    return sql.SQL(" WHERE {} >= {}").format(sql.Identifier(ds.etl.cursor), sql.Literal(since))
+
+
+def count(conn: psycopg.Connection, ds: Dataset, since: Any = None) -> int | None:
+    """Rows in the dataset's table (from ``since`` on, by its cursor column, when given),
+    or None when the table does not exist."""
     if not _existing_columns(conn, ds):
         return None
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table_ident(ds))).fetchone()
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}{}").format(table_ident(ds), since_clause(ds, since))
+    ).fetchone()
     assert row is not None
     return int(row[0])

@@ -6,7 +6,9 @@ Never a whole-table fetch: memory holds one block of CSV and one batch at a time
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -15,7 +17,7 @@ from psycopg import sql
 
 from ...spec import Dataset
 from .connection import translated
-from .ddl import table_ident
+from .ddl import since_clause, table_ident
 
 __all__ = ["read"]
 
@@ -44,8 +46,9 @@ class _CopyStream(io.RawIOBase):
         return n
 
 
-def read(conn: psycopg.Connection, ds: Dataset) -> Iterator[pa.RecordBatch]:
-    """Yield the dataset's table as record batches typed by the spec."""
+def read(conn: psycopg.Connection, ds: Dataset, since: Any = None) -> Iterator[pa.RecordBatch]:
+    """Yield the dataset's table (its rows from ``since`` on, by the dataset's cursor
+    column, when given) as record batches typed by the spec."""
     names = list(ds.columns)
     select: list[sql.Composable] = []
     read_types: dict[str, pa.DataType] = {}
@@ -57,16 +60,20 @@ def read(conn: psycopg.Connection, ds: Dataset) -> Iterator[pa.RecordBatch]:
         else:
             select.append(sql.Identifier(name))
             read_types[name] = col.type.arrow()
-    stmt = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(", ").join(select), table_ident(ds)
+    stmt = sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(", ").join(select), table_ident(ds), since_clause(ds, since)
     )
     with (
         translated(f"reading {ds.target.schema_}.{ds.target.table}"),
         conn.cursor() as cur,
         cur.copy(stmt) as copy,
     ):
+        chunks = iter(copy)
+        first = next(chunks, None)
+        if first is None:
+            return  # an empty table: no CSV at all, which Arrow's reader refuses
         reader = pacsv.open_csv(
-            io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20),
+            io.BufferedReader(_CopyStream(itertools.chain([first], chunks)), buffer_size=1 << 20),
             read_options=pacsv.ReadOptions(
                 column_names=names, block_size=BLOCK_SIZE, use_threads=False
             ),

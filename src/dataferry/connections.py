@@ -9,6 +9,13 @@ DynamoDB endpoint: the spec's ``stores.dynamodb.endpoint`` (a URL, or ``aws`` fo
 itself); ``AWS_ENDPOINT_URL_DYNAMODB``; ``AWS_ENDPOINT_URL``; else the embedded endpoint.
 Region: the spec, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then us-west-2 (the original's).
 Credentials come from the AWS default chain, except on the embedded endpoint.
+
+Snowflake, field by field: the spec's ``warehouse.snowflake``, then ``SNOWFLAKE_ACCOUNT``,
+``SNOWFLAKE_USER``, ``SNOWFLAKE_PASSWORD``, ``SNOWFLAKE_PRIVATE_KEY_PATH`` (and
+``SNOWFLAKE_PRIVATE_KEY_PASSPHRASE``), ``SNOWFLAKE_ROLE``, ``SNOWFLAKE_WAREHOUSE``,
+``SNOWFLAKE_DATABASE``, ``SNOWFLAKE_SCHEMA``; with ``connection_name`` (or
+``SNOWFLAKE_DEFAULT_CONNECTION_NAME``) the connector reads what is still missing from its
+connections.toml.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ from typing import Any
 from .spec import Spec
 from .stack import EmbeddedStack
 
-__all__ = ["DynamoDBTarget", "PostgresTarget", "resolve_dynamodb", "resolve_postgres"]
+__all__ = [
+    "DynamoDBTarget",
+    "PostgresTarget",
+    "SnowflakeTarget",
+    "resolve_dynamodb",
+    "resolve_postgres",
+    "resolve_snowflake",
+]
 
 DEFAULT_REGION = "us-west-2"
 # moto accepts any key pair; these are not secrets, just what the local endpoint is sent.
@@ -114,8 +128,9 @@ class DynamoDBTarget:
 
     @property
     def display(self) -> str:
-        where = self.endpoint_url or f"AWS DynamoDB ({self.region})"
-        return f"embedded {where}" if self.embedded else where
+        if self.embedded:
+            return f"embedded {self.endpoint_url or '(not running)'}"
+        return self.endpoint_url or f"AWS DynamoDB ({self.region})"
 
     def client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"region_name": self.region}
@@ -148,3 +163,65 @@ def resolve_dynamodb(
 
     url = embedded_dynamodb_server.status(stack.dynamodb_dir).url
     return DynamoDBTarget(url, region, "embedded", True)
+
+
+_SNOWFLAKE_FIELDS = {
+    "account": "SNOWFLAKE_ACCOUNT",
+    "user": "SNOWFLAKE_USER",
+    "password": "SNOWFLAKE_PASSWORD",
+    "private_key_file": "SNOWFLAKE_PRIVATE_KEY_PATH",
+    "private_key_file_pwd": "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+    "role": "SNOWFLAKE_ROLE",
+    "warehouse": "SNOWFLAKE_WAREHOUSE",
+    "database": "SNOWFLAKE_DATABASE",
+    "schema": "SNOWFLAKE_SCHEMA",
+}
+
+
+@dataclass(frozen=True)
+class SnowflakeTarget:
+    params: dict[str, Any] = field(repr=False)  # the connector's arguments: may hold secrets
+    source: str
+
+    @property
+    def display(self) -> str:
+        p = self.params
+        where = f"{p.get('user', '?')}@{p.get('account', '?')}/{p.get('database', '?')}"
+        if p.get("connection_name"):
+            where += f" (connections.toml: {p['connection_name']})"
+        return "snowflake " + where
+
+
+def resolve_snowflake(spec: Spec, env: Mapping[str, str] | None = None) -> SnowflakeTarget:
+    """The connector's arguments from the spec and SNOWFLAKE_* variables; no secret is kept
+    anywhere it could be printed."""
+    env = os.environ if env is None else env
+    s = spec.warehouse.snowflake
+    assert s is not None
+    given = {
+        "account": s.account,
+        "user": s.user,
+        "password": s.password.get_secret_value() if s.password else None,
+        "private_key_file": str(spec.resolve(s.private_key_path)) if s.private_key_path else None,
+        "role": s.role,
+        "warehouse": s.warehouse,
+        "database": s.database,
+        "schema": s.schema_,
+    }
+    params: dict[str, Any] = {}
+    sources = []
+    for key, var in _SNOWFLAKE_FIELDS.items():
+        value = given.get(key)
+        if value:
+            params[key] = value
+            sources.append("spec")
+        elif env.get(var):
+            params[key] = env[var]
+            sources.append(var)
+    name = s.connection_name or env.get("SNOWFLAKE_DEFAULT_CONNECTION_NAME")
+    if name:
+        params["connection_name"] = name
+    if params.get("private_key_file"):
+        params["authenticator"] = "SNOWFLAKE_JWT"
+    source = "connections.toml" if name else ("spec" if "spec" in sources else "environment")
+    return SnowflakeTarget(params, source)

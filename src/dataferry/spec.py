@@ -311,14 +311,25 @@ class DuckDBWarehouse(_Model):
 
 
 class SnowflakeWarehouse(_Connection):
+    """Where Snowflake is. Each field not given falls back to its SNOWFLAKE_* variable;
+    ``connection_name`` reads the rest from the connector's connections.toml."""
+
+    connection_name: str | None = None
     account: str | None = None
     user: str | None = None
     password: SecretStr | None = None
     private_key_path: Path | None = None
     role: str | None = None
-    warehouse: str | None = None
-    database: str | None = None
-    schema_: str | None = Field(default=None, alias="schema")
+    warehouse: str | None = Field(
+        default=None,
+        description="The virtual warehouse; created (XSMALL, auto-suspend) if missing.",
+    )
+    database: str | None = Field(default=None, description="Created if missing.")
+    schema_: str | None = Field(
+        default=None,
+        alias="schema",
+        description="The session's schema, where dataferry keeps its stage (default PUBLIC).",
+    )
 
 
 class Warehouse(_Model):

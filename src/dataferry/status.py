@@ -66,7 +66,8 @@ def _warehouse(spec: Spec) -> dict[str, Any]:
                     "last_load": last.get(name),
                 }
             )
-    return {"endpoint": f"duckdb {spec.duckdb_path}", "tables": tables}
+        endpoint = wh.display
+    return {"endpoint": endpoint, "tables": tables}
 
 
 def status(spec: Spec) -> dict[str, dict[str, Any]]:

@@ -184,6 +184,28 @@ class LogicalType:
             case _:
                 return self.name.upper()
 
+    def snowflake(self) -> str:
+        """Snowflake type text: exact numbers, time zones kept, JSON as VARIANT."""
+        match self.name:
+            case "smallint" | "integer" | "bigint":
+                return "NUMBER(38,0)"
+            case "numeric":
+                return f"NUMBER({self.precision},{self.scale})"
+            case "real" | "double":
+                return "FLOAT"
+            case "varchar":
+                return f"VARCHAR({self.length})" if self.length else "VARCHAR"
+            case "text":
+                return "VARCHAR"
+            case "timestamp":
+                return "TIMESTAMP_NTZ"
+            case "timestamptz":
+                return "TIMESTAMP_TZ"
+            case "json" | "string_set" | "number_set":
+                return "VARIANT"
+            case _:  # boolean, date, binary
+                return self.name.upper()
+
     def dynamodb(self) -> str:
         """DynamoDB scalar attribute type for a key attribute: S, N or B."""
         if self.is_numeric:

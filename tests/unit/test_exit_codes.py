@@ -4,6 +4,7 @@ import pytest
 
 from dataferry.cli.exit_codes import EXIT_CODES, INTERNAL_ERROR, exit_code_for
 from dataferry.errors import (
+    CheckFailed,
     DataferryError,
     InputError,
     NotSupported,
@@ -24,6 +25,7 @@ from tests.conftest import REPO
         (TargetUnavailable("x"), 6),
         (StackError("x"), 7),
         (NotSupported("x"), 8),
+        (CheckFailed("x"), 9),
         (DataferryError("x"), 1),
         (RuntimeError("bug"), INTERNAL_ERROR),
     ],

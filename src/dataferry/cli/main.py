@@ -414,7 +414,7 @@ def config() -> None:
 @common()
 def config_show(opts: Options) -> None:
     """The spec as dataferry reads it, with endpoints resolved and secrets masked."""
-    from ..connections import resolve_dynamodb, resolve_postgres
+    from ..connections import resolve_dynamodb, resolve_postgres, resolve_snowflake
 
     spec = opts.spec()
     body = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -425,10 +425,15 @@ def config_show(opts: Options) -> None:
     if spec.datasets_for("dynamodb"):
         dd = resolve_dynamodb(spec, start=False)
         resolved["dynamodb"] = {"endpoint": dd.display, "region": dd.region, "chosen_by": dd.source}
-    resolved["warehouse"] = {
-        "kind": spec.warehouse.kind,
-        "path": str(spec.duckdb_path) if spec.warehouse.kind == "duckdb" else None,
-    }
+    if spec.warehouse.kind == "duckdb":
+        resolved["warehouse"] = {"kind": "duckdb", "path": str(spec.duckdb_path)}
+    else:
+        sf = resolve_snowflake(spec)
+        resolved["warehouse"] = {
+            "kind": "snowflake",
+            "connection": sf.display,
+            "chosen_by": sf.source,
+        }
     body["resolved"] = resolved
     if opts.json:
         emit_json(body)

@@ -169,11 +169,18 @@ def counting(batches: Iterator[Any], name: str, progress: Progress) -> Iterator[
 
 
 def open_warehouse(spec: Spec) -> Any:
+    """The spec's warehouse, connected: DuckDB (a file) or Snowflake."""
     if spec.warehouse.kind == "snowflake":
-        raise NotSupported(
-            f"{spec.path}: warehouse.snowflake is not supported by this version yet; "
-            "use warehouse.duckdb"
-        )
+        from ..connections import resolve_snowflake
+
+        try:
+            from ..warehouse.snowflake_warehouse import SnowflakeWarehouse
+        except ImportError:
+            raise NotSupported(
+                f"{spec.path}: warehouse.snowflake needs the Snowflake connector: "
+                "pip install 'dataferry[snowflake]'"
+            ) from None
+        return SnowflakeWarehouse(resolve_snowflake(spec))
     from ..warehouse.duckdb_warehouse import DuckDBWarehouse
 
     return DuckDBWarehouse(spec.duckdb_path)

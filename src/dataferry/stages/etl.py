@@ -26,8 +26,6 @@ def _missing(name: str, ds: Dataset, store: str, stage: str) -> TargetError:
 def _from_postgres(
     spec: Spec, datasets: dict[str, Dataset], wh: Any, ctx: RunContext
 ) -> list[LoadRecord]:
-    import pyarrow as pa
-
     from ..stores import postgres as pg
 
     target = resolve_postgres(spec)
@@ -50,8 +48,8 @@ def _from_postgres(
                     source_rows = pg.count(conn, ds, since)
                     if source_rows is None:
                         raise _missing(name, ds, "PostgreSQL", "load sql")
-                    schema = pa.schema([(n, c.type.arrow()) for n, c in ds.columns.items()])
-                    wh.provision(*raw, schema, ds.primary_key)
+                    columns = {n: c.type for n, c in ds.columns.items()}
+                    wh.provision(*raw, columns, ds.primary_key)
                     counts = wh.merge(
                         *raw,
                         ds.primary_key,
@@ -83,7 +81,7 @@ def _from_dynamodb(
             if ddb.count(client, ds) is None:
                 raise _missing(name, ds, "DynamoDB", "load nosql")
             raw = spec.raw_table(name)
-            wh.provision(*raw, ddb.read_schema(ds), ds.key_columns)
+            wh.provision(*raw, ddb.read_columns(ds), ds.key_columns)
             batches = counting(ddb.read(client, ds), name, ctx.progress)
             counts = wh.merge(
                 *raw,

@@ -1,2 +1,3 @@
-"""Warehouses: DuckDB (embedded default). Snowflake is configured in the spec but its writer
-is not in this version: selecting it fails with a clear NotSupported error."""
+"""Warehouses: DuckDB (a file, the default) and Snowflake (the optional connector), with
+the same verbs: provision, merge, watermark, fingerprint, count, build_model, record_load,
+last_loads."""

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
+from ..types import LogicalType
 from .identifiers import ident, idents, table
 from .models import DELETED_AT, PlannedModel
 
@@ -52,25 +53,6 @@ _LEDGER_COLUMNS = {
 }
 
 
-def _arrow_to_duckdb(t: pa.DataType) -> str:
-    if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision},{t.scale})"
-    mapping = {
-        pa.int16(): "SMALLINT",
-        pa.int32(): "INTEGER",
-        pa.int64(): "BIGINT",
-        pa.float32(): "FLOAT",
-        pa.float64(): "DOUBLE",
-        pa.bool_(): "BOOLEAN",
-        pa.string(): "VARCHAR",
-        pa.date32(): "DATE",
-        pa.timestamp("us"): "TIMESTAMP",
-        pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
-        pa.binary(): "BLOB",
-    }
-    return mapping.get(t, "VARCHAR")
-
-
 class DuckDBWarehouse:
     """One DuckDB database file."""
 
@@ -86,6 +68,10 @@ class DuckDBWarehouse:
             # Another process holds the write lock on the file.
             raise TargetUnavailable(f"DuckDB {path}: {e}") from None
         self.conn.execute("SET TimeZone = 'UTC'")
+
+    @property
+    def display(self) -> str:
+        return f"duckdb {self.path}"
 
     def close(self) -> None:
         self.conn.close()
@@ -110,9 +96,11 @@ class DuckDBWarehouse:
         assert row is not None
         return str(row[0])
 
-    def provision(self, schema: str, name: str, arrow_schema: pa.Schema, keys: list[str]) -> None:
+    def provision(
+        self, schema: str, name: str, columns: dict[str, LogicalType], keys: list[str]
+    ) -> None:
         """Create the raw table if missing; fail closed if it exists with other columns."""
-        want = {f.name: _arrow_to_duckdb(f.type) for f in arrow_schema} | META_COLUMNS
+        want = {c: t.duckdb() for c, t in columns.items()} | META_COLUMNS
         have = self._columns(schema, name)
         canonical = {c: self._canonical(t) for c, t in want.items()}
         if not have:

@@ -17,7 +17,7 @@ __all__ = [
     "probe",
     "provision",
     "read",
-    "read_schema",
+    "read_columns",
     "record_load",
     "write",
 ]
@@ -25,8 +25,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The Scan reader builds Arrow batches: import pyarrow only when the etl reads.
-    if name in ("read", "read_schema"):
+    if name in ("read", "read_columns"):
         from . import scan as module
 
-        return module.read if name == "read" else module.schema
+        return module.read if name == "read" else module.columns
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

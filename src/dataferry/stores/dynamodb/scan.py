@@ -18,22 +18,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ...errors import TargetError
 from ...spec import Dataset
+from ...types import LogicalType
 from .codec import ItemCodec, to_json
 from .connection import translate
 
-__all__ = ["EXTRA_COLUMN", "read", "schema"]
+__all__ = ["EXTRA_COLUMN", "columns", "read", "schema"]
 
 EXTRA_COLUMN = "_attributes"
 BATCH_ITEMS = 10_000
 DEFAULT_SEGMENTS = 4  # Scan segments read at once; DynamoDB spreads them over partitions
 
 
+def columns(ds: Dataset) -> dict[str, LogicalType]:
+    """The raw table's columns: the key, the declared attributes, and the rest as JSON."""
+    out = {a: ds.key_type(a) for a in ds.key_columns}
+    out |= {n: c.type for n, c in ds.columns.items() if n not in out}
+    return out | {EXTRA_COLUMN: LogicalType("json")}
+
+
 def schema(ds: Dataset) -> pa.Schema:
-    fields = [pa.field(a, ds.key_type(a).arrow()) for a in ds.key_columns]
-    fields += [
-        pa.field(n, c.type.arrow()) for n, c in ds.columns.items() if n not in ds.key_columns
-    ]
-    return pa.schema([*fields, pa.field(EXTRA_COLUMN, pa.string())])
+    return pa.schema([(n, t.arrow()) for n, t in columns(ds).items()])
 
 
 def _column_value(ds: Dataset, name: str, value: Any) -> Any:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-__all__ = ["in_background"]
+__all__ = ["in_background", "interleaved"]
 
 T = TypeVar("T")
 _DONE = object()
@@ -55,3 +55,52 @@ def in_background(items: Iterable[T], depth: int = 4) -> Iterator[T]:
     finally:
         stop.set()
         worker.join()
+
+
+def interleaved(sources: list[Iterable[T]], depth: int = 4) -> Iterator[T]:
+    """Yield the items of every source, each produced by a thread of its own, in the order
+    they arrive. An exception in any producer is re-raised in the consumer; if the
+    consumer stops early, every producer is told to stop."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth * len(sources))
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce(items: Iterable[T]) -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as e:
+            failure.append(e)
+        finally:
+            put(_DONE)
+
+    workers = [
+        threading.Thread(target=produce, args=(s,), name=f"dataferry-producer-{n}", daemon=True)
+        for n, s in enumerate(sources)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        running = len(workers)
+        while running:
+            item = q.get()
+            if item is _DONE:
+                running -= 1
+                if failure:
+                    raise failure[0]
+                continue
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()

@@ -93,14 +93,14 @@ def test_reconciliation_catches_a_lost_row_mocked_fault(
     stages.etl(spec, ["orders"])
     with wh(spec) as conn:
         before = conn.execute("SELECT * FROM raw_postgres.orders ORDER BY order_id").fetchall()
-    real_read = pg.read
+    real_read = pg.read_parallel
 
-    def lossy(conn: Any, ds: Any, since: Any = None):
-        batches = list(real_read(conn, ds, since))
+    def lossy(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None):
+        batches = list(real_read(conn, target, ds, since, rows))
         table = pa.Table.from_batches(batches)
         yield from table.slice(0, table.num_rows - 1).to_batches()
 
-    monkeypatch.setattr(pg, "read", lossy)
+    monkeypatch.setattr(pg, "read_parallel", lossy)
     with pytest.raises(CheckFailed, match=r"orders.*reconciliation failed.*3 rows.*2 arrived"):
         stages.etl(spec, ["orders"])
     with wh(spec) as conn:

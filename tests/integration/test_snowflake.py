@@ -145,13 +145,13 @@ def test_a_failed_reconciliation_rolls_back_mocked_lossy_reader(
     from dataferry.stores import postgres as pg
 
     spec, _ = spec_and_table
-    real_read = pg.read
+    real_read = pg.read_parallel
 
-    def lossy(conn: Any, ds: Any, since: Any = None) -> Any:
-        t = pa.Table.from_batches(list(real_read(conn, ds, since)))
+    def lossy(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None) -> Any:
+        t = pa.Table.from_batches(list(real_read(conn, target, ds, since, rows)))
         yield from t.slice(0, t.num_rows - 1).to_batches()
 
-    monkeypatch.setattr(pg, "read", lossy)
+    monkeypatch.setattr(pg, "read_parallel", lossy)
     with pytest.raises(CheckFailed, match=r"reconciliation failed.*3 rows.*2 arrived"):
         stages.etl(spec, ["orders"])
     assert query(

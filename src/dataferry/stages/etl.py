@@ -53,7 +53,11 @@ def _from_postgres(
                     counts = wh.merge(
                         *raw,
                         ds.primary_key,
-                        counting(pg.read(conn, ds, since), name, ctx.progress),
+                        counting(
+                            pg.read_parallel(conn, target, ds, since, source_rows),
+                            name,
+                            ctx.progress,
+                        ),
                         source=source,
                         run_id=ctx.run_id,
                         expected_rows=source_rows,

@@ -106,9 +106,9 @@ class DuckDBWarehouse:
         if not have:
             cols = ", ".join(f"{ident(c)} {t}" for c, t in want.items())
             self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-            self.conn.execute(
-                f"CREATE TABLE {table(schema, name)} ({cols}, PRIMARY KEY ({idents(keys)}))"
-            )
+            # No PRIMARY KEY constraint: every merge checks its keys before writing, and
+            # DuckDB's key index must stay in memory and slows every load.
+            self.conn.execute(f"CREATE TABLE {table(schema, name)} ({cols})")
             return
         if DELETED_AT not in have:
             # Raw tables made before deletions were tracked: the one change made in place,
@@ -226,6 +226,14 @@ class DuckDBWarehouse:
         inserted, updated = int(row[0]), int(row[1])
         meta = ["_dataferry_loaded_at", "_dataferry_source", "_dataferry_run_id"]
         now = dt.datetime.now(dt.timezone.utc)
+        if inserted == staged:  # nothing to match (a first load): a plain insert
+            conn.execute(
+                f"INSERT INTO {target} ({idents(cols)}, {idents(meta)}) "
+                f"SELECT {idents(cols)}, ?, ?, ? FROM dataferry_stage",
+                [now, source, run_id],
+            )
+            self._reconcile(target, on, cols, expected_rows)
+            return LoadCounts(read=staged, written=staged, inserted=staged)
         update = ", ".join(
             [
                 *(f"{ident(c)} = s.{ident(c)}" for c in values),

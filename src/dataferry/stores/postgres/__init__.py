@@ -3,7 +3,7 @@
 from .connection import connect, probe
 from .ddl import count, provision, table_ident
 from .ledger import last_loads, ok_loads, record_load
-from .read import read
+from .read import read, read_parallel
 from .write import write
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "probe",
     "provision",
     "read",
+    "read_parallel",
     "record_load",
     "table_ident",
     "write",

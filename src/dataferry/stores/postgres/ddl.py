@@ -12,7 +12,7 @@ from ...spec import DEFAULT_KEYWORDS, Dataset, Spec
 from ...types import from_postgres
 from .connection import translated
 
-__all__ = ["count", "provision", "since_clause", "table_ident"]
+__all__ = ["count", "provision", "row_filter", "table_ident"]
 
 
 def table_ident(ds: Dataset) -> sql.Identifier:
@@ -147,12 +147,30 @@ def provision(
     return [what for what, _ in safe]
 
 
-def since_clause(ds: Dataset, since: Any) -> sql.Composable:
-    """``WHERE cursor >= since`` (rows at the watermark are read again: a row committed
-    later with the same cursor value is not missed, and merging it twice changes nothing)."""
-    if since is None or ds.etl.cursor is None:
+def row_filter(
+    ds: Dataset, since: Any = None, key_range: tuple[int, int] | None = None
+) -> sql.Composable:
+    """`` WHERE ...`` for the rows to read, or nothing.
+
+    ``since``: ``cursor >= since`` (rows at the watermark are read again: a row committed
+    later with the same cursor value is not missed, and merging it twice changes nothing).
+    ``key_range``: ``lo <= first key column < hi``, one part of a parallel read.
+    """
+    conditions: list[sql.Composable] = []
+    if since is not None and ds.etl.cursor is not None:
+        conditions.append(
+            sql.SQL("{} >= {}").format(sql.Identifier(ds.etl.cursor), sql.Literal(since))
+        )
+    if key_range is not None:
+        key = sql.Identifier(ds.primary_key[0])
+        conditions.append(
+            sql.SQL("{k} >= {lo} AND {k} < {hi}").format(
+                k=key, lo=sql.Literal(key_range[0]), hi=sql.Literal(key_range[1])
+            )
+        )
+    if not conditions:
         return sql.SQL("")
-    return sql.SQL(" WHERE {} >= {}").format(sql.Identifier(ds.etl.cursor), sql.Literal(since))
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
 
 
 def count(conn: psycopg.Connection, ds: Dataset, since: Any = None) -> int | None:
@@ -161,7 +179,7 @@ def count(conn: psycopg.Connection, ds: Dataset, since: Any = None) -> int | Non
     if not _existing_columns(conn, ds):
         return None
     row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}{}").format(table_ident(ds), since_clause(ds, since))
+        sql.SQL("SELECT count(*) FROM {}{}").format(table_ident(ds), row_filter(ds, since))
     ).fetchone()
     assert row is not None
     return int(row[0])

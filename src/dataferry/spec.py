@@ -308,6 +308,10 @@ class Stores(_Model):
 
 class DuckDBWarehouse(_Model):
     path: Path = Path(".dataferry/warehouse.duckdb")
+    memory_limit: str = Field(
+        default="200MB",
+        description="DuckDB's memory limit; beyond it, staging spills to disk beside the file.",
+    )
 
 
 class SnowflakeWarehouse(_Connection):
@@ -458,9 +462,12 @@ class Spec(_Model):
         return self.resolve(self.rejects_dir) / f"{dataset}.rejects.csv"
 
     @property
+    def duckdb_settings(self) -> DuckDBWarehouse:
+        return self.warehouse.duckdb or DuckDBWarehouse(path=self.stack.dir / "warehouse.duckdb")
+
+    @property
     def duckdb_path(self) -> Path:
-        wh = self.warehouse.duckdb or DuckDBWarehouse(path=self.stack.dir / "warehouse.duckdb")
-        return self.resolve(wh.path)
+        return self.resolve(self.duckdb_settings.path)
 
     def datasets_for(self, store: str, names: list[str] | None = None) -> dict[str, Dataset]:
         """The datasets of one store, filtered to ``names`` when given."""

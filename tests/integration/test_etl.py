@@ -1,3 +1,4 @@
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -137,3 +138,60 @@ def test_the_original_projects_naming(pipeline: PipelineFactory, schema: str) ->
     shown = {r["table"]: r["rows"] for r in status(spec)["warehouse"]["tables"]}
     assert shown["analytics.orders"] == 3
     assert shown[f"analytics.{table}_dynamodb"] == 3
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_read_failing_midway_leaves_the_raw_table_as_it_was_mocked_dropped_connection(
+    spec_and_names: tuple, monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    """Mocked fault: the source connection dropping after the first batch."""
+    from dataferry.errors import TargetUnavailable
+    from dataferry.stores import postgres as pg
+
+    spec, _ = spec_and_names
+    stages.load_sql(spec)
+    if existing:
+        stages.etl(spec, ["orders"])
+    real_read = pg.read_parallel
+
+    def dropping(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None):
+        with contextlib.closing(real_read(conn, target, ds, since, rows)) as batches:
+            yield next(batches).slice(0, 1)
+            raise TargetUnavailable("PostgreSQL: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pg, "read_parallel", dropping)
+    with pytest.raises(TargetUnavailable, match="server closed the connection"):
+        stages.etl(spec, ["orders"], stages.RunContext(full_refresh=True))
+    with wh(spec) as conn:
+        rows = conn.execute("SELECT count(*) FROM raw_postgres.orders").fetchone()
+        marked = conn.execute(
+            "SELECT count(_dataferry_deleted_at) FROM raw_postgres.orders"
+        ).fetchone()
+    assert rows == ((3,) if existing else (0,))
+    assert marked == (0,)
+
+
+def test_a_warehouse_refusing_a_batch_midway_stops_the_read_mocked_bad_batch(
+    spec_and_names: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mocked fault: a batch DuckDB cannot take, while the source COPY is still open."""
+    import pyarrow as pa
+
+    from dataferry.stores import postgres as pg
+
+    spec, _ = spec_and_names
+    stages.load_sql(spec)
+    real_read = pg.read_parallel
+
+    def bad_second(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None):
+        batches = real_read(conn, target, ds, since, rows)
+        first = next(batches)
+        yield first.slice(0, 1)
+        yield pa.record_batch([pa.array(["not a number"])], names=["order_id"])
+        yield from batches
+
+    monkeypatch.setattr(pg, "read_parallel", bad_second)
+    with pytest.raises(TargetError, match=r"warehouse: .*Arrow batch carried 1 columns"):
+        stages.etl(spec, ["orders"])
+    with wh(spec) as conn:
+        assert conn.execute("SELECT count(*) FROM raw_postgres.orders").fetchone() == (0,)

@@ -183,4 +183,4 @@ def open_warehouse(spec: Spec) -> Any:
         return SnowflakeWarehouse(resolve_snowflake(spec))
     from ..warehouse.duckdb_warehouse import DuckDBWarehouse
 
-    return DuckDBWarehouse(spec.duckdb_path)
+    return DuckDBWarehouse(spec.duckdb_path, spec.duckdb_settings.memory_limit)

@@ -7,8 +7,10 @@ rows updated, identical rows left alone, so a second run changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,7 @@ class DuckDBWarehouse:
     dialect = "duckdb"
     staging_suffix = STAGING_SUFFIX
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, memory_limit: str | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -68,6 +70,9 @@ class DuckDBWarehouse:
             # Another process holds the write lock on the file.
             raise TargetUnavailable(f"DuckDB {path}: {e}") from None
         self.conn.execute("SET TimeZone = 'UTC'")
+        if memory_limit:
+            # Staging a large table must not grow with it: DuckDB spills past the limit.
+            self.conn.execute("SET memory_limit = ?", [memory_limit])
 
     @property
     def display(self) -> str:
@@ -152,18 +157,21 @@ class DuckDBWarehouse:
         conn = self.conn
         conn.execute("BEGIN TRANSACTION")
         try:
+            if self._is_empty(target):
+                counts = self._first_load(
+                    schema, name, keys, batches, source, run_id, expected_rows
+                )
+                conn.execute("COMMIT")
+                return counts
             # The stage has the raw table's own column types, so the checksums compare
             # like with like; an empty source still gets a stage (and its deletions).
             conn.execute(
                 f"CREATE OR REPLACE TEMP TABLE dataferry_stage AS SELECT * EXCLUDE "
                 f"({idents(list(META_COLUMNS))}) FROM {target} LIMIT 0"
             )
-            staged = 0
-            for batch in batches:
-                conn.register("dataferry_batch", batch)
-                conn.execute("INSERT INTO dataferry_stage BY NAME SELECT * FROM dataferry_batch")
-                conn.unregister("dataferry_batch")
-                staged += batch.num_rows
+            staged = self._insert_stream(
+                "INSERT INTO dataferry_stage BY NAME SELECT * FROM dataferry_batches", batches
+            )
             counts = self._merge_stage(target, keys, source, run_id, staged, expected_rows)
             if full and deletes != "ignore":
                 counts.deleted = self._deletions(target, keys, deletes, run_id)
@@ -173,6 +181,92 @@ class DuckDBWarehouse:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _insert_stream(
+        self, sql: str, batches: Iterable[pa.RecordBatch], params: list[Any] | None = None
+    ) -> int:
+        """Run ``sql``, which reads ``dataferry_batches``, over all the batches as one Arrow
+        stream; return the rows it read. One statement, not one per batch: DuckDB keeps
+        every batch it was handed in a transaction alive until the commit (its strings
+        point into them), which grew memory with the table; a stream is read and let go.
+        """
+        it = iter(batches)
+        first = next(it, None)
+        if first is None:
+            return 0
+        rows = 0
+        failure: list[BaseException] = []
+
+        def feed() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            try:
+                for batch in itertools.chain([first], it):
+                    rows += batch.num_rows
+                    yield batch
+            except BaseException as e:
+                failure.append(e)  # DuckDB reports it as its own error: keep ours
+                raise
+
+        reader = pa.RecordBatchReader.from_batches(first.schema, feed())
+        self.conn.register("dataferry_batches", reader)
+        try:
+            self.conn.execute(sql, params or [])
+        except duckdb.Error as e:
+            if failure:
+                raise failure[0] from None
+            raise TargetError(f"warehouse: {e}") from None
+        finally:
+            # In an aborted transaction DuckDB refuses even this; the caller rolls back,
+            # and the next register of the name replaces the view.
+            with contextlib.suppress(duckdb.TransactionException):
+                self.conn.unregister("dataferry_batches")
+            # A source left suspended would hold its database connection mid-COPY.
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+        return rows
+
+    def _is_empty(self, target: str) -> bool:
+        return self.conn.execute(f"SELECT 1 FROM {target} LIMIT 1").fetchone() is None
+
+    def _first_load(
+        self,
+        schema: str,
+        name: str,
+        keys: list[str],
+        batches: Iterable[pa.RecordBatch],
+        source: str,
+        run_id: str,
+        expected_rows: int | None,
+    ) -> LoadCounts:
+        """Into an empty raw table the batches go straight in, with no stage: nothing can
+        match, change or be deleted, and a stage would double the memory and the writes.
+        Keys and counts are still checked before the transaction commits."""
+        meta = ["_dataferry_loaded_at", "_dataferry_source", "_dataferry_run_id"]
+        now = dt.datetime.now(dt.timezone.utc)
+        target = table(schema, name)
+        data = [c for c in self._columns(schema, name) if c not in META_COLUMNS]
+        loaded = self._insert_stream(
+            f"INSERT INTO {target} ({idents(data)}, {idents(meta)}) "
+            f"SELECT {idents(data)}, ?, ?, ? FROM dataferry_batches",
+            batches,
+            [now, source, run_id],
+        )
+        dup = self.conn.execute(
+            f"SELECT {idents(keys)}, count(*) FROM {target} GROUP BY ALL "
+            "HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        if dup:
+            raise TargetError(f"{target}: the source holds key {dup[:-1]} {dup[-1]} times")
+        row = self.conn.execute(f"SELECT count(*) FROM {target}").fetchone()
+        assert row is not None
+        if (expected_rows is not None and loaded != expected_rows) or row[0] != loaded:
+            raise CheckFailed(
+                f"{target}: reconciliation failed: the source counted {expected_rows} rows in "
+                f"the snapshot it was read from, {loaded} arrived and {row[0]} were written; "
+                "the load was rolled back"
+            )
+        return LoadCounts(read=loaded, written=loaded, inserted=loaded)
 
     def _deletions(self, target: str, keys: list[str], deletes: Deletes, run_id: str) -> int:
         gone = (

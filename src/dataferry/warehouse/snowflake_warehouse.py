@@ -248,16 +248,23 @@ class SnowflakeWarehouse:
                 files += 1
                 writer, in_file = None, 0
 
-            for batch in batches:
-                if writer is None:
-                    path = Path(tmp) / f"part-{files:05d}.parquet"
-                    writer = pq.ParquetWriter(path, batch.schema)
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                in_file += batch.num_rows
-                if in_file >= _FILE_ROWS:
-                    put()
-            put()
+            it = iter(batches)
+            try:
+                for batch in it:
+                    if writer is None:
+                        path = Path(tmp) / f"part-{files:05d}.parquet"
+                        writer = pq.ParquetWriter(path, batch.schema)
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+                    in_file += batch.num_rows
+                    if in_file >= _FILE_ROWS:
+                        put()
+                put()
+            finally:
+                # A source left suspended would hold its database connection mid-COPY.
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
         return rows, files > 0
 
     def merge(

@@ -195,3 +195,60 @@ def test_a_warehouse_refusing_a_batch_midway_stops_the_read_mocked_bad_batch(
         stages.etl(spec, ["orders"])
     with wh(spec) as conn:
         assert conn.execute("SELECT count(*) FROM raw_postgres.orders").fetchone() == (0,)
+
+
+def test_dynamodb_values_round_trip_exactly(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
+    big = "12345678901234567890123456789012345678"  # 38 digits, DynamoDB's most
+    pipeline.write(
+        "things.jsonl",
+        '{"id": "ü-1", "n": ' + big + ', "price": 0.10, "day": "2024-02-29", '
+        '"at": "2024-03-01T12:30:00+02:00", "tags": ["b", "a"], "sizes": [10, 2.5], '
+        '"blob": "AAEC/w==", "ok": false, "deep": {"x": [1, {"y": -' + big + '}], "z": null}}\n'
+        '{"id": "ü-2", "n": -1, "price": null}\n',
+    )
+    table = unique("things")
+    spec = pipeline.spec(
+        {
+            "things": {
+                "source": {"path": "things.jsonl"},
+                "target": {"store": "dynamodb", "table": table},
+                "key": {"hash": "id"},
+                "columns": {
+                    "id": {"type": "text", "nullable": False},
+                    "n": {"type": "numeric(38,0)"},
+                    "price": {"type": "numeric(10,2)"},
+                    "day": {"type": "date"},
+                    "at": {"type": "timestamptz"},
+                    "tags": {"type": "string_set"},
+                    "sizes": {"type": "number_set"},
+                    "blob": {"type": "binary"},
+                    "ok": {"type": "boolean"},
+                },
+            }
+        },
+        stores=dynamodb_stores,
+    )
+    stages.load_nosql(spec)
+    stages.etl(spec)
+    with wh(spec) as conn:
+        rows = conn.execute(
+            f'SELECT id, n, price, day, "at", tags, sizes, blob, ok, _attributes '
+            f'FROM raw_dynamodb."{table}" ORDER BY id'
+        ).fetchall()
+    import datetime as dt
+
+    assert rows[0] == (
+        "ü-1",
+        Decimal(big),
+        Decimal("0.10"),
+        dt.date(2024, 2, 29),
+        dt.datetime(2024, 3, 1, 10, 30, tzinfo=dt.timezone.utc),
+        '["a","b"]',
+        "[10,2.5]",
+        b"\x00\x01\x02\xff",
+        False,
+        '{"deep":{"x":[1,{"y":-' + big + '}],"z":null}}',
+    )
+    assert rows[1] == ("ü-2", Decimal(-1), None, None, None, None, None, None, None, None)

@@ -7,10 +7,10 @@ together, exactly, as one JSON object in the ``_attributes`` column, so nothing 
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import threading
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -19,8 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ...errors import TargetError
 from ...spec import Dataset
 from ...types import LogicalType
-from .codec import ItemCodec, to_json
 from .connection import translate
+from .wire_columns import column_array, extras_array
 
 __all__ = ["EXTRA_COLUMN", "columns", "read", "schema"]
 
@@ -40,41 +40,34 @@ def schema(ds: Dataset) -> pa.Schema:
     return pa.schema([(n, t.arrow()) for n, t in columns(ds).items()])
 
 
-def _column_value(ds: Dataset, name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    t = ds.key_type(name)
-    if t.int_range is not None and isinstance(value, Decimal):
-        return int(value)
-    if t.name in ("real", "double") and isinstance(value, Decimal):
-        return float(value)
-    if t.name in ("json", "string_set", "number_set"):
-        return to_json(value)  # sets come out sorted, as JSON arrays
-    if t.name == "binary":
-        return bytes(value.value) if hasattr(value, "value") else bytes(value)
-    return value
+def _to_batch(
+    ds: Dataset, cols: dict[str, LogicalType], items: list[dict[str, Any]]
+) -> pa.RecordBatch:
+    declared = [n for n in cols if n != EXTRA_COLUMN]
+    try:
+        arrays = [column_array(n, cols[n], items) for n in declared]
+    except ValueError as e:
+        raise TargetError(f"DynamoDB table {ds.target.table}: {e}") from None
+    arrays.append(extras_array(set(declared), items))
+    return pa.RecordBatch.from_arrays(arrays, names=[*declared, EXTRA_COLUMN])
 
 
-def _to_batch(ds: Dataset, sch: pa.Schema, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    declared = [f.name for f in sch if f.name != EXTRA_COLUMN]
-    columns: dict[str, list[Any]] = {n: [] for n in declared}
-    extras: list[str | None] = []
-    for row in rows:
-        for n in declared:
-            columns[n].append(_column_value(ds, n, row.get(n)))
-        rest = {k: v for k, v in row.items() if k not in columns}
-        extras.append(to_json(rest) if rest else None)
-    arrays = []
-    for f in sch:
-        data = extras if f.name == EXTRA_COLUMN else columns[f.name]
-        try:
-            arrays.append(pa.array(data, type=f.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise TargetError(
-                f"DynamoDB table {ds.target.table}: attribute {f.name} holds a value that is "
-                f"not {ds.key_type(f.name)}: {e}"
-            ) from None
-    return pa.RecordBatch.from_arrays(arrays, schema=sch)
+# Scan pages are parsed here with json.loads, not by botocore, whose model-driven parser
+# walked every attribute of every item (most of the client's CPU time on a large table).
+# botocore's documented before-parse event hands over the body; the items are kept aside
+# and botocore parses what remains (LastEvaluatedKey, counts) as usual.
+_RAW_ITEMS = "DataferryRawItems"
+_PARSE_EVENT = "before-parse.dynamodb.Scan"
+
+
+def _take_raw_items(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    if response_dict.get("status_code") != 200:
+        return
+    body = json.loads(response_dict["body"])
+    customized_response_dict[_RAW_ITEMS] = body.pop("Items", [])
+    response_dict["body"] = json.dumps(body).encode()
 
 
 def _segment_pages(
@@ -89,7 +82,7 @@ def _segment_pages(
         for page in client.get_paginator("scan").paginate(**kwargs):
             if stop.is_set():
                 break
-            out.put(page.get("Items", []))
+            out.put(page[_RAW_ITEMS] if _RAW_ITEMS in page else page.get("Items", []))
         out.put(None)
     except BaseException as e:
         out.put(e)
@@ -102,7 +95,8 @@ def read(client: Any, ds: Dataset, segments: int = DEFAULT_SEGMENTS) -> Iterator
     original read only the first page of the whole table). Pages arrive in no particular
     order; the warehouse merges on the key, so order does not matter.
     """
-    sch = schema(ds)
+    cols = columns(ds)
+    client.meta.events.register(_PARSE_EVENT, _take_raw_items, unique_id=_PARSE_EVENT)
     out: queue.Queue[Any] = queue.Queue(maxsize=4 * segments)
     stop = threading.Event()
     threads = [
@@ -116,7 +110,7 @@ def read(client: Any, ds: Dataset, segments: int = DEFAULT_SEGMENTS) -> Iterator
     ]
     for t in threads:
         t.start()
-    rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     running = segments
     try:
         while running:
@@ -128,13 +122,12 @@ def read(client: Any, ds: Dataset, segments: int = DEFAULT_SEGMENTS) -> Iterator
                 if isinstance(got, (BotoCoreError, ClientError)):
                     raise translate(got, f"table {ds.target.table}") from None
                 raise got
-            for item in got:
-                rows.append(ItemCodec.decode(item))
-                if len(rows) >= BATCH_ITEMS:
-                    yield _to_batch(ds, sch, rows)
-                    rows = []
-        if rows:
-            yield _to_batch(ds, sch, rows)
+            items += got
+            while len(items) >= BATCH_ITEMS:
+                yield _to_batch(ds, cols, items[:BATCH_ITEMS])
+                del items[:BATCH_ITEMS]
+        if items:
+            yield _to_batch(ds, cols, items)
     finally:
         stop.set()
         while any(t.is_alive() for t in threads):  # let blocked producers finish

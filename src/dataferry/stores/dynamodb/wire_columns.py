@@ -1,0 +1,112 @@
+"""DynamoDB items in wire form ({"S": ...}, {"N": "1.50"}, ...) straight to Arrow columns.
+
+The Scan reader gets each page as the JSON DynamoDB sent, parsed by json.loads, and turns
+it into columns here without building Python values item by item first: numbers go from
+their text to Decimal, int or float once; undeclared attributes become one JSON object
+text per item, numbers written exactly as DynamoDB sent them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from ...types import LogicalType
+
+__all__ = ["column_array", "extras_array", "wire_json"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _number_text(text: str) -> str:
+    if "e" in text or "E" in text:  # DynamoDB sends plain digits; keep JSON exact anyway
+        d = Decimal(text)
+        return format(d, "f") if d == d.to_integral_value() else str(d)
+    return text
+
+
+def _blob_text(value: Any) -> str:
+    # botocore's parsed form holds bytes; the raw JSON already holds base64 text
+    return value if isinstance(value, str) else base64.b64encode(bytes(value)).decode()
+
+
+def wire_json(value: dict[str, Any]) -> str:
+    """JSON text for one wire value; sets as sorted arrays, binary as base64 strings."""
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return str(_dumps(v))
+    if kind == "N":
+        return _number_text(v)
+    if kind == "BOOL":
+        return "true" if v else "false"
+    if kind == "NULL":
+        return "null"
+    if kind == "M":
+        return "{" + ",".join(f"{json.dumps(k)}:{wire_json(x)}" for k, x in v.items()) + "}"
+    if kind == "L":
+        return "[" + ",".join(wire_json(x) for x in v) + "]"
+    if kind == "SS":
+        return "[" + ",".join(_dumps(x) for x in sorted(v)) + "]"
+    if kind == "NS":
+        return "[" + ",".join(_number_text(x) for x in sorted(v, key=str)) + "]"
+    if kind == "B":
+        return str(_dumps(_blob_text(v)))
+    if kind == "BS":
+        return "[" + ",".join(_dumps(x) for x in sorted(_blob_text(b) for b in v)) + "]"
+    raise ValueError(f"unknown DynamoDB type {kind}")
+
+
+def _converter(t: LogicalType) -> tuple[Callable[[dict[str, Any]], Any], pa.DataType]:
+    """(wire value -> Python value Arrow takes, the Arrow type to build first)."""
+    if t.int_range is not None:
+        return (lambda v: int(v["N"])), t.arrow()
+    if t.name == "numeric":
+        return (lambda v: Decimal(v["N"])), t.arrow()
+    if t.name in ("real", "double"):
+        return (lambda v: float(v["N"])), t.arrow()
+    if t.name == "boolean":
+        return (lambda v: v["BOOL"]), t.arrow()
+    if t.name == "binary":
+        return (
+            lambda v: base64.b64decode(v["B"]) if isinstance(v["B"], str) else bytes(v["B"])
+        ), t.arrow()
+    if t.name in ("json", "string_set", "number_set"):
+        return wire_json, pa.string()
+    # text, varchar; dates and timestamps are ISO strings, cast by Arrow below
+    return (lambda v: v["S"]), pa.string()
+
+
+def column_array(name: str, t: LogicalType, items: list[dict[str, Any]]) -> pa.Array:
+    """One declared attribute of every item, typed; ValueError names a value that is not
+    of the declared type."""
+    convert, build = _converter(t)
+    values: list[Any] = []
+    append = values.append
+    for item in items:
+        v = item.get(name)
+        if v is None or "NULL" in v:
+            append(None)
+            continue
+        try:
+            append(convert(v))
+        except (KeyError, ValueError, TypeError, ArithmeticError):
+            raise ValueError(f"attribute {name} holds {json.dumps(v)[:80]}, not {t}") from None
+    try:
+        array = pa.array(values, type=build)
+        return array if build == t.arrow() else array.cast(t.arrow())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ValueError(f"attribute {name} holds a value that is not {t}: {e}") from None
+
+
+def extras_array(declared: set[str], items: list[dict[str, Any]]) -> pa.Array:
+    """The attributes no column declares, one JSON object per item (None when none)."""
+    out: list[str | None] = []
+    for item in items:
+        rest = [f"{json.dumps(k)}:{wire_json(v)}" for k, v in item.items() if k not in declared]
+        out.append("{" + ",".join(rest) + "}" if rest else None)
+    return pa.array(out, type=pa.string())

@@ -1,4 +1,4 @@
-"""Property: any table of typed values survives CSV -> PostgreSQL -> read back, unchanged.
+"""Property: any table of typed values survives CSV -> PostgreSQL -> DuckDB, unchanged.
 
 Unicode, quotes, delimiters and newlines inside values, NULL versus the empty string,
 the edges of every integer type, exact decimals, dates across the calendar and
@@ -142,6 +142,21 @@ def test_typed_values_survive_the_round_trip(
                 # widens to a different double: compare the stored 32-bit values.
                 want, value = struct.pack("<f", want), struct.pack("<f", value)
             assert want == value, (name, want, value)
+    # ... and on through the etl into the warehouse's raw table, value for value.
+    (etl,) = stages.etl(spec)
+    assert etl.counts.inserted == len(rows)
+    import duckdb
+
+    with duckdb.connect(str(spec.duckdb_path), read_only=True) as wh:
+        cols = ", ".join(f'"{c}"' for c in header)
+        raw = wh.execute(f"SELECT {cols} FROM raw_postgres.t ORDER BY id").fetchall()
+    for back, there in zip(got, raw, strict=True):
+        for (name, _), pg_value, wh_value in zip(COLUMNS.items(), back[1:], there[1:], strict=True):
+            if name == "doc" and wh_value is not None:
+                wh_value = json.loads(wh_value)
+            if name == "ratio32" and pg_value is not None:
+                pg_value, wh_value = struct.pack("<f", pg_value), struct.pack("<f", wh_value)
+            assert pg_value == wh_value, (name, pg_value, wh_value)
 
 
 def test_every_logical_type_is_in_the_property() -> None:

@@ -61,41 +61,52 @@ def wire_json(value: dict[str, Any]) -> str:
     raise ValueError(f"unknown DynamoDB type {kind}")
 
 
-def _converter(t: LogicalType) -> tuple[Callable[[dict[str, Any]], Any], pa.DataType]:
-    """(wire value -> Python value Arrow takes, the Arrow type to build first)."""
-    if t.int_range is not None:
-        return (lambda v: int(v["N"])), t.arrow()
-    if t.name == "numeric":
-        return (lambda v: Decimal(v["N"])), t.arrow()
-    if t.name in ("real", "double"):
-        return (lambda v: float(v["N"])), t.arrow()
+def _converter(t: LogicalType) -> tuple[str | None, Callable[[dict[str, Any]], Any], pa.DataType]:
+    """(the wire key a plain value sits under, or None; wire value -> Python value Arrow
+    takes; the Arrow type to build before casting to the column's)."""
+    if t.is_numeric:
+        # The number's text, cast by Arrow in C++: exact for decimals (a value that does
+        # not fit the declared scale fails the cast), and far cheaper than a Decimal or
+        # int object per value.
+        return "N", (lambda v: v["N"]), pa.string()
     if t.name == "boolean":
-        return (lambda v: v["BOOL"]), t.arrow()
+        return "BOOL", (lambda v: v["BOOL"]), t.arrow()
     if t.name == "binary":
         return (
-            lambda v: base64.b64decode(v["B"]) if isinstance(v["B"], str) else bytes(v["B"])
-        ), t.arrow()
+            None,
+            (lambda v: base64.b64decode(v["B"]) if isinstance(v["B"], str) else bytes(v["B"])),
+            t.arrow(),
+        )
     if t.name in ("json", "string_set", "number_set"):
-        return wire_json, pa.string()
+        return None, wire_json, pa.string()
     # text, varchar; dates and timestamps are ISO strings, cast by Arrow below
-    return (lambda v: v["S"]), pa.string()
+    return "S", (lambda v: v["S"]), pa.string()
 
 
 def column_array(name: str, t: LogicalType, items: list[dict[str, Any]]) -> pa.Array:
     """One declared attribute of every item, typed; ValueError names a value that is not
     of the declared type."""
-    convert, build = _converter(t)
-    values: list[Any] = []
-    append = values.append
-    for item in items:
-        v = item.get(name)
-        if v is None or "NULL" in v:
-            append(None)
-            continue
+    key, convert, build = _converter(t)
+    values: list[Any] | None = None
+    if key is not None:
+        # The common case in one comprehension; a NULL or a value of another type makes
+        # it fail, and the careful loop below then says which.
         try:
-            append(convert(v))
-        except (KeyError, ValueError, TypeError, ArithmeticError):
-            raise ValueError(f"attribute {name} holds {json.dumps(v)[:80]}, not {t}") from None
+            values = [None if (v := item.get(name)) is None else v[key] for item in items]
+        except (KeyError, TypeError):
+            values = None
+    if values is None:
+        values = []
+        append = values.append
+        for item in items:
+            v = item.get(name)
+            if v is None or "NULL" in v:
+                append(None)
+                continue
+            try:
+                append(convert(v))
+            except (KeyError, ValueError, TypeError, ArithmeticError):
+                raise ValueError(f"attribute {name} holds {json.dumps(v)[:80]}, not {t}") from None
     try:
         array = pa.array(values, type=build)
         return array if build == t.arrow() else array.cast(t.arrow())
@@ -107,6 +118,9 @@ def extras_array(declared: set[str], items: list[dict[str, Any]]) -> pa.Array:
     """The attributes no column declares, one JSON object per item (None when none)."""
     out: list[str | None] = []
     for item in items:
+        if item.keys() <= declared:
+            out.append(None)
+            continue
         rest = [f"{json.dumps(k)}:{wire_json(v)}" for k, v in item.items() if k not in declared]
-        out.append("{" + ",".join(rest) + "}" if rest else None)
+        out.append("{" + ",".join(rest) + "}")
     return pa.array(out, type=pa.string())

@@ -42,3 +42,13 @@ output "github_role_arn" {
   description = "Role for GitHub Actions (aws-actions/configure-aws-credentials role-to-assume), if made."
   value       = try(aws_iam_role.github_pipeline[0].arn, null)
 }
+
+output "aws_region" {
+  description = "The region of every resource here (dataferry --from-terraform reads it)."
+  value       = var.region
+}
+
+output "rds_username" {
+  description = "The master user's name (its password is in rds_master_secret_arn)."
+  value       = aws_db_instance.postgres.username
+}

@@ -73,6 +73,32 @@ def masked_conninfo(conninfo: str) -> str:
     return f"postgresql://{user}{secret}@{host}:{port}/{db}"
 
 
+def _secret(secret_id: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """A JSON secret from AWS Secrets Manager (RDS keeps {"username", "password"} there).
+    The region comes from the ARN, else AWS_REGION / AWS_DEFAULT_REGION."""
+    import json
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .errors import TargetUnavailable
+
+    parts = secret_id.split(":")
+    region = (
+        parts[3]
+        if secret_id.startswith("arn:") and len(parts) > 3
+        else env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    )
+    try:
+        client = boto3.session.Session().client("secretsmanager", region_name=region)
+        value = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    except (BotoCoreError, ClientError) as e:
+        # the error names the secret, never its value
+        raise TargetUnavailable(f"PostgreSQL password secret {secret_id}: {e}") from None
+    data = json.loads(value)
+    return data if isinstance(data, dict) else {"password": value}
+
+
 def resolve_postgres(
     spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True
 ) -> PostgresTarget:
@@ -89,12 +115,17 @@ def resolve_postgres(
     if s.url is not None:
         return PostgresTarget(make_conninfo(s.url.get_secret_value(), **extra), "spec url", False)
     if s.host:
+        password = s.password.get_secret_value() if s.password else None
+        user = s.user
+        if password is None and s.password_secret:
+            secret = _secret(s.password_secret, env)
+            password, user = secret.get("password"), user or secret.get("username")
         parts = {
             "host": s.host,
             "port": s.port,
             "dbname": s.database,
-            "user": s.user,
-            "password": s.password.get_secret_value() if s.password else None,
+            "user": user,
+            "password": password,
         }
         info = make_conninfo("", **{k: v for k, v in parts.items() if v is not None}, **extra)
         return PostgresTarget(info, "spec host", False)

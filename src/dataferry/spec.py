@@ -292,6 +292,11 @@ class PostgresStore(_Connection):
     password: SecretStr | None = None
     sslmode: str | None = None
     sslrootcert: str | None = None
+    password_secret: str | None = Field(
+        default=None,
+        description="An AWS Secrets Manager secret (ARN or name) holding the password, as "
+        "RDS keeps a managed master password: read at connect time, never stored.",
+    )
 
 
 class DynamoDBStore(_Connection):
@@ -299,6 +304,9 @@ class DynamoDBStore(_Connection):
 
     region: str | None = None
     endpoint: str | None = None
+    ledger_table: str = Field(
+        default="dataferry_loads", description="dataferry's ledger of DynamoDB loads."
+    )
 
 
 class Stores(_Model):
@@ -408,6 +416,11 @@ class Spec(_Model):
     stack: StackSettings = StackSettings()
     rejects_dir: Path = Field(
         default=Path("rejects"), description="Where <dataset>.rejects.csv files are written."
+    )
+    from_terraform: Path | None = Field(
+        default=None,
+        description="A Terraform root module (or a saved `terraform output -json` file) "
+        "whose outputs give the endpoints and real table names; --from-terraform overrides.",
     )
     datasets: dict[str, Dataset] = Field(min_length=1)
     # Where the spec was read from; relative paths in it are relative to its folder.
@@ -558,4 +571,9 @@ def load_spec(path: str | Path | None = None, env: Mapping[str, str] | None = No
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError(f"{p}{where}: not valid YAML: {problem}") from None
-    return parse_spec(data, p, env)
+    spec = parse_spec(data, p, env)
+    if spec.from_terraform is not None:
+        from .terraform_outputs import apply_outputs, read_outputs
+
+        spec = apply_outputs(spec, read_outputs(spec.resolve(spec.from_terraform)))
+    return spec

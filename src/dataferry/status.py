@@ -38,7 +38,7 @@ def _dynamodb(spec: Spec) -> dict[str, Any]:
     wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}")
     client = ddb.client(target)
     datasets = spec.datasets_for("dynamodb")
-    last = ddb.last_loads(client, list(datasets))
+    last = ddb.last_loads(client, list(datasets), spec.stores.dynamodb.ledger_table)
     tables = [
         {
             "dataset": n,

@@ -201,3 +201,11 @@ def test_state_is_in_s3_with_a_lock_file() -> None:
         text = env.read_text()
         assert "use_lockfile = true" in text
         assert "encrypt      = true" in text
+
+
+def test_every_output_dataferry_reads_is_there() -> None:
+    from dataferry.terraform_outputs import OUTPUTS_READ
+
+    with (AWS / "outputs.tf").open() as f:
+        outputs = {name for block in _unquote(hcl2.load(f))["output"] for name in block}
+    assert set(OUTPUTS_READ) <= outputs

@@ -41,9 +41,15 @@ class Options:
     migrate: bool = False
     full_refresh: bool = False
     summary: Path | None = None
+    from_terraform: Path | None = None
 
     def spec(self) -> Spec:
-        return load_spec(self.config)
+        spec = load_spec(self.config)
+        if self.from_terraform is not None:
+            from ..terraform_outputs import apply_outputs, read_outputs
+
+            spec = apply_outputs(spec, read_outputs(self.from_terraform))
+        return spec
 
 
 def _setup_logging(opts: Options) -> None:
@@ -78,8 +84,24 @@ def common(
         @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
         @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
         @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+        @click.option(
+            "--from-terraform",
+            "from_terraform",
+            type=click.Path(path_type=Path, exists=True),
+            default=None,
+            metavar="DIR|FILE",
+            help="Take endpoints and table names from Terraform's outputs: a root module "
+            "(runs `terraform output -json` there) or a file saved from that command.",
+        )
         @functools.wraps(fn)
-        def wrapper(config: Path, verbose: int, quiet: bool, as_json: bool, **kwargs: Any) -> Any:
+        def wrapper(
+            config: Path,
+            verbose: int,
+            quiet: bool,
+            as_json: bool,
+            from_terraform: Path | None,
+            **kwargs: Any,
+        ) -> Any:
             opts = Options(
                 config,
                 verbose,
@@ -92,6 +114,7 @@ def common(
                 migrate=kwargs.pop("migrate", False),
                 full_refresh=kwargs.pop("full_refresh", False),
                 summary=kwargs.pop("summary", None),
+                from_terraform=from_terraform,
             )
             _setup_logging(opts)
             try:

@@ -79,10 +79,11 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
     log = RejectLog(path, dest=spec.rejects_path(name), kind="json")
     allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
     codec = ddb.ItemCodec(ds)
+    ledger = spec.stores.dynamodb.ledger_table
 
     def save_failure(record: LoadRecord) -> None:
         keep_rejects(log, record, write=False)
-        ddb.record_load(client, record)
+        ddb.record_load(client, record, ledger)
 
     try:
         with ledgered(record, save_failure):
@@ -91,11 +92,11 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
                 record,
                 ds.mode,
                 ctx,
-                lambda: ddb.ok_loads(client, name),
+                lambda: ddb.ok_loads(client, name, table=ledger),
                 lambda: ddb.count(client, ds) is not None,
             )
             if earlier is not None:
-                ddb.record_load(client, skip(record, earlier))
+                ddb.record_load(client, skip(record, earlier), ledger)
                 return record
             if record.file_sha256 is None:
                 record.file_size, record.file_sha256 = file_fingerprint(path)
@@ -122,7 +123,7 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
                 superseded=result.superseded,
                 consumed_capacity=result.consumed_capacity,
             )
-            ddb.record_load(client, finish(record, counts))
+            ddb.record_load(client, finish(record, counts), ledger)
     finally:
         keep_rejects(log, record)
     return record

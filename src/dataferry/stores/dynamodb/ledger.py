@@ -20,14 +20,17 @@ from .provision import provision
 __all__ = ["LEDGER_TABLE", "last_loads", "ok_loads", "record_load"]
 
 LEDGER_TABLE = "dataferry_loads"
-_LEDGER_DS = Dataset.model_validate(
-    {
-        "source": {"path": "-"},
-        "target": Target(store="dynamodb", table=LEDGER_TABLE),
-        "key": {"hash": "dataset", "range": "started_at"},
-    }
-)
 _serializer = TypeSerializer()
+
+
+def _ledger_dataset(table: str) -> Dataset:
+    return Dataset.model_validate(
+        {
+            "source": {"path": "-"},
+            "target": Target(store="dynamodb", table=table),
+            "key": {"hash": "dataset", "range": "started_at"},
+        }
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -38,23 +41,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record_load(client: Any, record: LoadRecord) -> None:
-    provision(client, _LEDGER_DS)
+def record_load(client: Any, record: LoadRecord, table: str = LEDGER_TABLE) -> None:
+    provision(client, _ledger_dataset(table))
     row = {k: _plain(v) for k, v in record.flat().items() if v is not None}
     try:
-        client.put_item(
-            TableName=LEDGER_TABLE, Item={k: _serializer.serialize(v) for k, v in row.items()}
-        )
+        client.put_item(TableName=table, Item={k: _serializer.serialize(v) for k, v in row.items()})
     except (BotoCoreError, ClientError) as e:
-        raise translate(e, f"table {LEDGER_TABLE}") from None
+        raise translate(e, f"table {table}") from None
 
 
-def last_loads(client: Any, datasets: list[str]) -> dict[str, dict[str, Any]]:
+def last_loads(
+    client: Any, datasets: list[str], table: str = LEDGER_TABLE
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name in datasets:
         try:
             resp = client.query(
-                TableName=LEDGER_TABLE,
+                TableName=table,
                 KeyConditionExpression="#d = :d",
                 ExpressionAttributeNames={"#d": "dataset"},
                 ExpressionAttributeValues={":d": {"S": name}},
@@ -64,18 +67,20 @@ def last_loads(client: Any, datasets: list[str]) -> dict[str, dict[str, Any]]:
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return {}
-            raise translate(e, f"table {LEDGER_TABLE}") from None
+            raise translate(e, f"table {table}") from None
         if resp.get("Items"):
             out[name] = ItemCodec.decode(resp["Items"][0])
     return out
 
 
-def ok_loads(client: Any, dataset: str, limit: int = 1000) -> list[dict[str, Any]]:
+def ok_loads(
+    client: Any, dataset: str, limit: int = 1000, table: str = LEDGER_TABLE
+) -> list[dict[str, Any]]:
     """The dataset's successful loads, newest first."""
     out: list[dict[str, Any]] = []
     try:
         pages = client.get_paginator("query").paginate(
-            TableName=LEDGER_TABLE,
+            TableName=table,
             KeyConditionExpression="#d = :d",
             FilterExpression="#s = :ok",
             ExpressionAttributeNames={"#d": "dataset", "#s": "status"},
@@ -89,5 +94,5 @@ def ok_loads(client: Any, dataset: str, limit: int = 1000) -> list[dict[str, Any
     except ClientError as e:
         if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return []
-        raise translate(e, f"table {LEDGER_TABLE}") from None
+        raise translate(e, f"table {table}") from None
     return out[:limit]

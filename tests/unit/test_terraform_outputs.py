@@ -1,0 +1,83 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from dataferry.connections import resolve_dynamodb, resolve_postgres
+from dataferry.errors import SpecError
+from dataferry.spec import load_spec
+from dataferry.terraform_outputs import apply_outputs, read_outputs
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "retail" / "dataferry.yaml"
+OUTPUTS = {
+    "aws_region": {"value": "eu-west-1", "type": "string", "sensitive": False},
+    "rds_endpoint": {"value": "shop.abc123.eu-west-1.rds.amazonaws.com", "type": "string"},
+    "rds_port": {"value": 5432, "type": "number"},
+    "rds_database": {"value": "shop", "type": "string"},
+    "rds_username": {"value": "dataferry_admin", "type": "string"},
+    "rds_master_secret_arn": {
+        "value": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1",
+        "type": "string",
+    },
+    "dynamodb_table_names": {
+        "value": {
+            "customers_data": "prod-customers_data",
+            "items_data": "prod-items_data",
+            "items_bought_data": "prod-items_bought_data",
+        },
+        "type": ["map", "string"],
+    },
+    "dynamodb_ledger_table": {"value": "prod-dataferry_loads", "type": "string"},
+}
+
+
+def saved(tmp_path: Path) -> Path:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(OUTPUTS))
+    return path
+
+
+def test_outputs_fill_endpoints_and_the_prefixed_table_names(tmp_path: Path) -> None:
+    spec = apply_outputs(load_spec(EXAMPLE, env={}), read_outputs(saved(tmp_path)))
+    tables = {n: d.target.table for n, d in spec.datasets.items()}
+    assert tables["items_bought_data"] == "prod-items_bought_data"
+    assert tables["orders"] == "orders"  # PostgreSQL tables keep their names
+    assert spec.stores.dynamodb.ledger_table == "prod-dataferry_loads"
+    ddb = resolve_dynamodb(spec, env={})
+    assert (ddb.endpoint_url, ddb.region, ddb.embedded) == (None, "eu-west-1", False)
+    pg = spec.stores.postgres
+    assert (pg.host, pg.port, pg.database, pg.user, pg.sslmode) == (
+        "shop.abc123.eu-west-1.rds.amazonaws.com",
+        5432,
+        "shop",
+        "dataferry_admin",
+        "require",
+    )
+    assert pg.password_secret == OUTPUTS["rds_master_secret_arn"]["value"]
+
+
+def test_an_explicit_database_url_still_wins(tmp_path: Path) -> None:
+    spec = apply_outputs(load_spec(EXAMPLE, env={}), read_outputs(saved(tmp_path)))
+    target = resolve_postgres(spec, env={"DATABASE_URL": "postgresql://me@elsewhere/db"})
+    assert target.source == "DATABASE_URL"
+
+
+def test_the_spec_can_name_the_outputs_itself(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        "version: 1", f"version: 1\nfrom_terraform: {saved(tmp_path)}"
+    )
+    (tmp_path / "dataferry.yaml").write_text(text)
+    spec = load_spec(tmp_path / "dataferry.yaml", env={})
+    assert spec.datasets["items_data"].target.table == "prod-items_data"
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [("not json", "not `terraform output -json`"), ("[1, 2]", "not `terraform output -json`")],
+)
+def test_bad_outputs_are_a_spec_error(tmp_path: Path, content: str, error: str) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(content)
+    with pytest.raises(SpecError, match=error):
+        read_outputs(path)

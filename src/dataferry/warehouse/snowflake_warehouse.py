@@ -34,9 +34,10 @@ from ..types import LogicalType
 from .identifiers import ident as _ident
 from .models import DELETED_AT, PlannedModel
 
-__all__ = ["SnowflakeWarehouse"]
+__all__ = ["SESSION_SCHEMA", "SnowflakeWarehouse"]
 
 DIALECT = "snowflake"
+SESSION_SCHEMA = "PUBLIC"  # where the stage lives; deploy/snowflake grants on it
 STAGING_SUFFIX = "__dataferry_build"
 _STAGE = "DATAFERRY_FILES"  # a temporary stage: it goes with the session
 _FILE_ROWS = 500_000  # rows per Parquet file: COPY INTO loads the files in parallel
@@ -100,7 +101,7 @@ class SnowflakeWarehouse:
         params = dict(target.params)
         database = params.pop("database", None)
         warehouse = params.pop("warehouse", None)
-        self.schema = params.pop("schema", None) or "PUBLIC"
+        self.schema = params.pop("schema", None) or SESSION_SCHEMA
         if not database:
             raise TargetError(
                 "Snowflake: no database given (warehouse.snowflake.database or SNOWFLAKE_DATABASE)"
@@ -126,10 +127,14 @@ class SnowflakeWarehouse:
                     "INITIALLY_SUSPENDED = TRUE"
                 )
                 self._exec(f"USE WAREHOUSE {ident(warehouse)}")
-        self._exec(f"CREATE DATABASE IF NOT EXISTS {ident(database)}")
-        self._exec(f"USE DATABASE {ident(database)}")
-        self._exec(f"CREATE SCHEMA IF NOT EXISTS {ident(self.schema)}")
-        self._exec(f"USE SCHEMA {ident(self.schema)}")
+        # USE first: a role that may not create databases (deploy/snowflake makes one
+        # that cannot) still works with one that exists.
+        for kind, name in (("DATABASE", database), ("SCHEMA", self.schema)):
+            try:
+                self._exec(f"USE {kind} {ident(name)}")
+            except snowflake.connector.errors.ProgrammingError:
+                self._exec(f"CREATE {kind} IF NOT EXISTS {ident(name)}")
+                self._exec(f"USE {kind} {ident(name)}")
         self.database = database
 
     @property

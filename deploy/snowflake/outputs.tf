@@ -1,0 +1,19 @@
+output "warehouse" {
+  description = "dataferry's virtual warehouse (SNOWFLAKE_WAREHOUSE)."
+  value       = snowflake_warehouse.dataferry.name
+}
+
+output "database" {
+  description = "dataferry's database (SNOWFLAKE_DATABASE)."
+  value       = snowflake_database.dataferry.name
+}
+
+output "role" {
+  description = "The pipeline's role (SNOWFLAKE_ROLE)."
+  value       = snowflake_account_role.loader.name
+}
+
+output "user" {
+  description = "The pipeline's service user (SNOWFLAKE_USER); its private key is SNOWFLAKE_PRIVATE_KEY_PATH."
+  value       = snowflake_service_user.pipeline.name
+}

@@ -172,6 +172,13 @@ class EtlOptions(_Model):
         description="A column that grows with every change (updated_at, an increasing id): "
         "later runs read only rows at or past the highest value already in the warehouse.",
     )
+    method: Literal["auto", "scan", "export"] = Field(
+        default="auto",
+        description="DynamoDB: scan (a parallel Scan), export (ExportTableToPointInTime to "
+        "S3, no read capacity used; needs point-in-time recovery and "
+        "stores.dynamodb.export_bucket), or auto: export for tables of at least "
+        "stores.dynamodb.export_min_bytes when a bucket is set, else scan.",
+    )
     deletes: Literal["soft", "apply", "ignore"] = Field(
         default="soft",
         description="Rows gone from the source, found on a full read: soft marks them "
@@ -229,6 +236,8 @@ class Dataset(_Model):
             self._known(self.primary_key, "primary_key")
             if self.etl.cursor is not None:
                 self._known([self.etl.cursor], "etl.cursor")
+            if self.etl.method != "auto":
+                raise ValueError("etl.method: is for dynamodb datasets")
             for i, fk in enumerate(self.foreign_keys):
                 self._known(fk.columns, f"foreign_keys[{i}].columns")
                 if len(fk.columns) != len(fk.references.columns):
@@ -306,6 +315,19 @@ class DynamoDBStore(_Connection):
     endpoint: str | None = None
     ledger_table: str = Field(
         default="dataferry_loads", description="dataferry's ledger of DynamoDB loads."
+    )
+    export_bucket: str | None = Field(
+        default=None, description="The S3 bucket etl exports tables to (etl.method: export)."
+    )
+    export_prefix: str = Field(
+        default="dataferry/exports/",
+        description="Key prefix of the exports; each goes under <prefix><table>/<run id>.",
+    )
+    export_min_bytes: int = Field(
+        default=10 * 2**30,
+        ge=0,
+        description="etl.method: auto exports tables at least this large (DescribeTable's "
+        "TableSizeBytes) when export_bucket is set.",
     )
 
 

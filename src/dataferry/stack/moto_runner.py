@@ -33,7 +33,15 @@ def save(state: Path) -> None:
     """Write the DynamoDB state atomically (a crash mid-write keeps the previous file)."""
     tmp = state.with_suffix(".tmp")
     with _lock:
-        data = pickle.dumps(dict(_backends()), protocol=pickle.HIGHEST_PROTOCOL)
+        # Table exports are threads (they cannot be pickled, and an export is not data to
+        # keep): left out of the snapshot, put back after it.
+        regions = [r for account in _backends().values() for r in account.values()]
+        exports = [r.__dict__.pop("table_exports", None) for r in regions]
+        try:
+            data = pickle.dumps(dict(_backends()), protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            for region, kept in zip(regions, exports, strict=True):
+                region.__dict__["table_exports"] = kept if kept is not None else {}
     tmp.write_bytes(data)
     tmp.replace(state)
 
@@ -43,6 +51,9 @@ def restore(state: Path) -> None:
         return
     # The file is this runner's own, in the project's private .dataferry folder.
     saved = pickle.loads(state.read_bytes())  # noqa: S301
+    for account in saved.values():
+        for region in account.values():
+            region.__dict__.setdefault("table_exports", {})
     _backends().update(saved)
 
 

@@ -7,7 +7,7 @@ import hashlib
 from typing import Any
 
 from ..connections import resolve_dynamodb, resolve_postgres
-from ..errors import TargetError
+from ..errors import SpecError, TargetError
 from ..ledger import LoadCounts, LoadRecord, utcnow
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
@@ -69,6 +69,22 @@ def _from_postgres(
     return records
 
 
+def _method(spec: Spec, name: str, ds: Dataset, client: Any) -> str:
+    """scan or export, as etl.method says (auto: by the table's size, when a bucket is set)."""
+    from ..stores import dynamodb as ddb
+
+    store = spec.stores.dynamodb
+    method = ds.etl.method
+    if method == "auto":
+        big = store.export_bucket and (ddb.size_bytes(client, ds) or 0) >= store.export_min_bytes
+        method = "export" if big else "scan"
+    if method == "export" and not store.export_bucket:
+        raise SpecError(
+            f"{spec.path}: datasets.{name}: etl.method export needs stores.dynamodb.export_bucket"
+        )
+    return method
+
+
 def _from_dynamodb(
     spec: Spec, datasets: dict[str, Dataset], wh: Any, ctx: RunContext
 ) -> list[LoadRecord]:
@@ -86,13 +102,27 @@ def _from_dynamodb(
                 raise _missing(name, ds, "DynamoDB", "load nosql")
             raw = spec.raw_table(name)
             wh.provision(*raw, ddb.read_columns(ds), ds.key_columns)
-            batches = counting(ddb.read(client, ds), name, ctx.progress)
+            expected = None
+            if _method(spec, name, ds, client) == "export":
+                store = spec.stores.dynamodb
+                assert store.export_bucket is not None
+                prefix = f"{store.export_prefix}{ds.target.table}/{ctx.run_id}"
+                exported = ddb.export_table(
+                    client, ddb.s3_client(target), ds, store.export_bucket, prefix, ctx.wait_s
+                )
+                record.note = f"export: s3://{store.export_bucket}/{prefix}"
+                batches = counting(exported.batches(), name, ctx.progress)
+                # the export says how many items it wrote: a count independent of the read
+                expected = exported.item_count
+            else:
+                batches = counting(ddb.read(client, ds), name, ctx.progress)
             counts = wh.merge(
                 *raw,
                 ds.key_columns,
                 batches,
                 source=source,
                 run_id=ctx.run_id,
+                expected_rows=expected,
                 deletes=ds.etl.deletes,
             )
             wh.record_load(finish(record, counts))

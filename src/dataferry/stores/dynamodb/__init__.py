@@ -3,15 +3,16 @@
 from typing import Any
 
 from .codec import ItemCodec
-from .connection import client, probe
+from .connection import client, probe, s3_client
 from .ledger import last_loads, ok_loads, record_load
-from .provision import count, provision
+from .provision import count, provision, size_bytes
 from .write import write
 
 __all__ = [
     "ItemCodec",
     "client",
     "count",
+    "export_table",
     "last_loads",
     "ok_loads",
     "probe",
@@ -19,6 +20,8 @@ __all__ = [
     "read",
     "read_columns",
     "record_load",
+    "s3_client",
+    "size_bytes",
     "write",
 ]
 
@@ -29,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from . import scan as module
 
         return module.read if name == "read" else module.columns
+    if name == "export_table":
+        from .export import export_table
+
+        return export_table
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from ...connections import DynamoDBTarget
 from ...errors import TargetError, TargetUnavailable
 
-__all__ = ["client", "probe", "translate"]
+__all__ = ["client", "probe", "s3_client", "translate"]
 
 MAX_POOL = 32
 
@@ -28,6 +28,13 @@ def client(target: DynamoDBTarget) -> Any:
         read_timeout=60,
     )
     return boto3.session.Session().client("dynamodb", config=config, **target.client_kwargs())
+
+
+def s3_client(target: DynamoDBTarget) -> Any:
+    """S3 for table exports: the embedded endpoint serves it too (moto); elsewhere boto3's
+    own resolution (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)."""
+    kwargs = target.client_kwargs() if target.embedded else {"region_name": target.region}
+    return boto3.session.Session().client("s3", **kwargs)
 
 
 def translate(err: Exception, what: str) -> Exception:

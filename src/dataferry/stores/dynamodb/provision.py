@@ -126,6 +126,12 @@ def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -
     return created
 
 
+def size_bytes(client: Any, ds: Dataset) -> int | None:
+    """The table's size (DescribeTable's TableSizeBytes, refreshed about every 6 h)."""
+    desc = _describe(client, ds.target.table)
+    return None if desc is None else int(desc.get("TableSizeBytes", 0))
+
+
 def count(client: Any, ds: Dataset) -> int | None:
     """Items in the table (DescribeTable's ItemCount, which AWS refreshes about every 6 h)."""
     desc = _describe(client, ds.target.table)

@@ -71,5 +71,5 @@ def test_export_needs_point_in_time_recovery_and_a_bucket(pipeline: PipelineFact
     with pytest.raises(TargetError, match="needs point-in-time recovery"):
         stages.etl(spec)
     no_bucket = pipeline.spec({"bought": dataset(table) | {"etl": {"method": "export"}}})
-    with pytest.raises(SpecError, match="export needs stores.dynamodb.export_bucket"):
+    with pytest.raises(SpecError, match=r"export needs stores\.dynamodb\.export_bucket"):
         stages.etl(no_bucket)

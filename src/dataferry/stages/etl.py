@@ -133,6 +133,8 @@ def _from_dynamodb(
 def check_models(spec: Spec) -> None:
     """Read and resolve every model's SQL, so a missing file or a bad reference fails a
     run before anything is loaded, not after."""
+    if not spec.models.tables:
+        return
     from ..warehouse.models import plan_models
 
     plan_models(spec, "duckdb", "")
@@ -145,6 +147,8 @@ def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
     its last good build (or with --full-refresh): re-running an unchanged pipeline
     rebuilds nothing.
     """
+    if not spec.models.tables:
+        return []
     from ..warehouse.models import plan_models
 
     records = []

@@ -12,7 +12,7 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -20,8 +20,11 @@ import pyarrow as pa
 from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from ..types import LogicalType
+from . import DELETED_AT
 from .identifiers import ident, idents, table
-from .models import DELETED_AT, PlannedModel
+
+if TYPE_CHECKING:
+    from .models import PlannedModel
 
 __all__ = ["META_COLUMNS", "STAGING_SUFFIX", "DuckDBWarehouse"]
 

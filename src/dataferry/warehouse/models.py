@@ -20,11 +20,10 @@ from sqlglot.errors import ParseError
 
 from ..errors import SpecError
 from ..spec import Model, Spec
+from . import DELETED_AT
 from .identifiers import ident, idents, table
 
-__all__ = ["DELETED_AT", "Check", "PlannedModel", "plan_models"]
-
-DELETED_AT = "_dataferry_deleted_at"
+__all__ = ["Check", "PlannedModel", "plan_models"]
 
 
 @dataclass(frozen=True)

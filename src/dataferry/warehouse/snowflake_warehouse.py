@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,8 +31,11 @@ from ..connections import SnowflakeTarget
 from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from ..types import LogicalType
+from . import DELETED_AT
 from .identifiers import ident as _ident
-from .models import DELETED_AT, PlannedModel
+
+if TYPE_CHECKING:
+    from .models import PlannedModel
 
 __all__ = ["SESSION_SCHEMA", "SnowflakeWarehouse"]
 

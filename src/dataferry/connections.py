@@ -49,6 +49,14 @@ class PostgresTarget:
     embedded: bool
 
     @property
+    def local(self) -> bool:
+        """The server runs on this machine (a Unix socket or a loopback address)."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        host = str(conninfo_to_dict(self.conninfo).get("host") or os.environ.get("PGHOST") or "")
+        return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+
+    @property
     def display(self) -> str:
         """The connection without its password, for people to read."""
         if self.embedded:

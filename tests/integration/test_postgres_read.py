@@ -55,3 +55,31 @@ def test_a_parallel_read_from_the_watermark(pipeline: PipelineFactory, schema: s
     assert sorted(pa.Table.from_batches(batches).column("order_id").to_pylist()) == list(
         range(990, 1001)
     )
+
+
+def test_copy_out_stopped_early_leaves_a_usable_connection(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    import psycopg
+
+    from dataferry.stores.postgres.copy_out import copy_out
+
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    target = resolve_postgres(spec)
+    with pg.connect(target) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(
+            f"CREATE TABLE \"{schema}\".big AS SELECT n, repeat('x', 100) AS pad "
+            "FROM generate_series(1, 50000) AS n"
+        )
+        with pytest.raises(psycopg.errors.UndefinedTable), conn.transaction():
+            list(copy_out(conn, f'COPY "{schema}".nope TO STDOUT'.encode()))
+        with conn.transaction(force_rollback=True):
+            blocks = copy_out(conn, f'COPY "{schema}".big TO STDOUT (FORMAT csv)'.encode())
+            first = next(blocks)
+            assert len(first) >= 1 << 20
+            blocks.close()  # the consumer stops: the copy is cancelled and drained
+        assert conn.execute(f'SELECT count(*) FROM "{schema}".big').fetchone() == (50000,)
+        every = b"".join(copy_out(conn, f'COPY "{schema}".big TO STDOUT (FORMAT csv)'.encode()))
+        assert every.count(b"\n") == 50000

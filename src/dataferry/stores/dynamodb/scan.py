@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from .wire_columns import column_array, extras_array
 
 __all__ = ["EXTRA_COLUMN", "columns", "read", "schema"]
 
+log = logging.getLogger("dataferry")
 EXTRA_COLUMN = "_attributes"
 BATCH_ITEMS = 10_000
 DEFAULT_SEGMENTS = 4  # Scan segments read at once; DynamoDB spreads them over partitions
@@ -79,10 +81,24 @@ def _segment_pages(
         kwargs: dict[str, Any] = {"TableName": table}
         if total > 1:
             kwargs |= {"Segment": segment, "TotalSegments": total}
+        pages = items = 0
         for page in client.get_paginator("scan").paginate(**kwargs):
             if stop.is_set():
                 break
-            out.put(page[_RAW_ITEMS] if _RAW_ITEMS in page else page.get("Items", []))
+            got = page[_RAW_ITEMS] if _RAW_ITEMS in page else page.get("Items", [])
+            pages, items = pages + 1, items + len(got)
+            log.debug(
+                "%s: segment %d/%d, page %d, %d items so far",
+                table,
+                segment + 1,
+                total,
+                pages,
+                items,
+            )
+            out.put(got)
+        log.info(
+            "%s: segment %d/%d read: %d items in %d pages", table, segment + 1, total, items, pages
+        )
         out.put(None)
     except BaseException as e:
         out.put(e)

@@ -48,6 +48,7 @@ CREATE TABLE {s}.orders (order_id integer PRIMARY KEY, customer_id integer NOT N
   item_id integer NOT NULL, order_date date NOT NULL, price numeric(10,2) NOT NULL,
   comments text);
 \\copy {s}.orders FROM '{csv}' CSV HEADER
+ANALYZE {s}.orders;
 """
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "DynamoDBTarget",
     "PostgresTarget",
     "SnowflakeTarget",
+    "read_secret",
     "resolve_dynamodb",
     "resolve_postgres",
     "resolve_snowflake",
@@ -47,6 +48,9 @@ class PostgresTarget:
     conninfo: str = field(repr=False)  # may hold a password: never printed
     source: str  # which rule chose it, for `config show` and errors
     embedded: bool
+    # A Secrets Manager secret holding the password, read when connecting (not here:
+    # showing or checking the configuration must not need AWS credentials).
+    password_secret: str | None = None
 
     @property
     def local(self) -> bool:
@@ -81,12 +85,14 @@ def masked_conninfo(conninfo: str) -> str:
     return f"postgresql://{user}{secret}@{host}:{port}/{db}"
 
 
-def _secret(secret_id: str, env: Mapping[str, str]) -> dict[str, Any]:
+def read_secret(secret_id: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A JSON secret from AWS Secrets Manager (RDS keeps {"username", "password"} there).
     The region comes from the ARN, else AWS_REGION / AWS_DEFAULT_REGION."""
     import json
 
     import boto3
+
+    env = os.environ if env is None else env
     from botocore.exceptions import BotoCoreError, ClientError
 
     from .errors import TargetUnavailable
@@ -123,20 +129,16 @@ def resolve_postgres(
     if s.url is not None:
         return PostgresTarget(make_conninfo(s.url.get_secret_value(), **extra), "spec url", False)
     if s.host:
-        password = s.password.get_secret_value() if s.password else None
-        user = s.user
-        if password is None and s.password_secret:
-            secret = _secret(s.password_secret, env)
-            password, user = secret.get("password"), user or secret.get("username")
         parts = {
             "host": s.host,
             "port": s.port,
             "dbname": s.database,
-            "user": user,
-            "password": password,
+            "user": s.user,
+            "password": s.password.get_secret_value() if s.password else None,
         }
         info = make_conninfo("", **{k: v for k, v in parts.items() if v is not None}, **extra)
-        return PostgresTarget(info, "spec host", False)
+        secret = s.password_secret if s.password is None else None
+        return PostgresTarget(info, "spec host", False, secret)
     if env.get("PGHOST") or env.get("PGSERVICE"):
         return PostgresTarget(make_conninfo("", **extra), "PG* environment", False)
     if env.get("RDS_HOST"):

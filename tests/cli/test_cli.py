@@ -242,3 +242,21 @@ def test_tf_export_writes_what_deploy_reads(tmp_path: Path) -> None:
     assert json.loads(dataferry("tf", "export", "-c", str(spec)).stdout) == json.loads(
         committed.read_text()
     )
+
+
+def test_config_show_from_terraform_outputs(tmp_path: Path) -> None:
+    from tests.unit.test_terraform_outputs import OUTPUTS
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(OUTPUTS))
+    spec = REPO / "examples" / "retail" / "dataferry.yaml"
+    shown = as_json(
+        dataferry("config", "show", "-c", str(spec), "--from-terraform", str(outputs), "--json")
+    )
+    assert shown["resolved"]["dynamodb"]["endpoint"] == "AWS DynamoDB (eu-west-1)"
+    assert shown["resolved"]["postgres"]["chosen_by"] == "spec host"
+    assert "shop.abc123.eu-west-1.rds.amazonaws.com" in shown["resolved"]["postgres"]["connection"]
+    tables = {n: d["target"]["table"] for n, d in shown["datasets"].items()}
+    assert tables["items_bought_data"] == "prod-items_bought_data"
+    missing = dataferry("config", "show", "-c", str(spec), "--from-terraform", str(tmp_path / "no"))
+    assert missing.returncode == 2  # click: the path does not exist

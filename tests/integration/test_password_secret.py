@@ -6,9 +6,12 @@ from typing import Any
 
 import boto3
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from dataferry.connections import resolve_dynamodb, resolve_postgres
 from dataferry.errors import TargetUnavailable
+from dataferry.stores import postgres as pg
+from dataferry.stores.postgres.connection import connect_kwargs
 from tests.conftest import PipelineFactory
 
 
@@ -29,21 +32,31 @@ def test_the_password_comes_from_the_secret_and_is_never_shown(
     client: Any = boto3.client("secretsmanager", region_name="us-west-2", endpoint_url=moto)
     arn = client.create_secret(
         Name="rds-master-test",
-        SecretString=json.dumps({"username": "master", "password": "sentinel-rds-pw"}),
+        SecretString=json.dumps({"username": "postgres", "password": "sentinel-rds-pw"}),
     )["ARN"]
+    embedded = conninfo_to_dict(resolve_postgres(pipeline.spec({"bought": bought})).conninfo)
     spec = pipeline.spec(
         {"bought": bought},
-        stores={"postgres": {"host": "db.internal", "database": "shop", "password_secret": arn}},
+        stores={
+            "postgres": {
+                "host": embedded["host"],
+                "port": int(embedded.get("port") or 5432),
+                "database": "postgres",
+                "password_secret": arn,
+            }
+        },
     )
     target = resolve_postgres(spec)
-    assert "password=sentinel-rds-pw" in target.conninfo
-    assert "user=master" in target.conninfo
-    assert "sentinel" not in target.display + repr(target)
+    # Resolving (config show, validate) needs no AWS: the secret is read when connecting.
+    assert "sentinel" not in target.conninfo + target.display + repr(target)
+    assert connect_kwargs(target) == {"password": "sentinel-rds-pw", "user": "postgres"}
+    with pg.connect(target) as conn:  # the embedded server trusts local connections
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
 
     missing = pipeline.spec(
         {"bought": bought},
         stores={"postgres": {"host": "db.internal", "password_secret": "no-such-secret"}},
     )
     with pytest.raises(TargetUnavailable, match="no-such-secret") as err:
-        resolve_postgres(missing)
+        pg.connect(resolve_postgres(missing))
     assert "sentinel" not in str(err.value)

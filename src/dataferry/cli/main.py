@@ -25,7 +25,7 @@ from .exit_codes import exit_code_for
 from .render import emit_json, records_markdown, records_table, status_tables, stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, emoji=False)  # ":secret:" is text, not an emoji
 
 
 @dataclass

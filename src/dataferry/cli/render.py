@@ -16,7 +16,7 @@ from ..ledger import LoadRecord
 
 __all__ = ["emit_json", "records_markdown", "records_table", "status_tables"]
 
-stdout = Console(highlight=False)
+stdout = Console(highlight=False, emoji=False)  # names like ":x:" are text, not emoji
 if not stdout.is_terminal:
     # Piped or captured output has no width to honour; 80 columns would cut table names.
     stdout.width = 160

@@ -330,6 +330,12 @@ class DynamoDBStore(_Connection):
         "TableSizeBytes) when export_bucket is set.",
     )
 
+    @field_validator("export_prefix")
+    @classmethod
+    def _folder(cls, v: str) -> str:
+        # exports go under <prefix><table>/...: a prefix is a folder
+        return v if not v or v.endswith("/") else v + "/"
+
 
 class Stores(_Model):
     postgres: PostgresStore = PostgresStore()

@@ -191,7 +191,7 @@ def test_a_warehouse_refusing_a_batch_midway_stops_the_read_mocked_bad_batch(
         yield from batches
 
     monkeypatch.setattr(pg, "read_parallel", bad_second)
-    with pytest.raises(TargetError, match=r"warehouse: .*Arrow batch carried 1 columns"):
+    with pytest.raises(TargetError, match=r"warehouse: .*(1 columns|1 children)"):
         stages.etl(spec, ["orders"])
     with wh(spec) as conn:
         assert conn.execute("SELECT count(*) FROM raw_postgres.orders").fetchone() == (0,)

@@ -1,22 +1,19 @@
-"""Identifier quoting for warehouse SQL, by each engine's own tools.
+"""Identifier quoting for warehouse SQL, by sqlglot's dialect-aware generator.
 
-DuckDB: its expression API quotes names (duckdb.ColumnExpression, parts joined with dots,
-inner quotes doubled). Snowflake's connector has no quoting helper: sqlglot's generator
-knows its quoting and escaping rules. Either way no identifier is pasted into SQL raw.
+Neither DuckDB's nor Snowflake's Python driver has a quoting helper that every supported
+version shares (duckdb.ColumnExpression quotes from DuckDB 2.0 on, but 1.x, which Python
+3.10 gets, leaves dotted names bare); sqlglot knows each dialect's quoting and escaping
+rules, so no identifier is ever pasted into SQL raw.
 """
 
 from __future__ import annotations
 
-import duckdb
+from sqlglot import exp
 
 __all__ = ["ident", "idents", "table"]
 
 
 def ident(name: str, dialect: str = "duckdb") -> str:
-    if dialect == "duckdb":
-        return str(duckdb.ColumnExpression(name))
-    from sqlglot import exp  # imported only where a dialect other than DuckDB's is used
-
     return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
 
 
@@ -25,6 +22,4 @@ def idents(names: list[str], dialect: str = "duckdb", prefix: str = "") -> str:
 
 
 def table(schema: str, name: str, dialect: str = "duckdb") -> str:
-    if dialect == "duckdb":
-        return str(duckdb.ColumnExpression(schema, name))
     return f"{ident(schema, dialect)}.{ident(name, dialect)}"

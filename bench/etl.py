@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORK, Result, peer_python, postgres_with_tcp, print_table, run_timed
-from load_nosql import DYNALITE, ENV, free_port, make_file, wait_port
+from load_nosql import DYNALITE, ENV, dataferry_spec, dynalite_behind_proxy, make_file
 from load_sql import fresh_schema, psql
 
 from dataferry.generate import GenerateCounts, generate
@@ -254,36 +253,9 @@ def dynamodb_cases(args: argparse.Namespace) -> None:
     if py is None:
         return
     data = make_file(args.items)
-    db_port, proxy_port = free_port(), free_port()
-    procs = [
-        subprocess.Popen(
-            [str(DYNALITE), "--host", "127.0.0.1", "--port", str(db_port), "--createTableMs", "20"],
-            stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [sys.executable, str(HERE / "latency_proxy.py"), str(proxy_port), str(db_port), "10"]
-        ),
-    ]
-    try:
-        wait_port(db_port)
-        wait_port(proxy_port)
-        fast, slow = f"http://127.0.0.1:{db_port}", f"http://127.0.0.1:{proxy_port}"
+    with dynalite_behind_proxy(10) as (fast, slow):
         table = "bought_etl"
-        load = WORK / "etl-load-nosql.yaml"
-        load.write_text(
-            textwrap.dedent(f"""
-            version: 1
-            stack: {{dir: {WORK / "etl-stack"}}}
-            rejects_dir: {WORK / "rejects"}
-            stores:
-              dynamodb: {{endpoint: "{fast}", region: us-west-2}}
-            datasets:
-              bought:
-                source: {{path: {data}}}
-                target: {{store: dynamodb, table: {table}}}
-                key: {{hash: item, range: customer}}
-            """)
-        )
+        load = dataferry_spec(data, fast, table)
         run_timed([*DATAFERRY, "load", "nosql", "-q", "-c", str(load), "--force"], "load", env=ENV)
         db = WORK / "etl-ddb.duckdb"
 
@@ -292,7 +264,7 @@ def dynamodb_cases(args: argparse.Namespace) -> None:
             return run_timed(argv, f"original made correct: Scan pages, pandas ({label})", env=ENV)
 
         def ours(endpoint: str, label: str) -> Result:
-            path = spec(f"ddb-{db_port}", endpoint, "", fresh(db), nosql=table)
+            path = spec("ddb", endpoint, "", fresh(db), nosql=table)
             return dataferry_etl(path, f"dataferry etl ({label})", env=ENV)[0]
 
         # One run of each is noisy on a 2-core machine that also runs the server:
@@ -322,9 +294,6 @@ def dynamodb_cases(args: argparse.Namespace) -> None:
         assert o_fast.cpu_seconds
         assert d_fast.cpu_seconds
         print(f"  dataferry / original CPU: {d_fast.cpu_seconds / o_fast.cpu_seconds:.2f}")
-    finally:
-        for p in procs:
-            p.terminate()
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,6 +58,35 @@ def wait_port(port: int) -> None:
                 return
         time.sleep(0.05)
     sys.exit(f"nothing listens on {port}")
+
+
+@contextmanager
+def dynalite_behind_proxy(delay_ms: float) -> Iterator[tuple[str, str]]:
+    """dynalite in memory on a free loopback port, and latency_proxy.py in front of it
+    adding ``delay_ms`` to each request; yield (direct URL, delayed URL)."""
+    db_port, proxy_port = free_port(), free_port()
+    procs = [
+        subprocess.Popen(
+            [str(DYNALITE), "--host", "127.0.0.1", "--port", str(db_port), "--createTableMs", "20"],
+            stdout=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "latency_proxy.py"),
+                str(proxy_port),
+                str(db_port),
+                str(delay_ms),
+            ]
+        ),
+    ]
+    try:
+        wait_port(db_port)
+        wait_port(proxy_port)
+        yield f"http://127.0.0.1:{db_port}", f"http://127.0.0.1:{proxy_port}"
+    finally:
+        for p in procs:
+            p.terminate()
 
 
 def make_file(items: int) -> Path:
@@ -149,27 +180,7 @@ def main() -> None:
     WORK.mkdir(exist_ok=True)
     data = make_file(args.items)
     n_file = len(json.loads(data.read_text()))
-    db_port, proxy_port = free_port(), free_port()
-    procs = [
-        subprocess.Popen(
-            [str(DYNALITE), "--host", "127.0.0.1", "--port", str(db_port), "--createTableMs", "20"],
-            stdout=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "latency_proxy.py"),
-                str(proxy_port),
-                str(db_port),
-                str(args.delay_ms),
-            ]
-        ),
-    ]
-    try:
-        wait_port(db_port)
-        wait_port(proxy_port)
-        slow = f"http://127.0.0.1:{proxy_port}"
-        fast = f"http://127.0.0.1:{db_port}"
+    with dynalite_behind_proxy(args.delay_ms) as (fast, slow):
         loop = run_case(
             "put_item",
             slow,
@@ -224,9 +235,6 @@ def main() -> None:
                 f"\npeak RSS: {n_file:,} items {ours_cpu.peak_rss_mb:.0f} MB, "
                 f"{args.rss:,} items {r.peak_rss_mb:.0f} MB ({r.seconds:.1f} s)"
             )
-    finally:
-        for p in procs:
-            p.terminate()
 
 
 if __name__ == "__main__":

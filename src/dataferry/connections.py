@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .spec import Spec
-from .stack import EmbeddedStack
 
 __all__ = [
     "DynamoDBTarget",
@@ -151,6 +150,9 @@ def resolve_postgres(
         }
         info = make_conninfo("", **{k: v for k, v in parts.items() if v}, **extra)
         return PostgresTarget(info, "RDS_* environment", False)
+    # Imported here: the embedded stack's modules are not needed when a server is given.
+    from .stack import EmbeddedStack
+
     stack = EmbeddedStack(spec.stack_dir)
     if start:
         return PostgresTarget(stack.postgres_url(), "embedded", True)
@@ -197,6 +199,8 @@ def resolve_dynamodb(
     for var in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
         if env.get(var):
             return DynamoDBTarget(env[var], region, var, False)
+    from .stack import EmbeddedStack
+
     stack = EmbeddedStack(spec.stack_dir)
     if start:
         return DynamoDBTarget(stack.dynamodb_url(), region, "embedded", True)

@@ -20,7 +20,6 @@ from ..ledger import LoadCounts, LoadRecord, file_fingerprint
 from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
-from ..stack import EmbeddedStack
 from .common import RunContext, finish, keep_rejects, ledgered, new_record, skip, unchanged_since
 
 __all__ = ["dynamodb_items", "load_nosql"]
@@ -145,4 +144,6 @@ def load_nosql(
         return [_load_one(client, spec, name, ctx) for name in chosen]
     finally:
         if target.embedded:  # moto keeps tables in memory: put this load on disk now
+            from ..stack import EmbeddedStack
+
             EmbeddedStack(spec.stack_dir).persist_dynamodb()

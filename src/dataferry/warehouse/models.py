@@ -96,10 +96,10 @@ def _rewrite(spec: Spec, name: str, path: str, tree: exp.Query) -> tuple[set[str
     return models, datasets
 
 
-def _checks(spec: Spec, name: str, model: Model, target: str, dialect: str) -> list[Check]:
+def _checks(spec: Spec, name: str, model: Model, target: str) -> list[Check]:
     checks = []
     if model.primary_key:
-        keys = idents(model.primary_key, dialect)
+        keys = idents(model.primary_key)
         checks.append(
             Check(
                 f"primary key ({', '.join(model.primary_key)}) repeats",
@@ -111,16 +111,16 @@ def _checks(spec: Spec, name: str, model: Model, target: str, dialect: str) -> l
         checks.append(
             Check(
                 f"{col} is null",
-                f"SELECT count(*) FROM {target} WHERE {ident(col, dialect)} IS NULL",
+                f"SELECT count(*) FROM {target} WHERE {ident(col)} IS NULL",
             )
         )
     for fk in model.foreign_keys:
-        parent = table(spec.models.schema_, fk.references.model, dialect)
+        parent = table(spec.models.schema_, fk.references.model)
         on = " AND ".join(
-            f"p.{ident(pc, dialect)} = c.{ident(cc, dialect)}"
+            f"p.{ident(pc)} = c.{ident(cc)}"
             for cc, pc in zip(fk.columns, fk.references.columns, strict=True)
         )
-        present = " AND ".join(f"c.{ident(cc, dialect)} IS NOT NULL" for cc in fk.columns)
+        present = " AND ".join(f"c.{ident(cc)} IS NOT NULL" for cc in fk.columns)
         checks.append(
             Check(
                 f"({', '.join(fk.columns)}) has no match in {fk.references.model}"
@@ -146,7 +146,7 @@ def plan_models(spec: Spec, dialect: str, staging_suffix: str) -> list[PlannedMo
             ) from None
         tree = _parse(str(path), text)
         models, datasets = _rewrite(spec, name, str(path), tree)
-        staged = table(spec.models.schema_, name + staging_suffix, dialect)
+        staged = table(spec.models.schema_, name + staging_suffix)
         planned[name] = PlannedModel(
             name=name,
             schema=spec.models.schema_,
@@ -154,7 +154,7 @@ def plan_models(spec: Spec, dialect: str, staging_suffix: str) -> list[PlannedMo
             file=str(path),
             models=models,
             datasets=datasets,
-            checks=_checks(spec, name, model, staged, dialect),
+            checks=_checks(spec, name, model, staged),
         )
     graph = {n: p.models for n, p in planned.items()}
     for n, model in spec.models.tables.items():

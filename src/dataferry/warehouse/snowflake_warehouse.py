@@ -32,7 +32,7 @@ from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from ..types import LogicalType
 from . import DELETED_AT
-from .identifiers import ident as _ident
+from .identifiers import ident, idents, table
 
 if TYPE_CHECKING:
     from .models import PlannedModel
@@ -69,18 +69,6 @@ _LEDGER_COLUMNS = {
     "status": "VARCHAR",
     "error": "VARCHAR",
 }
-
-
-def ident(name: str) -> str:
-    return _ident(name, DIALECT)
-
-
-def idents(names: Iterable[str], prefix: str = "") -> str:
-    return ", ".join(prefix + ident(n) for n in names)
-
-
-def table(schema: str, name: str) -> str:
-    return f"{ident(schema)}.{ident(name)}"
 
 
 def _canonical(type_text: str) -> str:

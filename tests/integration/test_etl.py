@@ -94,14 +94,14 @@ def test_reconciliation_catches_a_lost_row_mocked_fault(
     stages.etl(spec, ["orders"])
     with wh(spec) as conn:
         before = conn.execute("SELECT * FROM raw_postgres.orders ORDER BY order_id").fetchall()
-    real_read = pg.read_parallel
+    real_read = pg.read
 
-    def lossy(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None):
-        batches = list(real_read(conn, target, ds, since, rows))
+    def lossy(conn: Any, reader: Any, ds: Any, since: Any = None, rows: Any = None):
+        batches = list(real_read(conn, reader, ds, since, rows))
         table = pa.Table.from_batches(batches)
         yield from table.slice(0, table.num_rows - 1).to_batches()
 
-    monkeypatch.setattr(pg, "read_parallel", lossy)
+    monkeypatch.setattr(pg, "read", lossy)
     with pytest.raises(CheckFailed, match=r"orders.*reconciliation failed.*3 rows.*2 arrived"):
         stages.etl(spec, ["orders"])
     with wh(spec) as conn:
@@ -152,14 +152,14 @@ def test_a_read_failing_midway_leaves_the_raw_table_as_it_was_mocked_dropped_con
     stages.load_sql(spec)
     if existing:
         stages.etl(spec, ["orders"])
-    real_read = pg.read_parallel
+    real_read = pg.read
 
-    def dropping(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None):
-        with contextlib.closing(real_read(conn, target, ds, since, rows)) as batches:
+    def dropping(conn: Any, reader: Any, ds: Any, since: Any = None, rows: Any = None):
+        with contextlib.closing(real_read(conn, reader, ds, since, rows)) as batches:
             yield next(batches).slice(0, 1)
             raise TargetUnavailable("PostgreSQL: server closed the connection unexpectedly")
 
-    monkeypatch.setattr(pg, "read_parallel", dropping)
+    monkeypatch.setattr(pg, "read", dropping)
     with pytest.raises(TargetUnavailable, match="server closed the connection"):
         stages.etl(spec, ["orders"], stages.RunContext(full_refresh=True))
     with wh(spec) as conn:
@@ -181,16 +181,16 @@ def test_a_warehouse_refusing_a_batch_midway_stops_the_read_mocked_bad_batch(
 
     spec, _ = spec_and_names
     stages.load_sql(spec)
-    real_read = pg.read_parallel
+    real_read = pg.read
 
-    def bad_second(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None):
-        batches = real_read(conn, target, ds, since, rows)
+    def bad_second(conn: Any, reader: Any, ds: Any, since: Any = None, rows: Any = None):
+        batches = real_read(conn, reader, ds, since, rows)
         first = next(batches)
         yield first.slice(0, 1)
         yield pa.record_batch([pa.array(["not a number"])], names=["order_id"])
         yield from batches
 
-    monkeypatch.setattr(pg, "read_parallel", bad_second)
+    monkeypatch.setattr(pg, "read", bad_second)
     with pytest.raises(TargetError, match=r"warehouse: .*(1 columns|1 children)"):
         stages.etl(spec, ["orders"])
     with wh(spec) as conn:

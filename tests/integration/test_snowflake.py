@@ -147,13 +147,13 @@ def test_a_failed_reconciliation_rolls_back_mocked_lossy_reader(
     from dataferry.stores import postgres as pg
 
     spec, _ = spec_and_table
-    real_read = pg.read_parallel
+    real_read = pg.read
 
-    def lossy(conn: Any, target: Any, ds: Any, since: Any = None, rows: Any = None) -> Any:
-        t = pa.Table.from_batches(list(real_read(conn, target, ds, since, rows)))
+    def lossy(conn: Any, reader: Any, ds: Any, since: Any = None, rows: Any = None) -> Any:
+        t = pa.Table.from_batches(list(real_read(conn, reader, ds, since, rows)))
         yield from t.slice(0, t.num_rows - 1).to_batches()
 
-    monkeypatch.setattr(pg, "read_parallel", lossy)
+    monkeypatch.setattr(pg, "read", lossy)
     with pytest.raises(CheckFailed, match=r"reconciliation failed.*3 rows.*2 arrived"):
         stages.etl(spec, ["orders"])
     assert query(

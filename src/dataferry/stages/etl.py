@@ -3,8 +3,9 @@ then the spec's models built from them inside the warehouse."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connections import resolve_dynamodb, resolve_postgres
 from ..errors import SpecError, TargetError
@@ -12,6 +13,9 @@ from ..ledger import LoadCounts, LoadRecord, utcnow
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
 from .common import RunContext, counting, finish, ledgered, new_record, open_warehouse
+
+if TYPE_CHECKING:
+    from ..stores.postgres import ArrowReader
 
 __all__ = ["check_models", "etl"]
 
@@ -24,11 +28,11 @@ def _missing(name: str, ds: Dataset, store: str, stage: str) -> TargetError:
 
 
 def _from_postgres(
-    spec: Spec, datasets: dict[str, Dataset], wh: Any, ctx: RunContext
+    spec: Spec, datasets: dict[str, Dataset], wh: Any, ctx: RunContext, reader: ArrowReader
 ) -> list[LoadRecord]:
     from ..stores import postgres as pg
 
-    target = resolve_postgres(spec)
+    target = reader.target
     wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", ctx.wait_s)
     records = []
     with pg.connect(target) as conn:
@@ -54,7 +58,7 @@ def _from_postgres(
                         *raw,
                         ds.primary_key,
                         counting(
-                            pg.read_parallel(conn, target, ds, since, source_rows),
+                            pg.read(conn, reader, ds, since, source_rows),
                             name,
                             ctx.progress,
                         ),
@@ -206,9 +210,16 @@ def etl(
     pg_sets = spec.datasets_for("postgres", datasets)
     ddb_sets = spec.datasets_for("dynamodb", datasets)
     records: list[LoadRecord] = []
-    with open_warehouse(spec) as wh:
+    with contextlib.ExitStack() as resources:
+        reader = None
         if pg_sets:
-            records += _from_postgres(spec, pg_sets, wh, ctx)
+            from ..stores import postgres as pg
+
+            # Opened first: the driver's own start-up runs while the warehouse opens.
+            reader = resources.enter_context(pg.ArrowReader(resolve_postgres(spec)))
+        wh = resources.enter_context(open_warehouse(spec))
+        if reader is not None:
+            records += _from_postgres(spec, pg_sets, wh, ctx, reader)
         if ddb_sets:
             records += _from_dynamodb(spec, ddb_sets, wh, ctx)
         records += _build_models(spec, wh, ctx)

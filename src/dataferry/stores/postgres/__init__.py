@@ -1,12 +1,15 @@
-"""PostgreSQL (Amazon RDS in production): COPY in, merge on the primary key, COPY out."""
+"""PostgreSQL (Amazon RDS in production): COPY in, merge on the primary key; read out as
+Arrow through ADBC."""
 
+from .arrow_stream import ArrowReader
 from .connection import connect, probe
 from .ddl import count, provision, table_ident
 from .ledger import last_loads, ok_loads, record_load
-from .read import read, read_parallel
+from .read import read
 from .write import write
 
 __all__ = [
+    "ArrowReader",
     "connect",
     "count",
     "last_loads",
@@ -14,7 +17,6 @@ __all__ = [
     "probe",
     "provision",
     "read",
-    "read_parallel",
     "record_load",
     "table_ident",
     "write",

@@ -9,10 +9,16 @@ from psycopg import sql
 
 from ...errors import TargetError
 from ...spec import DEFAULT_KEYWORDS, Dataset, Spec
-from ...types import from_postgres
+from ...types import LogicalType, from_postgres
 from .connection import translated
 
-__all__ = ["count", "provision", "row_filter", "table_ident"]
+__all__ = [
+    "column_types",
+    "count",
+    "provision",
+    "row_filter",
+    "table_ident",
+]
 
 
 def table_ident(ds: Dataset) -> sql.Identifier:
@@ -55,6 +61,11 @@ def _existing_columns(conn: psycopg.Connection, ds: Dataset) -> dict[str, tuple[
         (ds.target.schema_, ds.target.table),
     ).fetchall()
     return {name: (typ, notnull) for name, typ, notnull in rows}
+
+
+def column_types(conn: psycopg.Connection, ds: Dataset) -> dict[str, LogicalType | None]:
+    """The logical type of each column the dataset's table has (None: no equivalent)."""
+    return {name: from_postgres(typ) for name, (typ, _) in _existing_columns(conn, ds).items()}
 
 
 def _create(conn: psycopg.Connection, spec: Spec, ds: Dataset) -> None:

@@ -1,152 +1,166 @@
-"""Stream a table out with COPY TO STDOUT, parsed by Arrow into typed record batches.
+"""Read a dataset's table as Arrow record batches typed by the spec, all in one snapshot.
 
-Never a whole-table fetch: memory holds one block of CSV and one batch at a time.
+The rows travel as PostgreSQL's binary COPY, decoded by ADBC's driver (arrow_stream.py):
+never a whole-table fetch, memory holds a batch or two. Large tables on a remote server
+are split into key ranges read in parallel, each by a connection of its own that shares
+the caller's snapshot.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 from psycopg import sql
 
 from ...background import interleaved
 from ...connections import PostgresTarget
+from ...errors import TargetError
 from ...spec import Dataset
-from .connection import connect, translated
-from .copy_out import copy_out
-from .ddl import row_filter, table_ident
+from ...types import LogicalType
+from .arrow_stream import ArrowReader, stream
+from .connection import translated
+from .ddl import column_types, row_filter, table_ident
 
-__all__ = ["read", "read_parallel"]
+__all__ = ["read"]
 
-# Against a server across a network, several COPY streams overlap their round trips and
-# the server formats each range in its own backend. Against a local server they only
-# compete with it for the same cores: 1M rows took 1.15-1.25 s in one stream and 1.26 s
-# in two on the 2-core development machine, so a local server gets one. Below
-# PARALLEL_MIN_ROWS a second connection costs more than it saves.
+# Against a server across a network, several streams overlap their round trips and the
+# server encodes each range in its own backend. Against a local server they only compete
+# with it for the same cores (one stream was as fast as two on the 2-core development
+# machine), so a local server gets one. Below PARALLEL_MIN_ROWS a second connection costs
+# more than it saves.
 DEFAULT_PARTS = max(2, min(4, os.cpu_count() or 2))
 PARALLEL_MIN_ROWS = 200_000
+# The largest precision whose unscaled values fit a bigint (below 2**63).
+_SCALED_MAX_PRECISION = 18
+# PostgreSQL's earliest date and timestamp (4714-11-24 BC), as days and microseconds
+# since 1970. The driver turns 'infinity' and '-infinity' into values far below them.
+_EARLIEST = {
+    "date": -2_440_588,
+    "timestamp": -210_866_803_200_000_000,
+    "timestamptz": -210_866_803_200_000_000,
+}
 
-BLOCK_SIZE = 4 << 20
 
+class _Column:
+    """How one column is selected and turned back into the spec's Arrow type."""
 
-class _CopyStream(io.RawIOBase):
-    """A read-only file over COPY's chunks, for Arrow's streaming CSV reader.
+    def __init__(self, name: str, want: LogicalType, have: LogicalType | None) -> None:
+        self.name = name
+        self.arrow = want.arrow()
+        self.earliest = _EARLIEST.get(want.name)
+        # A numeric column declared exactly as the spec says, and small enough, travels as
+        # its unscaled integer: the driver spells numerics out as text, which took longer
+        # than the rest of the read. Any other numeric comes as text and is cast by Arrow,
+        # which refuses to drop digits.
+        self.scale = None
+        if (
+            want.name == "numeric"
+            and have == want
+            and want.precision is not None
+            and want.precision <= _SCALED_MAX_PRECISION
+        ):
+            self.scale = want.scale or 0
 
-    libpq hands COPY data over one row at a time (about 50 bytes for an orders row), so
-    ``read`` gathers as many rows as asked for in one call: a file that returned a row
-    per call cost more than the COPY and the CSV parsing together.
-    """
+    def select(self) -> sql.Composable:
+        ident = sql.Identifier(self.name)
+        if self.scale is None:
+            return ident
+        return sql.SQL("({} * {})::int8 AS {}").format(ident, sql.Literal(10**self.scale), ident)
 
-    def __init__(self, chunks: Iterator[bytes | bytearray | memoryview]) -> None:
-        self._chunks = chunks
-        self._buffer = bytearray()
+    def restore(self, array: pa.Array) -> pa.Array:
+        if isinstance(array.type, pa.BaseExtensionType):  # json, and numeric as text
+            array = array.storage
+        if self.scale is not None:
+            # The unscaled integers as decimal(19,0), whose buffer is read as the spec's
+            # decimal(p,s): the same 128-bit integers, the scale applied without arithmetic.
+            unscaled = array.cast(pa.decimal128(19, 0))
+            return pa.Array.from_buffers(
+                self.arrow, len(unscaled), unscaled.buffers(), unscaled.null_count, unscaled.offset
+            )
+        if array.type != self.arrow:
+            array = array.cast(self.arrow)  # a safe cast: overflow or lost digits raise
+        return array
 
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        # bytearray +=: holding libpq's row buffers in a list until a join was twice slower
-        buffer = self._buffer
-        limit = -1 if size is None else size
-        if limit < 0 or len(buffer) < limit:
-            for chunk in self._chunks:
-                buffer += chunk
-                if 0 <= limit <= len(buffer):
-                    break
-        if 0 <= limit < len(buffer):
-            data = bytes(buffer[:limit])
-            del buffer[:limit]
-        else:
-            data = bytes(buffer)
-            buffer.clear()
-        return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    def infinite_at(self, array: pa.Array) -> int | None:
+        """The index of the first infinite date or timestamp in ``array``, if any."""
+        if self.earliest is None or array.null_count == len(array):
+            return None
+        as_int = array.view(pa.int32() if pa.types.is_date32(array.type) else pa.int64())
+        below = pc.less(as_int, self.earliest)
+        if not pc.any(below).as_py():
+            return None
+        return int(pc.index(below, True).as_py())
 
 
 def read(
     conn: psycopg.Connection,
-    ds: Dataset,
-    since: Any = None,
-    key_range: tuple[int, int] | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """Yield the dataset's table (its rows from ``since`` on, by the dataset's cursor
-    column, and within ``key_range`` of its first key column, when given) as record
-    batches typed by the spec."""
-    names = list(ds.columns)
-    select: list[sql.Composable] = []
-    read_types: dict[str, pa.DataType] = {}
-    for name, col in ds.columns.items():
-        if col.type.name == "timestamptz":
-            # PostgreSQL prints offsets as +00, which Arrow does not parse: export UTC wall time.
-            select.append(sql.SQL("({} AT TIME ZONE 'UTC')").format(sql.Identifier(name)))
-            read_types[name] = pa.timestamp("us")
-        else:
-            select.append(sql.Identifier(name))
-            read_types[name] = col.type.arrow()
-    stmt = sql.SQL("COPY (SELECT {} FROM {}{}) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(", ").join(select), table_ident(ds), row_filter(ds, since, key_range)
-    )
-    with translated(f"reading {ds.target.schema_}.{ds.target.table}"):
-        chunks = copy_out(conn, stmt.as_bytes(conn))
-        first = next(chunks, None)
-        if first is None:
-            return  # an empty table: no CSV at all, which Arrow's reader refuses
-        reader = pacsv.open_csv(
-            _CopyStream(itertools.chain([first], chunks)),
-            read_options=pacsv.ReadOptions(
-                column_names=names, block_size=BLOCK_SIZE, use_threads=False
-            ),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types=read_types,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-                true_values=["t"],
-                false_values=["f"],
-            ),
-        )
-        for batch in reader:
-            arrays = [
-                batch.column(n).cast(ds.columns[n].type.arrow())
-                if ds.columns[n].type.name == "timestamptz"
-                else batch.column(n)
-                for n in names
-            ]
-            yield pa.RecordBatch.from_arrays(arrays, names=names)
-
-
-def read_parallel(
-    conn: psycopg.Connection,
-    target: PostgresTarget,
+    reader: ArrowReader,
     ds: Dataset,
     since: Any = None,
     rows: int | None = None,
     parts: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """``read``, split into ``parts`` ranges of the first key column, each read by its own
-    connection and thread, all in the snapshot of ``conn``'s transaction (exported with
-    pg_export_snapshot), so together they see exactly what one read in ``conn`` would.
-    ``conn`` must be in a REPEATABLE READ transaction. Falls back to one read when the
-    key is not an integer, the caller counted too few ``rows`` to be worth it, or the
-    server is local (``parts`` unset)."""
+    """Yield the dataset's table (its rows from ``since`` on, by its cursor column) as
+    record batches typed by the spec.
+
+    When ``conn`` is in a REPEATABLE READ transaction, the rows are exactly those its
+    snapshot sees (exported with pg_export_snapshot), whichever connections read them.
+    The table is split into ``parts`` ranges of its first key column, read in parallel;
+    by default one for a local server, and one when the caller counted fewer ``rows``
+    than are worth it or the key is not an integer.
+    """
+    where = f"{ds.target.schema_}.{ds.target.table}"
+    with translated(f"reading {where}"):
+        have = column_types(conn, ds)
+        columns = [_Column(n, c.type, have.get(n)) for n, c in ds.columns.items()]
+        snapshot = None
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            assert row is not None
+            snapshot = str(row[0])
+        ranges = _ranges(conn, reader.target, ds, since, rows, parts)
+        statements = [
+            sql.SQL("SELECT {} FROM {}{}")
+            .format(
+                sql.SQL(", ").join(c.select() for c in columns),
+                table_ident(ds),
+                row_filter(ds, since, key_range),
+            )
+            .as_string(conn)
+            for key_range in ranges
+        ]
+
+    def part(statement: str) -> Iterator[pa.RecordBatch]:
+        with reader.connection(snapshot) as adbc:
+            for batch in stream(adbc, statement, f"reading {where}"):
+                yield _restored(batch, columns, ds, where)
+
+    if len(statements) == 1:
+        yield from part(statements[0])
+    else:
+        yield from interleaved([part(s) for s in statements])
+
+
+def _ranges(
+    conn: psycopg.Connection,
+    target: PostgresTarget,
+    ds: Dataset,
+    since: Any,
+    rows: int | None,
+    parts: int | None,
+) -> list[tuple[int, int] | None]:
+    """The key ranges to read in parallel, or [None]: the whole table in one stream."""
     if parts is None:
         parts = 1 if target.local else DEFAULT_PARTS
     key = ds.primary_key[0]
     few = rows is not None and rows < PARALLEL_MIN_ROWS
     if parts < 2 or few or ds.columns[key].type.int_range is None:
-        yield from read(conn, ds, since)
-        return
+        return [None]
     row = conn.execute(
         sql.SQL("SELECT min({k}), max({k}) FROM {t}{w}").format(
             k=sql.Identifier(key), t=table_ident(ds), w=row_filter(ds, since)
@@ -155,16 +169,31 @@ def read_parallel(
     assert row is not None
     lo, hi = row
     if lo is None:
-        return
-    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
-    assert snapshot is not None
+        return [None]
     step = (hi - lo) // parts + 1
     ranges = [(lo + n * step, min(lo + (n + 1) * step, hi + 1)) for n in range(parts)]
+    return [r for r in ranges if r[0] < r[1]]
 
-    def part(key_range: tuple[int, int]) -> Iterator[pa.RecordBatch]:
-        with connect(target) as c, c.transaction():
-            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            c.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot[0])))
-            yield from read(c, ds, since, key_range)
 
-    yield from interleaved([part(r) for r in ranges if r[0] < r[1]])
+def _restored(
+    batch: pa.RecordBatch, columns: list[_Column], ds: Dataset, where: str
+) -> pa.RecordBatch:
+    arrays = []
+    for n, column in enumerate(columns):
+        try:
+            arrays.append(column.restore(batch.column(n)))
+        except pa.ArrowException as e:
+            raise TargetError(
+                f"reading {where}: column {column.name} does not fit the spec's "
+                f"{ds.columns[column.name].type}: {e}"
+            ) from None
+    restored = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+    for column, array in zip(columns, arrays, strict=True):
+        at = column.infinite_at(array)
+        if at is not None:
+            key = ", ".join(f"{k}={restored.column(k)[at].as_py()!r}" for k in ds.primary_key)
+            raise TargetError(
+                f"reading {where}: row {key}: column {column.name} is infinite, which the "
+                "warehouse cannot hold; nothing was loaded"
+            )
+    return restored

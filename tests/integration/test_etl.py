@@ -80,6 +80,33 @@ def test_etl_before_loading_says_what_to_run(spec_and_names: tuple) -> None:
         stages.etl(spec, ["bought"])
 
 
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_source_without_a_key_constraint_is_checked_for_repeated_keys(
+    spec_and_names: tuple, schema: str, existing: bool
+) -> None:
+    """A table whose primary key guarantees unique keys is not re-checked in the
+    warehouse; one without it is, on the first load and on a merge alike."""
+    from dataferry.connections import resolve_postgres
+    from dataferry.stores import postgres as pg
+
+    spec, _ = spec_and_names
+    stages.load_sql(spec)
+    if existing:
+        stages.etl(spec, ["orders"])
+    with pg.connect(resolve_postgres(spec)) as conn:
+        assert pg.keys_unique(conn, spec.datasets["orders"])
+        conn.execute(f'ALTER TABLE "{schema}".orders DROP CONSTRAINT orders_pkey')
+        assert not pg.keys_unique(conn, spec.datasets["orders"])
+        conn.execute(
+            f"INSERT INTO \"{schema}\".orders VALUES (1, 1, 1, '2024-03-01', 9.99, 'again')"
+        )
+    with pytest.raises(TargetError, match=r"orders\"?: the source holds key \(1,\) 2 times"):
+        stages.etl(spec, ["orders"])
+    with wh(spec) as conn:
+        rows = conn.execute("SELECT count(*) FROM raw_postgres.orders").fetchone()
+    assert rows == ((3,) if existing else (0,))
+
+
 def test_reconciliation_catches_a_lost_row_mocked_fault(
     spec_and_names: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -67,6 +67,7 @@ def _from_postgres(
                         expected_rows=source_rows,
                         full=since is None,
                         deletes=ds.etl.deletes,
+                        keys_unique=pg.keys_unique(conn, ds),
                     )
                 wh.record_load(finish(record, counts))
             records.append(record)

@@ -149,12 +149,15 @@ class DuckDBWarehouse:
         expected_rows: int | None = None,
         full: bool = True,
         deletes: Deletes = "soft",
+        keys_unique: bool = False,
     ) -> LoadCounts:
         """Stage ``batches`` and merge them into the raw table, atomically.
 
         ``full``: the batches are the whole source table, so a raw row whose key is not
         among them was deleted at the source: ``deletes`` says whether to delete it too,
-        mark it (``_dataferry_deleted_at``) or leave it.
+        mark it (``_dataferry_deleted_at``) or leave it. ``keys_unique``: the source
+        guarantees that no key repeats (a primary key read in one snapshot), so the
+        batches are not checked for repeated keys; the row count still is.
         """
         target = table(schema, name)
         conn = self.conn
@@ -162,7 +165,7 @@ class DuckDBWarehouse:
         try:
             if self._is_empty(target):
                 counts = self._first_load(
-                    schema, name, keys, batches, source, run_id, expected_rows
+                    schema, name, keys, batches, source, run_id, expected_rows, keys_unique
                 )
                 conn.execute("COMMIT")
                 return counts
@@ -175,7 +178,9 @@ class DuckDBWarehouse:
             staged = self._insert_stream(
                 "INSERT INTO dataferry_stage BY NAME SELECT * FROM dataferry_batches", batches
             )
-            counts = self._merge_stage(target, keys, source, run_id, staged, expected_rows)
+            counts = self._merge_stage(
+                target, keys, source, run_id, staged, expected_rows, keys_unique
+            )
             if full and deletes != "ignore":
                 counts.deleted = self._deletions(target, keys, deletes, run_id)
             conn.execute("DROP TABLE dataferry_stage")
@@ -241,6 +246,7 @@ class DuckDBWarehouse:
         source: str,
         run_id: str,
         expected_rows: int | None,
+        keys_unique: bool,
     ) -> LoadCounts:
         """Into an empty raw table the batches go straight in, with no stage: nothing can
         match, change or be deleted, and a stage would double the memory and the writes.
@@ -255,12 +261,8 @@ class DuckDBWarehouse:
             batches,
             [now, source, run_id],
         )
-        dup = self.conn.execute(
-            f"SELECT {idents(keys)}, count(*) FROM {target} GROUP BY ALL "
-            "HAVING count(*) > 1 LIMIT 1"
-        ).fetchone()
-        if dup:
-            raise TargetError(f"{target}: the source holds key {dup[:-1]} {dup[-1]} times")
+        if not keys_unique:
+            self._check_keys(target, target, keys)
         row = self.conn.execute(f"SELECT count(*) FROM {target}").fetchone()
         assert row is not None
         if (expected_rows is not None and loaded != expected_rows) or row[0] != loaded:
@@ -270,6 +272,15 @@ class DuckDBWarehouse:
                 "the load was rolled back"
             )
         return LoadCounts(read=loaded, written=loaded, inserted=loaded)
+
+    def _check_keys(self, target: str, rows: str, keys: list[str]) -> None:
+        """Fail, naming a key, when ``rows`` repeat one: DuckDB's MERGE would silently keep
+        one of them."""
+        dup = self.conn.execute(
+            f"SELECT {idents(keys)}, count(*) FROM {rows} GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        if dup:
+            raise TargetError(f"{target}: the source holds key {dup[:-1]} {dup[-1]} times")
 
     def _deletions(self, target: str, keys: list[str], deletes: Deletes, run_id: str) -> int:
         gone = (
@@ -296,14 +307,11 @@ class DuckDBWarehouse:
         run_id: str,
         staged: int,
         expected_rows: int | None,
+        keys_unique: bool,
     ) -> LoadCounts:
         conn = self.conn
-        dup = conn.execute(
-            f"SELECT {idents(keys)}, count(*) FROM dataferry_stage GROUP BY ALL "
-            f"HAVING count(*) > 1 LIMIT 1"
-        ).fetchone()
-        if dup:
-            raise TargetError(f"{target}: the source holds key {dup[:-1]} {dup[-1]} times")
+        if not keys_unique:
+            self._check_keys(target, "dataferry_stage", keys)
         cols = [r[0] for r in conn.execute("DESCRIBE dataferry_stage").fetchall()]
         values = [c for c in cols if c not in keys]
         on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)

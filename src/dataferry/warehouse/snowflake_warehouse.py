@@ -275,9 +275,11 @@ class SnowflakeWarehouse:
         expected_rows: int | None = None,
         full: bool = True,
         deletes: str = "soft",
+        keys_unique: bool = False,
     ) -> LoadCounts:
         """Stage ``batches`` (PUT + COPY INTO) and apply them to the raw table in one
-        transaction; see DuckDBWarehouse.merge for ``full`` and ``deletes``."""
+        transaction; see DuckDBWarehouse.merge for ``full``, ``deletes`` and
+        ``keys_unique``."""
         target = table(schema, name)
         tag = f"{run_id}_{uuid.uuid4().hex[:8]}"
         landing = table(self.schema, f"dataferry_landing_{tag}")
@@ -308,6 +310,8 @@ class SnowflakeWarehouse:
                     )
                 else:
                     stage = landing
+                if not keys_unique:
+                    self._check_keys(target, stage, keys)
                 counts = self._apply(target, stage, keys, cols, source, run_id, staged)
                 self._reconcile(target, stage, keys, cols, expected_rows)
                 if full and deletes != "ignore":
@@ -331,12 +335,6 @@ class SnowflakeWarehouse:
         run_id: str,
         staged: int,
     ) -> LoadCounts:
-        dup = self._exec(
-            f"SELECT {idents(keys)}, COUNT(*) FROM {stage} GROUP BY {idents(keys)} "
-            "HAVING COUNT(*) > 1 LIMIT 1"
-        )
-        if dup:
-            raise TargetError(f"{target}: the source holds key {dup[0][:-1]} {dup[0][-1]} times")
         values = [c for c in cols if c not in keys]
         on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)
         changed = " OR ".join(
@@ -379,6 +377,14 @@ class SnowflakeWarehouse:
             updated=int(updated),
             unchanged=staged - int(inserted) - int(updated),
         )
+
+    def _check_keys(self, target: str, stage: str, keys: list[str]) -> None:
+        dup = self._exec(
+            f"SELECT {idents(keys)}, COUNT(*) FROM {stage} GROUP BY {idents(keys)} "
+            "HAVING COUNT(*) > 1 LIMIT 1"
+        )
+        if dup:
+            raise TargetError(f"{target}: the source holds key {dup[0][:-1]} {dup[0][-1]} times")
 
     def _checksum(self, cols: list[str], alias: str) -> str:
         # HASH is 64-bit; summing it modulo 2^32 keeps the sum exact at any row count.

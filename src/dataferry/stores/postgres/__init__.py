@@ -3,7 +3,7 @@ Arrow through ADBC."""
 
 from .arrow_stream import ArrowReader
 from .connection import connect, probe
-from .ddl import count, provision, table_ident
+from .ddl import count, keys_unique, provision, table_ident
 from .ledger import last_loads, ok_loads, record_load
 from .read import read
 from .write import write
@@ -12,6 +12,7 @@ __all__ = [
     "ArrowReader",
     "connect",
     "count",
+    "keys_unique",
     "last_loads",
     "ok_loads",
     "probe",

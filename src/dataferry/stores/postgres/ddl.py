@@ -15,6 +15,7 @@ from .connection import translated
 __all__ = [
     "column_types",
     "count",
+    "keys_unique",
     "provision",
     "row_filter",
     "table_ident",
@@ -182,6 +183,29 @@ def row_filter(
     if not conditions:
         return sql.SQL("")
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+
+
+def keys_unique(conn: psycopg.Connection, ds: Dataset) -> bool:
+    """Whether the table itself guarantees that no two rows share the dataset's key: a
+    valid unique index (a primary key among them) on NOT NULL columns, all of them key
+    columns, with no predicate or expression. Committed rows then never repeat a key."""
+    row = conn.execute(
+        """
+        SELECT EXISTS (
+            SELECT 1
+            FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s
+              AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND (SELECT bool_and(a.attnotnull AND a.attname = ANY(%s))
+                   FROM pg_attribute a
+                   WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
+        )
+        """,
+        (ds.target.schema_, ds.target.table, list(ds.primary_key)),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def count(conn: psycopg.Connection, ds: Dataset, since: Any = None) -> int | None:

@@ -8,8 +8,9 @@ the caller's snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -135,15 +136,22 @@ def read(
             for key_range in ranges
         ]
 
-    def part(statement: str) -> Iterator[pa.RecordBatch]:
-        with reader.connection(snapshot) as adbc:
-            for batch in stream(adbc, statement, f"reading {where}"):
-                yield _restored(batch, columns, ds, where)
+    def part(adbc: Any, statement: str) -> Generator[pa.RecordBatch, None, None]:
+        for batch in stream(adbc, statement, f"reading {where}"):
+            yield _restored(batch, columns, ds, where)
 
-    if len(statements) == 1:
-        yield from part(statements[0])
-    else:
-        yield from interleaved([part(s) for s in statements])
+    with contextlib.ExitStack() as connections:
+        # Opened here, one after the other: ADBC objects take one caller at a time, and
+        # each connection is then used by its own part's thread only.
+        streams = [
+            part(connections.enter_context(reader.connection(snapshot)), statement)
+            for statement in statements
+        ]
+        try:
+            yield from streams[0] if len(streams) == 1 else interleaved(list(streams))
+        finally:
+            for each in streams:  # each statement ends before its connection closes
+                each.close()
 
 
 def _ranges(

@@ -57,11 +57,14 @@ class ArrowReader:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="dataferry-adbc")
         self._database = self._pool.submit(self._open)
 
+    def _unavailable(self, e: BaseException) -> TargetUnavailable:
+        return TargetUnavailable(f"PostgreSQL at {self.target.display}: {_reason(e)}")
+
     def _open(self) -> adbc_driver_manager.AdbcDatabase:
         try:
             return adbc_driver_postgresql.connect(_conninfo(self.target))
         except _ERRORS as e:
-            raise TargetUnavailable(f"PostgreSQL at {self.target.display}: {_reason(e)}") from None
+            raise self._unavailable(e) from None
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -88,7 +91,7 @@ class ArrowReader:
         try:
             conn = adbc_driver_manager.AdbcConnection(database)
         except _ERRORS as e:
-            raise TargetUnavailable(f"PostgreSQL at {self.target.display}: {_reason(e)}") from None
+            raise self._unavailable(e) from None
         try:
             if snapshot is not None:
                 conn.set_autocommit(False)  # the driver sends BEGIN

@@ -40,6 +40,17 @@ COLUMNS: dict[str, tuple[str, st.SearchStrategy[Any]]] = {
             allow_infinity=False,
         ),
     ),
+    # Past 18 digits a numeric no longer travels as its unscaled bigint: the other path.
+    "wide": (
+        "numeric(38,9)",
+        st.decimals(
+            min_value=Decimal("-" + "9" * 29 + "." + "9" * 9),
+            max_value=Decimal("9" * 29 + "." + "9" * 9),
+            places=9,
+            allow_nan=False,
+            allow_infinity=False,
+        ),
+    ),
     "ratio": ("double", st.floats(allow_nan=False, allow_infinity=False)),
     "ratio32": ("real", st.floats(allow_nan=False, allow_infinity=False, width=32)),
     "flag": ("boolean", st.booleans()),

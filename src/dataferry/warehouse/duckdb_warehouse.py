@@ -179,10 +179,15 @@ class DuckDBWarehouse:
                 "INSERT INTO dataferry_stage BY NAME SELECT * FROM dataferry_batches", batches
             )
             counts = self._merge_stage(
-                target, keys, source, run_id, staged, expected_rows, keys_unique
+                target,
+                keys,
+                source,
+                run_id,
+                staged,
+                expected_rows,
+                keys_unique,
+                deletes if full else "ignore",
             )
-            if full and deletes != "ignore":
-                counts.deleted = self._deletions(target, keys, deletes, run_id)
             conn.execute("DROP TABLE dataferry_stage")
             conn.execute("COMMIT")
             return counts
@@ -282,23 +287,6 @@ class DuckDBWarehouse:
         if dup:
             raise TargetError(f"{target}: the source holds key {dup[:-1]} {dup[-1]} times")
 
-    def _deletions(self, target: str, keys: list[str], deletes: Deletes, run_id: str) -> int:
-        gone = (
-            "NOT EXISTS (SELECT 1 FROM dataferry_stage s WHERE "
-            + " AND ".join(f"s.{ident(k)} = {target}.{ident(k)}" for k in keys)
-            + ")"
-        )
-        if deletes == "apply":
-            row = self.conn.execute(f"DELETE FROM {target} WHERE {gone} RETURNING 1").fetchall()
-        else:
-            row = self.conn.execute(
-                f"UPDATE {target} SET {ident(DELETED_AT)} = ?, "
-                f"{ident('_dataferry_run_id')} = ? "
-                f"WHERE {ident(DELETED_AT)} IS NULL AND {gone} RETURNING 1",
-                [dt.datetime.now(dt.timezone.utc), run_id],
-            ).fetchall()
-        return len(row)
-
     def _merge_stage(
         self,
         target: str,
@@ -308,7 +296,11 @@ class DuckDBWarehouse:
         staged: int,
         expected_rows: int | None,
         keys_unique: bool,
+        deletes: Deletes,
     ) -> LoadCounts:
+        """Merge the stage into ``target``: new keys inserted, changed rows updated and,
+        unless ``deletes`` is ignore, raw rows whose key is not staged marked or deleted.
+        One query counts all three, one MERGE writes them."""
         conn = self.conn
         if not keys_unique:
             self._check_keys(target, "dataferry_stage", keys)
@@ -322,37 +314,53 @@ class DuckDBWarehouse:
                 f"t.{ident(DELETED_AT)} IS NOT NULL",
             ]
         )
+        # A raw row with no staged key is gone from the source; soft deletion marks it
+        # once, so a row marked earlier is not counted (or stamped) again.
+        gone = "" if deletes == "apply" else f" AND t.{ident(DELETED_AT)} IS NULL"
+        s_key, t_key = f"s.{ident(keys[0])}", f"t.{ident(keys[0])}"
         row = conn.execute(
-            f"SELECT count(*) FILTER (WHERE t.{ident(keys[0])} IS NULL), "
-            f"count(*) FILTER (WHERE t.{ident(keys[0])} IS NOT NULL AND ({changed})) "
-            f"FROM dataferry_stage s LEFT JOIN {target} t ON {on}"
+            f"SELECT count(*) FILTER (WHERE {t_key} IS NULL), "
+            f"count(*) FILTER (WHERE {s_key} IS NOT NULL AND {t_key} IS NOT NULL "
+            f"AND ({changed})), "
+            f"count(*) FILTER (WHERE {s_key} IS NULL{gone}) "
+            f"FROM dataferry_stage s {'LEFT' if deletes == 'ignore' else 'FULL'} "
+            f"JOIN {target} t ON {on}"
         ).fetchone()
         assert row is not None
-        inserted, updated = int(row[0]), int(row[1])
+        inserted, updated, deleted = int(row[0]), int(row[1]), int(row[2])
         meta = ["_dataferry_loaded_at", "_dataferry_source", "_dataferry_run_id"]
         now = dt.datetime.now(dt.timezone.utc)
-        if inserted == staged:  # nothing to match (a first load): a plain insert
+        if inserted == staged and not deleted:  # nothing to match or remove: an insert
             conn.execute(
                 f"INSERT INTO {target} ({idents(cols)}, {idents(meta)}) "
                 f"SELECT {idents(cols)}, ?, ?, ? FROM dataferry_stage",
                 [now, source, run_id],
             )
-            self._reconcile(target, on, cols, expected_rows)
-            return LoadCounts(read=staged, written=staged, inserted=staged)
-        update = ", ".join(
-            [
-                *(f"{ident(c)} = s.{ident(c)}" for c in values),
-                *(f"{ident(m)} = ?" for m in meta),
-                f"{ident(DELETED_AT)} = NULL",
-            ]
-        )
-        conn.execute(
-            f"MERGE INTO {target} t USING dataferry_stage s ON {on} "
-            f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {update} "
-            f"WHEN NOT MATCHED THEN INSERT ({idents(cols)}, {idents(meta)}) "
-            f"VALUES ({idents(cols, prefix='s.')}, ?, ?, ?)",
-            [now, source, run_id, now, source, run_id],
-        )
+        elif inserted or updated or deleted:
+            update = ", ".join(
+                [
+                    *(f"{ident(c)} = s.{ident(c)}" for c in values),
+                    *(f"{ident(m)} = ?" for m in meta),
+                    f"{ident(DELETED_AT)} = NULL",
+                ]
+            )
+            params: list[Any] = [now, source, run_id, now, source, run_id]
+            when_gone = ""
+            if deletes == "apply":
+                when_gone = " WHEN NOT MATCHED BY SOURCE THEN DELETE"
+            elif deletes == "soft":
+                when_gone = (
+                    f" WHEN NOT MATCHED BY SOURCE{gone} THEN UPDATE "
+                    f"SET {ident(DELETED_AT)} = ?, {ident('_dataferry_run_id')} = ?"
+                )
+                params += [now, run_id]
+            conn.execute(
+                f"MERGE INTO {target} t USING dataferry_stage s ON {on} "
+                f"WHEN MATCHED AND ({changed}) THEN UPDATE SET {update} "
+                f"WHEN NOT MATCHED THEN INSERT ({idents(cols)}, {idents(meta)}) "
+                f"VALUES ({idents(cols, prefix='s.')}, ?, ?, ?){when_gone}",
+                params,
+            )
         self._reconcile(target, on, cols, expected_rows)
         return LoadCounts(
             read=staged,
@@ -360,6 +368,7 @@ class DuckDBWarehouse:
             inserted=inserted,
             updated=updated,
             unchanged=staged - inserted - updated,
+            deleted=deleted,
         )
 
     def _reconcile(self, target: str, on: str, cols: list[str], expected_rows: int | None) -> None:

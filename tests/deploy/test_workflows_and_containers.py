@@ -107,6 +107,7 @@ def test_dockerfile_is_multi_stage_non_root_and_lint_clean() -> None:
     assert all((s.startswith("python:") and s.endswith("-slim")) or " AS " in s for s in stages)
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     assert 'ENTRYPOINT ["dataferry"]' in text
+    assert '"${whl}[snowflake]"' in text  # the production warehouse's connector is in it
     # The wheel puts hadolint beside this Python, which need not be on PATH.
     beside = Path(sys.executable).parent / "hadolint"
     hadolint = str(beside) if beside.exists() else shutil.which("hadolint")

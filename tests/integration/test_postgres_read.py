@@ -126,6 +126,14 @@ def test_the_source_backend_ending_midway_is_an_error_naming_the_table(
             list(batches)
 
 
+def _read_refused(spec: Spec, match: str) -> None:
+    """Reading the orders table fails with a TargetError matching ``match``."""
+    target = resolve_postgres(spec)
+    refused = pytest.raises(TargetError, match=match)
+    with pg.connect(target) as conn, pg.ArrowReader(target) as reader, refused:
+        list(pg.read(conn, reader, spec.datasets["orders"]))
+
+
 @pytest.mark.parametrize("kind", ["date", "timestamptz"])
 def test_an_infinite_date_or_timestamp_is_refused_naming_the_row(
     pipeline: PipelineFactory, schema: str, kind: str
@@ -140,13 +148,7 @@ def test_an_infinite_date_or_timestamp_is_refused_naming_the_row(
     with pg_conn(spec) as conn:
         conn.execute(f'ALTER TABLE "{schema}".orders ALTER COLUMN order_date TYPE {kind}')
         conn.execute(f"UPDATE \"{schema}\".orders SET order_date = 'infinity' WHERE order_id = 2")
-    target = resolve_postgres(spec)
-    with (
-        pg.connect(target) as conn,
-        pg.ArrowReader(target) as reader,
-        pytest.raises(TargetError, match=r"row order_id=2: column order_date is infinite"),
-    ):
-        list(pg.read(conn, reader, spec.datasets["orders"]))
+    _read_refused(spec, r"row order_id=2: column order_date is infinite")
 
 
 def test_a_numeric_wider_than_the_spec_is_refused_not_rounded(
@@ -160,15 +162,7 @@ def test_a_numeric_wider_than_the_spec_is_refused_not_rounded(
     with pg_conn(spec) as conn:
         conn.execute(f'ALTER TABLE "{schema}".orders ALTER COLUMN price TYPE numeric(12,4)')
         conn.execute(f'UPDATE "{schema}".orders SET price = 10.1234 WHERE order_id = 1')
-    target = resolve_postgres(spec)
-    with (
-        pg.connect(target) as conn,
-        pg.ArrowReader(target) as reader,
-        pytest.raises(
-            TargetError, match=r"column price does not fit the spec's numeric\(10,2\).*data loss"
-        ),
-    ):
-        list(pg.read(conn, reader, spec.datasets["orders"]))
+    _read_refused(spec, r"column price does not fit the spec's numeric\(10,2\).*data loss")
 
 
 def test_an_unreachable_server_is_unavailable_and_its_password_never_shown() -> None:

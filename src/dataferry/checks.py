@@ -1,18 +1,20 @@
 """``dataferry validate``: read every file as a load would, and load nothing.
 
-Foreign keys and keys repeated across a file are checked against the database at load
-time; everything a file can be wrong about row by row (header, field counts, types,
-nulls, lengths, encoding, JSON syntax and keys) is found here without touching a target.
+Foreign keys, and primary keys repeated across a CSV file, are checked in the database at
+load time. Everything else a file can be wrong about (header, field counts, types, nulls,
+lengths, encoding, JSON syntax, DynamoDB's limits and a key repeated in a JSON file) is
+found here without touching a target.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 
 from .errors import DataferryError
 from .readers import RejectLog, read_csv
 from .spec import Spec
-from .stages import dynamodb_items
+from .stages import spool_items
 
 __all__ = ["FileCheck", "validate"]
 
@@ -53,7 +55,9 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
                 check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
             else:
                 log = RejectLog(path, kind="json")
-                check.rows = sum(1 for _ in dynamodb_items(path, ds, ItemCodec(ds), log))
+                with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
+                    valid, repeated = spool_items(path, ds, ItemCodec(ds), log, spool)
+                check.rows = valid - len(repeated)
                 check.rejected = len(log)
                 check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
         except DataferryError as e:

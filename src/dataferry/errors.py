@@ -8,10 +8,15 @@
     │   └── RejectedRows            more rows were rejected than --max-rejects allows
     ├── TargetError                 a target refused the load (schema mismatch, key violation)
     │   ├── TargetUnavailable       transient: the target cannot be reached yet; retrying may help
+    │   │   └── TargetBusy          another dataferry run holds the target's writer lock
     │   └── CheckFailed             the data arrived but a check on it failed (reconciliation,
     │                               a model's keys); the change was rolled back
     ├── StackError                  the embedded local stack could not be started or stopped
     └── NotSupported                the spec asks for something this version does not do
+
+    Interrupted (KeyboardInterrupt) SIGINT or SIGTERM: the run was cancelled; it passes
+                                    every `except Exception`, and drivers that clean up
+                                    on Ctrl-C (psycopg cancels the running query) do so
 
 Driver exceptions (psycopg, botocore, duckdb) are translated into these at one boundary
 per driver, so callers never need to import a driver to handle an error.
@@ -23,10 +28,12 @@ __all__ = [
     "CheckFailed",
     "DataferryError",
     "InputError",
+    "Interrupted",
     "NotSupported",
     "RejectedRows",
     "SpecError",
     "StackError",
+    "TargetBusy",
     "TargetError",
     "TargetUnavailable",
 ]
@@ -87,6 +94,10 @@ class TargetUnavailable(TargetError):
     transient = True
 
 
+class TargetBusy(TargetUnavailable):
+    """Another dataferry run holds the target's writer lock past the --wait deadline."""
+
+
 class CheckFailed(TargetError):
     """A check on loaded data failed (reconciliation, a model's keys); nothing changed."""
 
@@ -97,3 +108,19 @@ class StackError(DataferryError):
 
 class NotSupported(DataferryError):
     """The spec asks for a feature this version of dataferry does not provide."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM cancelled the run; open transactions are rolled back.
+
+    A KeyboardInterrupt (for SIGTERM too), so that no ``except Exception`` on the way up
+    (a retry loop, a driver's cleanup) can swallow it, and so that drivers do what they
+    do on Ctrl-C: psycopg cancels the query in the server and waits for it to stop.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}")

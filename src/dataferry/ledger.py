@@ -44,8 +44,6 @@ class LoadCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    # DynamoDB: records whose key repeated a later record's key in the same file.
-    superseded: int = 0
     deleted: int = 0  # mode: replace, rows of the table that the file no longer has
     consumed_capacity: float = 0.0  # DynamoDB write capacity units the load used
 

@@ -14,7 +14,7 @@ from dataferry.stores.dynamodb import ItemCodec
 from dataferry.stores.dynamodb.write import write
 from tests.conftest import PipelineFactory, unique
 from tests.integration.conftest import ddb_client
-from tests.integration.unprocessed_proxy import unprocessed_proxy
+from tests.integration.fault_proxy import fault_proxy
 
 
 def dataset(table: str, path: str = "bought.json") -> dict[str, Any]:
@@ -95,19 +95,81 @@ def test_existing_table_with_another_key_schema_is_an_error(
         stages.load_nosql(spec)
 
 
-def test_a_repeated_key_in_one_file_last_record_wins(
+def test_a_repeated_key_rejects_every_record_that_holds_it(
     pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
 ) -> None:
+    """Which copy of a repeated key is right is unknowable: all of them are rejected, with
+    every position named, however far apart they are (the same rule as load sql)."""
     table = unique("bought")
-    records = ",".join(
-        f'{{"item": "i{n % 7}", "customer": "c", "price": {n}.00}}' for n in range(100)
+    records = [{"item": f"i{n}", "customer": "c", "price": f"{n}.00"} for n in range(100)]
+    records[60] = {"item": "i3", "customer": "c", "price": "60.00"}  # far from record 3
+    records[61] = {"item": "i9", "customer": "c", "price": "61.00"}
+    records[62] = {"item": "i9", "customer": "c", "price": "62.00"}
+    body = ",".join(
+        f'{{"item": "{r["item"]}", "customer": "c", "price": {r["price"]}}}' for r in records
     )
-    pipeline.write("bought.json", f"[{records}]")
+    pipeline.write("bought.json", f"[{body}]")
     spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
-    (rec,) = stages.load_nosql(spec)
-    assert rec.counts.read == 100
-    prices = {i["item"]: i["price"] for i in scan(spec, table)}
-    assert prices == {f"i{k}": Decimal(max(n for n in range(100) if n % 7 == k)) for k in range(7)}
+    with pytest.raises(RejectedRows, match="5 row"):
+        stages.load_nosql(spec)
+    (rec,) = stages.load_nosql(spec, ctx=RunContext(max_rejects=5))
+    assert (rec.counts.read, rec.counts.written, rec.counts.rejected) == (100, 95, 5)
+    stored = {i["item"] for i in scan(spec, table)}
+    assert stored == {f"i{n}" for n in range(100) if n not in (3, 9, 60, 61, 62)}
+    with (pipeline.root / "rejects" / "bought.rejects.csv").open(encoding="utf-8") as f:
+        rows = [r[2:] for r in csv.reader(f)][1:]
+    assert [r[0] for r in rows] == ["3", "9", "60", "61", "62"]
+    assert rows[0][1:] == [
+        "item=i3, customer=c",
+        "key (item=i3, customer=c) repeats in this file (records 3, 60): which one is "
+        "right is unknowable, so none of them is loaded",
+    ]
+    assert "(records 9, 61, 62)" in rows[1][2]
+
+
+def test_numbers_that_differ_only_in_form_are_one_key(pipeline: PipelineFactory) -> None:
+    """1 and 1.0 are the same number, so the same DynamoDB key."""
+    table = unique("numkey")
+    pipeline.write("n.jsonl", '{"k": 1, "v": "a"}\n{"k": 1.0, "v": "b"}\n{"k": 2, "v": "c"}\n')
+    ds = {
+        "source": {"path": "n.jsonl"},
+        "target": {"store": "dynamodb", "table": table},
+        "key": {"hash": "k"},
+        "columns": {"k": {"type": "numeric(10,1)", "nullable": False}},
+    }
+    spec = pipeline.spec({"n": ds})
+    with pytest.raises(RejectedRows, match=r"repeats in this file \(lines 1, 2\)"):
+        stages.load_nosql(spec)
+
+
+def test_a_batch_the_server_refuses_ends_the_load_naming_its_records(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real HTTP fault: the proxy answers the third BatchWriteItem with DynamoDB's
+    ValidationException. The load must end (it used to hang), say which records the
+    refused batch held, and record the failure in the ledger."""
+    table = unique("bought")
+    body = ",".join(f'{{"item": "i{n}", "customer": "c", "price": {n}.00}}' for n in range(200))
+    pipeline.write("bought.json", f"[{body}]")
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
+    real = ddb_client(spec)
+    with fault_proxy(real.meta.endpoint_url, refuse_batch=3) as (url, stats):
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dataferry-test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dataferry-test")
+        proxied = pipeline.spec({"bought": dataset(table)}, stores={"dynamodb": {"endpoint": url}})
+        with pytest.raises(TargetError, match="DynamoDB refused the batch holding records") as e:
+            stages.load_nosql(proxied, ctx=RunContext(wait_s=5))
+    assert stats["refused"] == 1
+    message = str(e.value)
+    assert "ValidationException" in message
+    assert "injected fault" in message
+    held = [int(n) for n in message.split("holding records ")[1].split(":")[0].split(", ")]
+    assert 1 <= len(held) == len(set(held)) <= 25  # a batch: 25 items, or a last partial one
+    stored = {i["item"] for i in scan(spec, table)}
+    assert not stored & {f"i{n}" for n in held}  # nothing of the refused batch
+    (rec,) = stages.load_nosql(spec)  # straight to the server: the re-run completes
+    assert rec.counts.written == 200
+    assert len(scan(spec, table)) == 200
 
 
 def test_unprocessed_items_are_resent_fault_injecting_endpoint(
@@ -124,8 +186,8 @@ def test_unprocessed_items_are_resent_fault_injecting_endpoint(
     real = ddb_client(spec)
     ddb.provision(real, ds)
     codec = ItemCodec(ds)
-    items = [codec.encode({"item": f"i{n}", "customer": "c", "n": n}) for n in range(120)]
-    with unprocessed_proxy(real.meta.endpoint_url) as (url, stats):
+    items = [(n, codec.encode({"item": f"i{n}", "customer": "c", "n": n})) for n in range(120)]
+    with fault_proxy(real.meta.endpoint_url, unprocessed=True) as (url, stats):
         via_proxy = boto3.client(
             "dynamodb",
             endpoint_url=url,
@@ -199,7 +261,7 @@ def test_dynalite_is_strict_where_moto_is_lenient(
     pipeline: PipelineFactory, dynalite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Why the tests run on dynalite too: it refuses a batch that repeats a key, as
-    DynamoDB does, so the repeated-key test above proves dataferry's own resolution."""
+    DynamoDB does, where moto keeps the last one."""
     import boto3
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")

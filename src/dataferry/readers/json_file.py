@@ -3,21 +3,69 @@
 ijson parses incrementally, so a file larger than memory streams with flat memory.
 Numbers are never floats (DynamoDB cannot take them, and float rounding loses cents);
 NaN, Infinity and repeated member names are errors, where Python's json accepts them.
+
+ijson's C backend turns a lone UTF-16 surrogate escape (``"\\ud800"``) into ``?`` and
+glues a high surrogate to whatever escape follows it: a key would land altered. A file
+holding any surrogate escape is parsed by ijson's Python backend instead, which keeps
+strings exact; the codec then rejects, per record, a string UTF-8 cannot encode.
+
+No record (an array element or a JSON Lines line) may exceed MAX_RECORD_BYTES of text:
+a larger one is refused without being held in memory whole.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import ijson
 
 from ..errors import InputError
 
-__all__ = ["read_json_records"]
+__all__ = ["MAX_RECORD_BYTES", "read_json_records"]
+
+# 40 times DynamoDB's largest item (400 KB): room for whitespace and escapes, while a
+# runaway record (a missing bracket, a binary file) is stopped long before memory is.
+MAX_RECORD_BYTES = 16 << 20
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_CHUNK = 1 << 20
+
+
+class _RecordTooLarge(Exception):
+    pass
+
+
+def _has_surrogate_escape(path: Path) -> bool:
+    with path.open("rb") as f:
+        tail = b""
+        while chunk := f.read(_CHUNK):
+            if _SURROGATE_ESCAPE.search(tail + chunk):
+                return True
+            tail = chunk[-5:]
+    return False
+
+
+class _Bounded:
+    """A file that refuses to be read further than MAX_RECORD_BYTES past the last
+    record boundary the parser reported (``mark``)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+        self.since_mark = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size if size >= 0 else _CHUNK)
+        self.since_mark += len(data)
+        if self.since_mark > MAX_RECORD_BYTES + 2 * _CHUNK:
+            raise _RecordTooLarge
+        return data
+
+    def mark(self) -> None:
+        self.since_mark = 0
 
 
 class _NotingDict(dict[str, Any]):
@@ -61,9 +109,29 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 OnBadLine = Callable[[int, str], None]
 
 
+def _bounded_lines(f: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line, or None for a line longer than MAX_RECORD_BYTES (skipped unread)."""
+    while raw := f.readline(MAX_RECORD_BYTES + 1):
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            while (rest := f.readline(_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield raw
+
+
 def _jsonl(path: Path, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+        for lineno, raw in enumerate(_bounded_lines(f), start=1):
+            if raw is None:
+                problem = (
+                    f"line longer than {MAX_RECORD_BYTES:,} bytes: no DynamoDB item can be "
+                    "that large (400 KB)"
+                )
+                if on_bad is None:
+                    raise InputError(str(path), problem, line=lineno)
+                on_bad(lineno, problem)
+                continue
             if lineno == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
             if not raw.strip():
@@ -81,6 +149,8 @@ def _jsonl(path: Path, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str
                 problem = f"not valid utf-8: {e.reason} (byte 0x{raw[e.start]:02x})"
             except ValueError as e:
                 problem = f"not valid JSON: {e}"
+            except RecursionError:
+                problem = "not valid JSON: nested too deeply to parse"
             else:
                 if isinstance(rec, dict):
                     yield lineno, rec
@@ -100,10 +170,13 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         f.seek(0)
         if f.read(3) != b"\xef\xbb\xbf":
             f.seek(0)
+        backend = ijson.get_backend("python") if _has_surrogate_escape(path) else ijson
+        bounded = _Bounded(f)
         try:
             for index, rec in enumerate(
-                ijson.items(f, "item", use_float=False, map_type=_NotingDict)
+                backend.items(bounded, "item", use_float=False, map_type=_NotingDict)
             ):
+                bounded.mark()
                 if _NotingDict.repeats_seen and (repeated := _first_repeat(rec)) is not None:
                     raise InputError(
                         str(path),
@@ -113,6 +186,17 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not isinstance(rec, dict):
                     raise InputError(str(path), "not a JSON object", record=index)
                 yield index, rec
+        except _RecordTooLarge:
+            raise InputError(
+                str(path),
+                f"record larger than {MAX_RECORD_BYTES:,} bytes of JSON (or the array is "
+                "not closed): no DynamoDB item can be that large (400 KB)",
+                record=index + 1,
+            ) from None
+        except RecursionError:
+            raise InputError(
+                str(path), "not valid JSON: nested too deeply to parse", record=index + 1
+            ) from None
         except (ijson.JSONError, ValueError) as e:
             raise InputError(
                 str(path), f"not valid JSON after record {index}: {e}", record=index + 1

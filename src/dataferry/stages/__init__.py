@@ -12,7 +12,7 @@ from ..ledger import LoadRecord
 from ..spec import Spec
 from .common import Progress, RunContext, open_warehouse
 from .etl import check_models, etl
-from .load_nosql import dynamodb_items, load_nosql
+from .load_nosql import dynamodb_items, load_nosql, spool_items
 from .load_sql import load_sql
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "load_sql",
     "open_warehouse",
     "run",
+    "spool_items",
 ]
 
 Stage = Callable[[Spec, "list[str] | None", "RunContext | None"], list[LoadRecord]]

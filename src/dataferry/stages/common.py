@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataferryError, InputError, NotSupported
+from ..errors import DataferryError, InputError, Interrupted, NotSupported
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
 from ..readers import RejectLog
 from ..readiness import DEFAULT_DEADLINE_S
@@ -48,6 +48,9 @@ class RunContext:
     force: bool = False  # load files the ledger says are already loaded
     migrate: bool = False  # let load sql add nullable columns and widen types
     full_refresh: bool = False  # etl: read whole tables even where a cursor allows less
+    # Every load that ended (ok, skipped, failed, interrupted), in order: what a failed or
+    # interrupted run did before it stopped is told from here.
+    completed: list[LoadRecord] = field(default_factory=list)
 
 
 def new_record(spec: Spec, name: str, target: str, ctx: RunContext, source: str) -> LoadRecord:
@@ -84,16 +87,31 @@ def finish(record: LoadRecord, counts: LoadCounts) -> LoadRecord:
 
 
 @contextmanager
-def ledgered(record: LoadRecord, save: Callable[[LoadRecord], None]) -> Iterator[None]:
-    """On a dataferry error, mark the record failed, save it to the ledger, re-raise."""
+def ledgered(
+    record: LoadRecord, save: Callable[[LoadRecord], None], ctx: RunContext | None = None
+) -> Iterator[None]:
+    """Note the record in ``ctx.completed`` when the block ends. On a dataferry error or
+    an interruption, mark it failed or interrupted, save it to the ledger, re-raise.
+
+    Saving the failure is best effort: the error that ended the load (a server gone, a
+    signal) may stop the ledger write too, and must not be hidden by that second error.
+    """
     try:
         yield
-    except DataferryError as e:
-        record.status = "failed"
+    except (DataferryError, Interrupted) as e:
+        interrupted = isinstance(e, Interrupted)
+        record.status = "interrupted" if interrupted else "failed"
         record.error = str(e)
         record.finished_at = utcnow()
-        save(record)
+        if ctx is not None:
+            ctx.completed.append(record)
+        try:
+            save(record)
+        except (DataferryError, Interrupted) as again:
+            log.warning("%s: the ledger could not record this load: %s", record.dataset, again)
         raise
+    if ctx is not None:
+        ctx.completed.append(record)
 
 
 def already_loaded(
@@ -168,8 +186,9 @@ def counting(batches: Iterator[Any], name: str, progress: Progress) -> Iterator[
         progress(name, batch.num_rows)
 
 
-def open_warehouse(spec: Spec) -> Any:
-    """The spec's warehouse, connected: DuckDB (a file) or Snowflake."""
+def open_warehouse(spec: Spec, wait_s: float = 0.0) -> Any:
+    """The spec's warehouse, connected: DuckDB (a file, waiting up to ``wait_s`` for
+    another process's lock on it) or Snowflake."""
     if spec.warehouse.kind == "snowflake":
         from ..connections import resolve_snowflake
 
@@ -183,4 +202,4 @@ def open_warehouse(spec: Spec) -> Any:
         return SnowflakeWarehouse(resolve_snowflake(spec))
     from ..warehouse.duckdb_warehouse import DuckDBWarehouse
 
-    return DuckDBWarehouse(spec.duckdb_path, spec.duckdb_settings.memory_limit)
+    return DuckDBWarehouse(spec.duckdb_path, spec.duckdb_settings.memory_limit, wait_s)

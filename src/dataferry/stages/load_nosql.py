@@ -2,12 +2,17 @@
 
 The first pass reads and checks every record and writes nothing to DynamoDB, so a file
 with more bad records than allowed leaves the table untouched; it spools the valid items,
-already in DynamoDB's wire form, to a temporary file. The second pass sends them.
+already in DynamoDB's wire form, to a temporary file. A key that repeats in the file
+rejects every record that holds it, as load sql does with a repeated primary key: which
+copy is right is unknowable, and "the last one wins" would hide the question. The second
+pass sends the rest.
 """
 
 from __future__ import annotations
 
+import array
 import functools
+import itertools
 import marshal
 import tempfile
 from collections.abc import Iterator
@@ -15,14 +20,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..connections import resolve_dynamodb
-from ..errors import InputError, RejectedRows
+from ..errors import InputError, RejectedRows, TargetError
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint
 from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
 from .common import RunContext, finish, keep_rejects, ledgered, new_record, skip, unchanged_since
 
-__all__ = ["dynamodb_items", "load_nosql"]
+__all__ = ["dynamodb_items", "load_nosql", "spool_items"]
 
 
 def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
@@ -34,7 +39,7 @@ def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
 
 def dynamodb_items(
     path: Path, ds: Dataset, codec: Any, log: RejectLog | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """The file's valid records as DynamoDB items.
 
     Without ``log`` the first bad record is an InputError naming it; with one, every bad
@@ -49,7 +54,7 @@ def dynamodb_items(
 
     for pos, rec in read_json_records(path, fmt, on_bad if log is not None else None):
         try:
-            yield codec.encode(rec)
+            yield pos, codec.encode(rec)
         except ValueError as e:
             if log is None:
                 where = {"line": pos} if jsonl else {"record": pos}
@@ -59,14 +64,68 @@ def dynamodb_items(
             )
 
 
-def _replay(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
+def _replay(spool: IO[bytes], skip: frozenset[int] = frozenset()) -> Iterator[Any]:
+    """The spooled (position, item) pairs, in file order, less the ``skip`` positions."""
     # marshal: the wire form is only str, bytes, bool, dicts and lists, and reading it
     # back costs far less than parsing and encoding the JSON again.
+    spool.seek(0)
     while True:
         try:
-            yield marshal.load(spool)  # noqa: S302 (our own spool, written just before)
+            entry = marshal.load(spool)  # noqa: S302 (our own spool, written just before)
         except EOFError:
             return
+        if entry[0] not in skip:
+            yield entry
+
+
+def _reject_repeated_keys(
+    spool: IO[bytes], key_hashes: array.array[int], codec: Any, ds: Dataset, log: RejectLog
+) -> frozenset[int]:
+    """Log every record whose key another record of the file also has; their positions.
+
+    The first pass kept only a 64-bit hash per key (8 bytes a record): the file is read
+    again only when two hashes are equal, and only those records' keys are compared.
+    """
+    ordered = sorted(key_hashes)
+    suspects = {a for a, b in itertools.pairwise(ordered) if a == b}
+    del ordered
+    if not suspects:
+        return frozenset()
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for pos, item in _replay(spool):
+        key = codec.key_of(item)
+        if hash(key) in suspects:
+            groups.setdefault(key, []).append(pos)
+    jsonl = ds.source.file_format == "jsonl"
+    what = "lines" if jsonl else "records"
+    rejected: set[int] = set()
+    for key, positions in groups.items():
+        if len(positions) < 2:
+            continue
+        shown = ", ".join(f"{a}={v}" for a, (_, v) in zip(codec.key_attributes, key, strict=True))
+        where = ", ".join(map(str, positions))
+        for pos in positions:
+            log.add_record(
+                pos if jsonl else None,
+                None if jsonl else pos,
+                shown,
+                f"key ({shown}) repeats in this file ({what} {where}): which one is right "
+                "is unknowable, so none of them is loaded",
+            )
+        rejected.update(positions)
+    return frozenset(rejected)
+
+
+def spool_items(
+    path: Path, ds: Dataset, codec: Any, log: RejectLog, spool: IO[bytes]
+) -> tuple[int, frozenset[int]]:
+    """Pass 1: every valid record's (position, item) into ``spool``; bad records and
+    repeated keys into ``log``. Returns (valid records, positions of repeated keys)."""
+    key_hashes = array.array("q")
+    for pos, item in dynamodb_items(path, ds, codec, log):
+        marshal.dump((pos, item), spool)
+        key_hashes.append(hash(codec.key_of(item)))
+    return len(key_hashes), _reject_repeated_keys(spool, key_hashes, codec, ds, log)
 
 
 def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
@@ -85,7 +144,7 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
         ddb.record_load(client, record, ledger)
 
     try:
-        with ledgered(record, save_failure):
+        with ledgered(record, save_failure, ctx):
             earlier = unchanged_since(
                 path,
                 record,
@@ -100,32 +159,40 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
             if record.file_sha256 is None:
                 record.file_size, record.file_sha256 = file_fingerprint(path)
             with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
-                valid = 0
-                for item in dynamodb_items(path, ds, codec, log):  # pass 1: nothing sent
-                    marshal.dump(item, spool)
-                    valid += 1
+                valid, repeated = spool_items(path, ds, codec, log, spool)  # pass 1
                 if len(log) > allowed:
                     raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
                 ddb.provision(client, ds)
-                spool.seek(0)
-                result = ddb.write(
-                    client,
-                    ds.target.table,
-                    codec,
-                    _replay(spool),  # pass 2
-                    on_progress=functools.partial(ctx.progress, name),
-                )
+                try:
+                    result = ddb.write(
+                        client,
+                        ds.target.table,
+                        codec,
+                        _replay(spool, repeated),  # pass 2
+                        on_progress=functools.partial(ctx.progress, name),
+                    )
+                except ddb.BatchRefused as e:
+                    raise _refused(path, ds, e) from None
             counts = LoadCounts(
-                read=valid + len(log),
+                read=valid + len(log) - len(repeated),
                 written=result.written,
                 rejected=len(log),
-                superseded=result.superseded,
                 consumed_capacity=result.consumed_capacity,
             )
             ddb.record_load(client, finish(record, counts), ledger)
     finally:
         keep_rejects(log, record)
     return record
+
+
+def _refused(path: Path, ds: Dataset, err: Any) -> TargetError:
+    what = "lines" if ds.source.file_format == "jsonl" else "records"
+    positions = ", ".join(map(str, sorted(err.positions)))
+    return TargetError(
+        f"{path}: DynamoDB refused the batch holding {what} {positions}: {err}. The "
+        "batches sent before it are written; fix those records and run again (the load "
+        "is idempotent)"
+    )
 
 
 def load_nosql(
@@ -140,8 +207,10 @@ def load_nosql(
     target = resolve_dynamodb(spec)
     wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}", ctx.wait_s)
     client = ddb.client(target)
+    ledger = spec.stores.dynamodb.ledger_table
     try:
-        return [_load_one(client, spec, name, ctx) for name in chosen]
+        with ddb.writer_lock(client, ledger, target.display, ctx.run_id, ctx.wait_s):
+            return [_load_one(client, spec, name, ctx) for name in chosen]
     finally:
         if target.embedded:  # moto keeps tables in memory: put this load on disk now
             from ..stack import EmbeddedStack

@@ -5,10 +5,12 @@ from typing import Any
 from .codec import ItemCodec
 from .connection import client, probe, s3_client
 from .ledger import last_loads, ok_loads, record_load
+from .lock import writer_lock
 from .provision import count, provision, size_bytes
-from .write import write
+from .write import BatchRefused, write
 
 __all__ = [
+    "BatchRefused",
     "ItemCodec",
     "client",
     "count",
@@ -23,6 +25,7 @@ __all__ = [
     "s3_client",
     "size_bytes",
     "write",
+    "writer_lock",
 ]
 
 

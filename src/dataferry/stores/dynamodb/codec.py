@@ -3,6 +3,11 @@
 Numbers stay Decimal end to end (within DynamoDB's 38 significant digits, else rejected,
 never rounded). Declared columns are checked against their logical types; undeclared
 attributes pass through as they are (maps and lists included).
+
+DynamoDB's documented limits are checked here, per record, before anything is sent, so
+that no local server's leniency decides: items of at most 400 KB, numbers of at most 38
+significant digits with a magnitude from 1E-130 to 9.99...E+125 (or zero), attribute
+values nested at most 32 levels deep, strings and names UTF-8 can encode.
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ...spec import Column, Dataset
 
-__all__ = ["MAX_ITEM_BYTES", "ItemCodec", "to_json"]
+__all__ = ["MAX_DEPTH", "MAX_ITEM_BYTES", "ItemCodec", "number_text", "to_json"]
 
 MAX_ITEM_BYTES = 400 * 1024
+MAX_DEPTH = 32  # a map or list attribute is level 1; one inside it level 2; and so on
+MAX_DIGITS = 38
+MAX_EXPONENT = 125  # the largest magnitude is 9.9999999999999999999999999999999999999E+125
+MIN_EXPONENT = -130  # the smallest non-zero magnitude is 1E-130
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -90,7 +99,47 @@ def _check_value(name: str, col: Column, value: Any) -> Any:
     return value
 
 
-def _wire(value: Any, size: list[int]) -> dict[str, Any]:
+def number_text(value: int | Decimal) -> str:
+    """The text DynamoDB is sent for a number; ValueError if DynamoDB cannot hold it."""
+    text = str(value)
+    # Plain digits, 38 characters at most: within every limit (the common case, cheaply).
+    if len(text) <= MAX_DIGITS and "E" not in text and text[-1].isdigit():
+        return text
+    d = value if isinstance(value, Decimal) else Decimal(value)
+    if not d.is_finite():
+        raise ValueError(f"{text} is not a number DynamoDB can store")
+    if d.is_zero():
+        return "0"
+    digits = d.as_tuple().digits  # a non-zero Decimal has no leading zero digits
+    significant = len("".join(map(str, digits)).rstrip("0"))
+    if significant > MAX_DIGITS:
+        raise ValueError(
+            f"{_short(text)} has {significant} significant digits, more than DynamoDB's "
+            f"{MAX_DIGITS}"
+        )
+    if d.adjusted() > MAX_EXPONENT:
+        raise ValueError(
+            f"{_short(text)} is larger in magnitude than DynamoDB's largest number, "
+            "9.9999999999999999999999999999999999999E+125"
+        )
+    if d.adjusted() < MIN_EXPONENT:
+        raise ValueError(
+            f"{_short(text)} is smaller in magnitude than DynamoDB's smallest non-zero "
+            "number, 1E-130"
+        )
+    # Trailing zeros do not count as digits in DynamoDB; sent without them, so that no
+    # server counts them either.
+    return text if len(digits) <= MAX_DIGITS else str(d.normalize(_EXACT))
+
+
+_EXACT = decimal.Context(prec=MAX_DIGITS)  # only trailing zeros are dropped: checked above
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else f"{text[:25]}...{text[-25:]} ({len(text)} characters)"
+
+
+def _wire(value: Any, size: list[int], depth: int = 0) -> dict[str, Any]:
     """DynamoDB's wire form of a JSON value, adding its size (as DynamoDB counts it) to
     ``size[0]``. The common types are dispatched directly (this runs once per attribute
     of every record); anything else goes to boto3's TypeSerializer."""
@@ -99,8 +148,7 @@ def _wire(value: Any, size: list[int]) -> dict[str, Any]:
         size[0] += len(value.encode())
         return {"S": value}
     if t is Decimal or t is int:
-        # boto3's context traps inexact and rounded results: more than 38 digits fail here.
-        text = str(DYNAMODB_CONTEXT.create_decimal(value))
+        text = number_text(value)
         size[0] += len(text) // 2 + 2
         return {"N": text}
     if t is bool:
@@ -109,16 +157,21 @@ def _wire(value: Any, size: list[int]) -> dict[str, Any]:
     if value is None:
         size[0] += 1
         return {"NULL": True}
-    if t is dict:
+    if t is dict or t is list:
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"nested more than DynamoDB's {MAX_DEPTH} levels deep")
         size[0] += 3
+        if t is list:
+            return {"L": [_wire(v, size, depth + 1) for v in value]}
         out = {}
         for k, v in value.items():
             size[0] += len(k.encode()) + 1
-            out[k] = _wire(v, size)
+            out[k] = _wire(v, size, depth + 1)
         return {"M": out}
-    if t is list:
-        size[0] += 3
-        return {"L": [_wire(v, size) for v in value]}
+    if t is set and value and all(type(v) in (int, Decimal) for v in value):
+        texts = [number_text(v) for v in value]
+        size[0] += sum(len(x) // 2 + 2 for x in texts)
+        return {"NS": texts}
     wire = _serializer.serialize(value)
     size[0] += len(json.dumps(wire, default=str))
     return dict(wire)
@@ -160,9 +213,15 @@ class ItemCodec:
         size = [0]
         try:
             item = {k: _wire(v, size) for k, v in record.items()}
-        except (decimal.Inexact, decimal.Rounded, decimal.Overflow, decimal.Underflow):
-            raise ValueError("a number has more than DynamoDB's 38 significant digits") from None
-        except (TypeError, ValueError) as e:
+        except UnicodeEncodeError as e:
+            bad = e.object[e.start : e.end].encode("unicode_escape").decode()
+            raise ValueError(
+                f"a string holds a lone UTF-16 surrogate ({bad}), which UTF-8 cannot "
+                "encode: DynamoDB cannot store it, and dataferry will not alter it"
+            ) from None
+        except RecursionError:
+            raise ValueError(f"nested more than DynamoDB's {MAX_DEPTH} levels deep") from None
+        except (TypeError, ValueError, decimal.DecimalException) as e:
             raise ValueError(f"cannot be stored in DynamoDB: {e}") from None
         size[0] += sum(len(k.encode()) for k in item)
         if size[0] > MAX_ITEM_BYTES:
@@ -170,8 +229,13 @@ class ItemCodec:
         return item
 
     def key_of(self, item: dict[str, Any]) -> tuple[Any, ...]:
-        """A hashable key: key attributes are S, N or B, one (type, value) pair each."""
-        return tuple(next(iter(item[a].items())) for a in self.key_attributes)
+        """A hashable key: key attributes are S, N or B, one (type, value) pair each.
+        Numbers compare as numbers (1 and 1.0 are one key to DynamoDB)."""
+        out = []
+        for a in self.key_attributes:
+            ((kind, value),) = item[a].items()
+            out.append((kind, Decimal(value) if kind == "N" else value))
+        return tuple(out)
 
     @staticmethod
     def decode(item: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from .codec import ItemCodec
 from .connection import translate
 from .provision import provision
 
-__all__ = ["LEDGER_TABLE", "last_loads", "ok_loads", "record_load"]
+__all__ = ["LEDGER_TABLE", "ensure_ledger", "last_loads", "ok_loads", "record_load"]
 
 LEDGER_TABLE = "dataferry_loads"
 _serializer = TypeSerializer()
@@ -41,8 +41,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record_load(client: Any, record: LoadRecord, table: str = LEDGER_TABLE) -> None:
+def ensure_ledger(client: Any, table: str = LEDGER_TABLE) -> None:
+    """Create the ledger table if it is missing (and wait until it is ACTIVE)."""
     provision(client, _ledger_dataset(table))
+
+
+def record_load(client: Any, record: LoadRecord, table: str = LEDGER_TABLE) -> None:
+    ensure_ledger(client, table)
     row = {k: _plain(v) for k, v in record.flat().items() if v is not None}
     try:
         client.put_item(TableName=table, Item={k: _serializer.serialize(v) for k, v in row.items()})

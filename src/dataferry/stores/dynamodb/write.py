@@ -1,13 +1,14 @@
 """BatchWriteItem from worker threads, UnprocessedItems re-sent with backoff and jitter.
 
-Items are routed to workers by key, and each worker sends its batches in file order, so
-when a key repeats in a file the last record wins deterministically, as it would with a
-single writer; a repeat inside one batch (which DynamoDB rejects) is resolved beforehand.
+Items come with their position in the source file, so that a batch the server refuses
+is reported by the records it held. Keys must not repeat (load nosql rejects repeated
+keys before anything is sent): DynamoDB refuses a batch holding one key twice.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import queue
 import threading
@@ -23,24 +24,34 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ...errors import TargetUnavailable
+from ... import interrupt
+from ...errors import TargetError, TargetUnavailable
 from .codec import ItemCodec
 from .connection import translate
 
-__all__ = ["WriteResult", "write"]
+__all__ = ["BatchRefused", "WriteResult", "write"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 DEFAULT_WORKERS = 8  # requests are latency-bound: more in flight, not more CPU
 DEADLINE_S = 600.0
+JOIN_AFTER_FAILURE_S = 30.0  # a worker mid-request finishes it (botocore's own timeouts)
 
 
 @dataclass
 class WriteResult:
     written: int = 0
-    # Records replaced by a later record with the same key in the same batch. A repeat
-    # further apart is an overwrite DynamoDB performs itself; it is not counted here.
-    superseded: int = 0
     consumed_capacity: float = 0.0
+
+
+class BatchRefused(TargetError):
+    """DynamoDB refused a whole batch (a ValidationException): nothing of it was written."""
+
+    def __init__(self, message: str, positions: list[int]) -> None:
+        super().__init__(message)
+        self.positions = positions
+
+
+Batch = list[tuple[int, dict[str, Any]]]  # (position in the source, item)
 
 
 class _Unprocessed(Exception):
@@ -83,13 +94,16 @@ def _batch_write(client: Any, request_items: dict[str, Any]) -> dict[str, Any]:
         _prebuilt.body = None
 
 
-def _send(client: Any, table: str, batch: list[dict[str, Any]], deadline_s: float) -> float:
-    pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+def _send(
+    client: Any, table: str, batch: list[tuple[int, dict[str, Any]]], deadline_s: float
+) -> float:
+    pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for _, item in batch]}
     consumed = 0.0
     retrying = Retrying(
         retry=retry_if_exception_type(_Unprocessed),
         wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
         stop=stop_after_delay(deadline_s),
+        sleep=interrupt.sleep,
         reraise=True,
     )
     try:
@@ -107,7 +121,15 @@ def _send(client: Any, table: str, batch: list[dict[str, Any]], deadline_s: floa
         raise TargetUnavailable(
             f"DynamoDB table {table}: {left} items still unprocessed after {deadline_s:.0f}s"
         ) from None
-    except (BotoCoreError, ClientError) as e:
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "ValidationException":
+            positions = [pos for pos, _ in batch]
+            raise BatchRefused(
+                f"{translate(e, f'table {table}')}; nothing of that batch was written",
+                positions,
+            ) from None
+        raise translate(e, f"table {table}") from None
+    except BotoCoreError as e:
         raise translate(e, f"table {table}") from None
     return consumed
 
@@ -116,79 +138,78 @@ def write(
     client: Any,
     table: str,
     codec: ItemCodec,
-    items: Iterable[dict[str, Any]],
+    items: Iterable[tuple[int, dict[str, Any]]],
     *,
     workers: int = DEFAULT_WORKERS,
     deadline_s: float = DEADLINE_S,
     on_progress: Callable[[int], None] | None = None,
 ) -> WriteResult:
-    """Put every item; return counts. Items must already be valid (see ItemCodec.encode).
+    """Put every item, given as (position in the source, item); return counts. Items must
+    be valid (see ItemCodec.encode) and their keys distinct.
 
-    The reading thread groups items by key partition into batches of 25 and hands whole
-    batches to the partition's worker, which resolves repeated keys and sends them.
+    The reading thread groups items by key partition into batches of 25 and hands them to
+    the partition's worker. The first failure in any worker, or a cancelling signal, stops
+    every worker after its current request; the failure is raised here.
     """
     client.meta.events.register(_BODY_EVENT, _use_prebuilt_body, unique_id=_BODY_EVENT)
     result = WriteResult()
     lock = threading.Lock()
     failure: list[BaseException] = []
-    queues: list[queue.Queue[list[tuple[Any, dict[str, Any]]] | None]] = [
-        queue.Queue(maxsize=8) for _ in range(workers)
-    ]
+    queues: list[queue.Queue[Batch | None]] = [queue.Queue(maxsize=8) for _ in range(workers)]
 
-    def send(batch: dict[Any, dict[str, Any]]) -> None:
-        consumed = _send(client, table, list(batch.values()), deadline_s)
+    def stopped() -> bool:
+        return bool(failure) or interrupt.cancelled()
+
+    def send(batch: Batch) -> None:
+        consumed = _send(client, table, batch, deadline_s)
         with lock:
             result.written += len(batch)
             result.consumed_capacity += consumed
         if on_progress:
             on_progress(len(batch))
 
-    def worker(q: queue.Queue[list[tuple[Any, dict[str, Any]]] | None]) -> None:
-        pending: dict[Any, dict[str, Any]] = {}
-        superseded = 0
+    def worker(q: queue.Queue[Batch | None]) -> None:
+        # Every batch is taken off the queue, also after a failure, so that the reading
+        # thread never blocks on a full queue; the end marker is taken exactly once.
         try:
-            while (chunk := q.get()) is not None:
-                if failure:
-                    continue  # drain so the reader never blocks
-                for key, item in chunk:
-                    if key in pending:
-                        superseded += 1
-                        del pending[key]  # the later record wins, and moves to the end
-                    pending[key] = item
-                    if len(pending) == BATCH_SIZE:
-                        send(pending)
-                        pending = {}
-            if pending and not failure:
-                send(pending)
+            while (batch := q.get()) is not None:
+                if not stopped():
+                    send(batch)
         except BaseException as e:
             failure.append(e)
             while q.get() is not None:
                 pass
-        with lock:
-            result.superseded += superseded
 
-    threads = [threading.Thread(target=worker, args=(q,), daemon=True) for q in queues]
+    threads = [
+        threading.Thread(target=worker, args=(q,), name=f"dataferry-put-{n}", daemon=True)
+        for n, q in enumerate(queues)
+    ]
     for t in threads:
         t.start()
-    chunks: list[list[tuple[Any, dict[str, Any]]]] = [[] for _ in range(workers)]
+    chunks: list[Batch] = [[] for _ in range(workers)]
     try:
-        for item in items:
-            if failure:
+        for pos, item in items:
+            if stopped():
                 break
-            key = codec.key_of(item)
-            n = hash(key) % workers
-            chunks[n].append((key, item))
+            n = hash(codec.key_of(item)) % workers
+            chunks[n].append((pos, item))
             if len(chunks[n]) == BATCH_SIZE:
                 queues[n].put(chunks[n])
                 chunks[n] = []
         for n, chunk in enumerate(chunks):
-            if chunk and not failure:
+            if chunk and not stopped():
                 queues[n].put(chunk)
     finally:
         for q in queues:
-            q.put(None)
+            # After a failure the workers drain their queues; one still mid-request
+            # frees its slot within botocore's timeouts, or is left behind (a daemon).
+            with contextlib.suppress(queue.Full):
+                q.put(None, timeout=JOIN_AFTER_FAILURE_S if stopped() else None)
+        # Bounded: a worker mid-request ends it within botocore's timeouts; after a
+        # failure or an interruption nothing waits for a straggler beyond that.
         for t in threads:
-            t.join()
+            t.join(timeout=None if not stopped() else JOIN_AFTER_FAILURE_S)
     if failure:
         raise failure[0]
+    interrupt.check()
     return result

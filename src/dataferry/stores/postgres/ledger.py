@@ -28,7 +28,6 @@ _COLUMNS = {
     "updated": "bigint",
     "unchanged": "bigint",
     "rejected": "bigint",
-    "superseded": "bigint",
     "started_at": "timestamptz NOT NULL",
     "finished_at": "timestamptz",
     "status": "text NOT NULL",

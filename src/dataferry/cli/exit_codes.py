@@ -9,6 +9,7 @@ from ..errors import (
     NotSupported,
     SpecError,
     StackError,
+    TargetBusy,
     TargetError,
     TargetUnavailable,
 )
@@ -17,6 +18,7 @@ __all__ = ["EXIT_CODES", "exit_code_for"]
 
 OK = 0
 EXIT_CODES: dict[type[BaseException], int] = {
+    TargetBusy: 10,  # before TargetUnavailable: subclasses come first
     TargetUnavailable: 6,  # before TargetError: subclasses come first
     CheckFailed: 9,
     SpecError: 3,

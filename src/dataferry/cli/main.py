@@ -18,11 +18,11 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import __version__
-from ..errors import DataferryError, InputError
+from .. import __version__, interrupt
+from ..errors import DataferryError, InputError, Interrupted
 from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
-from .exit_codes import exit_code_for
+from .exit_codes import INTERNAL_ERROR, exit_code_for
 from .render import emit_json, records_markdown, records_table, status_tables, stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +43,7 @@ class Options:
     full_refresh: bool = False
     summary: Path | None = None
     from_terraform: Path | None = None
+    completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
 
     def spec(self) -> Spec:
         spec = load_spec(self.config)
@@ -119,9 +120,12 @@ def common(
             )
             _setup_logging(opts)
             try:
-                return fn(opts, **kwargs)
+                with interrupt.handle_signals():
+                    return fn(opts, **kwargs)
             except DataferryError as e:
                 _fail(opts, e)
+            except Interrupted as e:
+                _interrupted(opts, e)
 
         if etl:
             wrapper = click.option(
@@ -186,13 +190,59 @@ def common(
 
 
 def _fail(opts: Options, err: DataferryError) -> None:
+    if interrupt.cancelled():
+        # A driver stopped by the signal reports its own error (a cancelled query): the
+        # cause is the signal, and so is the exit code.
+        _interrupted(opts, Interrupted(interrupt.received_signal()))
     code = exit_code_for(err)
     if opts.json:
-        emit_json({"ok": False, "error": str(err), "kind": type(err).__name__, "exit_code": code})
+        emit_json(
+            {
+                "ok": False,
+                "error": str(err),
+                "kind": type(err).__name__,
+                "exit_code": code,
+                "completed": [r.flat() for r in opts.completed],
+            }
+        )
+    else:
+        _print_completed(opts, "before the error")
     stderr.print(
         f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True
     )
     sys.exit(code)
+
+
+def _interrupted(opts: Options, err: Interrupted) -> None:
+    code = 128 + err.signum
+    unfinished = [r for r in opts.completed if r.status == "interrupted"]
+    if opts.json:
+        emit_json(
+            {
+                "ok": False,
+                "error": str(err),
+                "kind": "Interrupted",
+                "exit_code": code,
+                "completed": [r.flat() for r in opts.completed],
+            }
+        )
+    else:
+        _print_completed(opts, "before the interruption")
+    stopped = ", ".join(r.dataset for r in unfinished) or "nothing was being written"
+    stderr.print(
+        f"[bold red]{escape(str(err))}:[/] stopped {escape(stopped)}; its open transaction "
+        "was rolled back. Run the same command again to finish the work.",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(code)
+
+
+def _print_completed(opts: Options, when: str) -> None:
+    done = [r for r in opts.completed if r.status in ("ok", "skipped")]
+    if done and not opts.quiet:
+        stdout.print(records_table(f"done {when}", done))
 
 
 def _progress(opts: Options) -> tuple[Progress | None, Callable[[str, int], None]]:
@@ -229,6 +279,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
         force=opts.force,
         migrate=opts.migrate,
         full_refresh=opts.full_refresh,
+        completed=opts.completed,
     )
     if "etl" in names:
         stages.check_models(spec)
@@ -519,7 +570,27 @@ def main() -> None:
     # are still collected, every 50,000.
     gc.set_threshold(50_000, 20, 20)
     try:
-        cli(prog_name="dataferry")
+        # Not standalone: click would turn an unexpected exception into a bare traceback
+        # (exit 1) and a late KeyboardInterrupt into "Aborted!" (exit 1).
+        code = cli(prog_name="dataferry", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.Abort:
+        stderr.print("aborted")
+        sys.exit(130)
+    except Exception:
+        # Not one of ours: a bug. The traceback is what a report needs.
+        stderr.print_exception()
+        stderr.print(
+            "[bold red]bug:[/] dataferry failed unexpectedly (exit 70); please report it "
+            "with the traceback above.",
+            markup=True,
+        )
+        sys.exit(INTERNAL_ERROR)
+    else:
+        # --help and --version return their exit code instead of raising
+        sys.exit(code if isinstance(code, int) else 0)
     finally:
         # Python's last garbage collections at exit walk every object the imports made
         # (pydantic's and boto3's models, DuckDB's and Arrow's bindings): about 0.1 s of

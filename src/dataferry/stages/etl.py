@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from .. import interrupt
 from ..connections import resolve_dynamodb, resolve_postgres
 from ..errors import SpecError, TargetError
 from ..ledger import LoadCounts, LoadRecord, utcnow
@@ -39,7 +40,7 @@ def _from_postgres(
         for name, ds in datasets.items():
             source = f"postgres:{ds.target.schema_}.{ds.target.table}"
             record = new_record(spec, name, "warehouse", ctx, source)
-            with ledgered(record, wh.record_load):
+            with ledgered(record, wh.record_load, ctx):
                 raw = spec.raw_table(name)
                 since = None
                 if ds.etl.cursor and not ctx.full_refresh:
@@ -47,8 +48,7 @@ def _from_postgres(
                 if since is not None:
                     record.note = f"incremental: {ds.etl.cursor} >= {since}"
                 # Count and read in one snapshot, so reconciliation compares like with like.
-                with conn.transaction():
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                with pg.snapshot(conn, f"{name}: reading {source}"):
                     source_rows = pg.count(conn, ds, since)
                     if source_rows is None:
                         raise _missing(name, ds, "PostgreSQL", "load sql")
@@ -102,7 +102,7 @@ def _from_dynamodb(
     for name, ds in datasets.items():
         source = f"dynamodb:{ds.target.table}"
         record = new_record(spec, name, "warehouse", ctx, source)
-        with ledgered(record, wh.record_load):
+        with ledgered(record, wh.record_load, ctx):
             if ddb.count(client, ds) is None:
                 raise _missing(name, ds, "DynamoDB", "load nosql")
             raw = spec.raw_table(name)
@@ -197,7 +197,7 @@ def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
             record.note = f"SQL and inputs unchanged since run {earlier.get('run_id')}"
             records.append(record)
             continue
-        with ledgered(record, wh.record_load):
+        with ledgered(record, wh.record_load, ctx):
             rows = wh.build_model(model)
             wh.record_load(finish(record, LoadCounts(read=rows, written=rows)))
         records.append(record)
@@ -218,7 +218,9 @@ def etl(
 
             # Opened first: the driver's own start-up runs while the warehouse opens.
             reader = resources.enter_context(pg.ArrowReader(resolve_postgres(spec)))
-        wh = resources.enter_context(open_warehouse(spec))
+        wh = resources.enter_context(open_warehouse(spec, ctx.wait_s))
+        if hasattr(wh, "interrupt"):  # a signal stops a long warehouse query at once
+            resources.enter_context(interrupt.cancellation_hook(wh.interrupt))
         if reader is not None:
             records += _from_postgres(spec, pg_sets, wh, ctx, reader)
         if ddb_sets:

@@ -40,11 +40,11 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
 
     def save_failure(record: LoadRecord) -> None:
         keep_rejects(log, record, write=False)
-        with conn.transaction():  # the load's own transaction was rolled back
-            pg.record_load(conn, record)
+        with pg.translated(f"{name}: ledger"), conn.transaction():
+            pg.record_load(conn, record)  # the load's own transaction was rolled back
 
     try:
-        with ledgered(record, save_failure):
+        with ledgered(record, save_failure, ctx), pg.translated(f"{name}: {path.name}"):
             earlier = unchanged_since(
                 path,
                 record,
@@ -92,5 +92,5 @@ def load_sql(
         return []
     target = resolve_postgres(spec)
     wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", ctx.wait_s)
-    with pg.connect(target) as conn:
+    with pg.connect(target) as conn, pg.writer_lock(conn, target, ctx.run_id, ctx.wait_s):
         return [_load_one(conn, spec, name, ctx) for name in order]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
+from ..locks import wait_for_lock
 from ..types import LogicalType
 from . import DELETED_AT
 from .identifiers import ident, idents, table
@@ -58,20 +60,35 @@ _LEDGER_COLUMNS = {
 }
 
 
+# DuckDB's message: ... Conflicting lock is held in /usr/bin/python3 (PID 1234) by user root.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?\(PID \d+\)(?: by user \S+?)?)[.\s]")
+
+
 class DuckDBWarehouse:
     """One DuckDB database file."""
 
     dialect = "duckdb"
     staging_suffix = STAGING_SUFFIX
 
-    def __init__(self, path: Path, memory_limit: str | None = None) -> None:
+    def __init__(self, path: Path, memory_limit: str | None = None, wait_s: float = 0.0) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = duckdb.connect(str(path))
-        except duckdb.IOException as e:
-            # Another process holds the write lock on the file.
-            raise TargetUnavailable(f"DuckDB {path}: {e}") from None
+        opened: list[duckdb.DuckDBPyConnection] = []
+
+        def attempt() -> str | None:
+            # DuckDB locks its file for one writing process; the operating system drops
+            # the lock with its holder, so a killed run never leaves it behind.
+            try:
+                opened.append(duckdb.connect(str(path)))
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower():
+                    raise TargetUnavailable(f"DuckDB {path}: {e}") from None
+                held = _LOCK_HOLDER.search(str(e))
+                return held.group(1) if held else str(e)
+            return None
+
+        wait_for_lock(attempt, f"the DuckDB warehouse {path}", wait_s)
+        self.conn = opened[0]
         self.conn.execute("SET TimeZone = 'UTC'")
         if memory_limit:
             # Staging a large table must not grow with it: DuckDB spills past the limit.
@@ -83,6 +100,10 @@ class DuckDBWarehouse:
 
     def close(self) -> None:
         self.conn.close()
+
+    def interrupt(self) -> None:
+        """Stop the running query (called from another thread on a signal)."""
+        self.conn.interrupt()
 
     def __enter__(self) -> DuckDBWarehouse:
         return self

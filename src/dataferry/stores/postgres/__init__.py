@@ -2,10 +2,11 @@
 Arrow through ADBC."""
 
 from .arrow_stream import ArrowReader
-from .connection import connect, probe
+from .connection import connect, probe, translated
 from .ddl import count, keys_unique, provision, table_ident
 from .ledger import last_loads, ok_loads, record_load
-from .read import read
+from .lock import writer_lock
+from .read import read, snapshot
 from .write import write
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "provision",
     "read",
     "record_load",
+    "snapshot",
     "table_ident",
+    "translated",
     "write",
+    "writer_lock",
 ]

@@ -47,14 +47,33 @@ def connect(target: PostgresTarget) -> psycopg.Connection:
     return conn
 
 
+# SQLSTATE classes and codes of a server or connection that went away mid-work: the
+# work was rolled back, and the same command run again later can succeed.
+_GONE_CLASSES = ("08",)  # connection exception
+_GONE_CODES = {"57P01", "57P02", "57P03"}  # admin_shutdown, crash_shutdown, cannot_connect_now
+
+
 @contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Turn a psycopg error into a TargetError naming ``what`` (and no connection secret)."""
+    """Turn a psycopg error into a TargetError naming ``what`` (and no connection secret):
+    TargetUnavailable when the server or the connection went away (the transaction was
+    rolled back; retrying may help)."""
     try:
         yield
     except psycopg.Error as e:
         diag = getattr(e, "diag", None)
         reason = str(getattr(diag, "message_primary", None) or e).strip()
+        reason = reason.splitlines()[0] if reason else type(e).__name__
+        state = e.sqlstate or ""
+        gone = (
+            isinstance(e, psycopg.OperationalError)
+            and (not state or state.startswith(_GONE_CLASSES) or state in _GONE_CODES)
+        ) or state in _GONE_CODES
+        if gone:
+            raise TargetUnavailable(
+                f"{what}: the PostgreSQL connection was lost ({reason}); the open "
+                "transaction was rolled back, nothing of it was kept"
+            ) from None
         raise TargetError(f"{what}: PostgreSQL refused it: {reason}") from None
 
 

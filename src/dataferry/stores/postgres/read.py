@@ -9,7 +9,9 @@ the caller's snapshot.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -96,6 +98,35 @@ class _Column:
         if not pc.any(below).as_py():
             return None
         return int(pc.index(below, True).as_py())
+
+
+log = logging.getLogger("dataferry")
+
+
+@contextlib.contextmanager
+def snapshot(conn: psycopg.Connection, what: str) -> Iterator[None]:
+    """A REPEATABLE READ, READ ONLY transaction around the block, so that its count and
+    its read see one snapshot; psycopg errors in it become dataferry errors naming ``what``.
+
+    The transaction wrote nothing, so its commit cannot undo what the block did with the
+    rows (a warehouse merge, committed): a connection lost at that commit is logged, and
+    the block still counts as done.
+    """
+    tx = conn.transaction()
+    with translated(what):
+        tx.__enter__()
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    try:
+        with translated(what):
+            yield
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):
+            tx.__exit__(*sys.exc_info())
+        raise
+    try:
+        tx.__exit__(None, None, None)
+    except psycopg.Error as e:
+        log.warning("%s: ending the read-only transaction failed after the read: %s", what, e)
 
 
 def read(

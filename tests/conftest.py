@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,60 @@ class PipelineFactory:
 @pytest.fixture
 def pipeline(tmp_path: Path) -> PipelineFactory:
     return PipelineFactory(tmp_path, None)
+
+
+DYNALITE = REPO / "tests" / "node" / "node_modules" / ".bin" / "dynalite"
+
+
+@pytest.fixture(scope="session")
+def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """dynalite on a free loopback port, in memory, for the session."""
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    if not DYNALITE.exists():
+        pytest.skip(
+            "dynalite is not installed (needs Node.js and npm; `python3 dev.py test` installs "
+            "it in tests/node)"
+        )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("dynalite") / "dynalite.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(DYNALITE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--createTableMs",
+                "20",
+                "--deleteTableMs",
+                "20",
+                "--updateTableMs",
+                "20",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # it answers (400 for a bare GET): it is up
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"dynalite did not start: {log.read_text()}")
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -1,5 +1,5 @@
 """``python -m dataferry``, the same as the ``dataferry`` command."""
 
-from .cli.main import main
+from .cli.entry import main
 
 main()

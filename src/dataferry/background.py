@@ -5,13 +5,32 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
-__all__ = ["in_background", "interleaved"]
+__all__ = ["in_background", "interleaved", "submit"]
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """Run ``fn(*args)`` in a daemon thread; its Future. Unlike a ThreadPoolExecutor's,
+    the thread does not hold the process at exit (an interrupted load must not wait for
+    a large file to finish hashing)."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:
+            future.set_exception(e)
+
+    threading.Thread(target=run, name="dataferry-submit", daemon=True).start()
+    return future
 
 
 def in_background(items: Iterable[T], depth: int = 4) -> Iterator[T]:

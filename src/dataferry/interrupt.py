@@ -35,7 +35,8 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _event = threading.Event()
 _hooks: dict[int, Callable[[], None]] = {}
 _hooks_lock = threading.Lock()
-_received: list[int] = []
+_received: list[int] = []  # the first cancelling signal, as whoever saw it first noted it
+_raised: list[int] = []  # the main thread has raised Interrupted for it
 
 
 def cancelled() -> bool:
@@ -83,9 +84,13 @@ def _run_hooks() -> None:
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    if _received:
+    # The watcher thread sees the signal through the wakeup fd, often before this runs
+    # in the main thread: whether to raise is this handler's own decision.
+    if _raised:
         return  # the watcher thread ends the process on a second signal
-    _received.append(signum)
+    _raised.append(signum)
+    if not _received:
+        _received.append(signum)
     _event.set()
     raise Interrupted(signum)
 
@@ -120,6 +125,9 @@ def handle_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()
+    _raised.clear()
+    _event.clear()
     reader, writer = socket.socketpair()
     reader.setblocking(True)
     writer.setblocking(False)

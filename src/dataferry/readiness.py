@@ -7,6 +7,7 @@ stages over git branches because of it); dataferry waits instead of assuming.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -14,31 +15,42 @@ from tenacity import (
     Retrying,
     before_sleep_log,
     retry_if_exception_type,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
+from . import interrupt
 from .errors import TargetUnavailable
 
-__all__ = ["DEFAULT_DEADLINE_S", "wait_until_ready"]
+__all__ = ["DEFAULT_DEADLINE_S", "PROBE_TIMEOUT_S", "STATUS_WAIT_S", "wait_until_ready"]
 
 T = TypeVar("T")
 DEFAULT_DEADLINE_S = 120.0
+STATUS_WAIT_S = 10.0  # `status` only looks: it should answer promptly or say why not
+PROBE_TIMEOUT_S = 10.0  # one attempt's connect and answer, at most
 log = logging.getLogger("dataferry.readiness")
 
 
 def wait_until_ready(
-    probe: Callable[[], T], what: str, deadline_s: float = DEFAULT_DEADLINE_S
+    probe: Callable[[float], T], what: str, deadline_s: float = DEFAULT_DEADLINE_S
 ) -> T:
-    """Call ``probe`` until it stops raising TargetUnavailable, or the deadline passes."""
+    """Call ``probe(timeout_s)`` until it stops raising TargetUnavailable, or the deadline
+    passes. Each attempt gets the time left (1 to PROBE_TIMEOUT_S seconds), so the whole
+    wait ends close to the deadline, and no new attempt starts after it."""
+    deadline = time.monotonic() + deadline_s
+
+    def attempt() -> T:
+        return probe(max(1.0, min(PROBE_TIMEOUT_S, deadline - time.monotonic())))
+
     retrying = Retrying(
         retry=retry_if_exception_type(TargetUnavailable),
         wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2),
-        stop=stop_after_delay(deadline_s),
+        stop=stop_before_delay(deadline_s),
+        sleep=interrupt.sleep,
         before_sleep=before_sleep_log(log, logging.INFO),
         reraise=True,
     )
     try:
-        return retrying(probe)
+        return retrying(attempt)
     except TargetUnavailable as e:
         raise TargetUnavailable(f"{what} not ready after {deadline_s:.0f}s: {e}") from None

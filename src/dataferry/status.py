@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from .connections import resolve_dynamodb, resolve_postgres
-from .readiness import wait_until_ready
+from .readiness import STATUS_WAIT_S, wait_until_ready
 from .spec import Spec
 from .stages import open_warehouse
 
 __all__ = ["status"]
 
 
-def _postgres(spec: Spec) -> dict[str, Any]:
+def _postgres(spec: Spec, wait_s: float) -> dict[str, Any]:
     from .stores import postgres as pg
 
     target = resolve_postgres(spec)
-    wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}")
+    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", wait_s)
     with pg.connect(target) as conn:
         last = pg.last_loads(conn)
         tables = [
@@ -31,11 +31,11 @@ def _postgres(spec: Spec) -> dict[str, Any]:
     return {"endpoint": target.display, "tables": tables}
 
 
-def _dynamodb(spec: Spec) -> dict[str, Any]:
+def _dynamodb(spec: Spec, wait_s: float) -> dict[str, Any]:
     from .stores import dynamodb as ddb
 
     target = resolve_dynamodb(spec)
-    wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}")
+    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", wait_s)
     client = ddb.client(target)
     datasets = spec.datasets_for("dynamodb")
     last = ddb.last_loads(client, list(datasets), spec.stores.dynamodb.ledger_table)
@@ -51,8 +51,8 @@ def _dynamodb(spec: Spec) -> dict[str, Any]:
     return {"endpoint": target.display, "tables": tables}
 
 
-def _warehouse(spec: Spec) -> dict[str, Any]:
-    with open_warehouse(spec) as wh:
+def _warehouse(spec: Spec, wait_s: float) -> dict[str, Any]:
+    with open_warehouse(spec, wait_s) as wh:
         last = wh.last_loads()
         tables = []
         names = [(n, spec.raw_table(n)) for n in spec.datasets]
@@ -70,13 +70,14 @@ def _warehouse(spec: Spec) -> dict[str, Any]:
     return {"endpoint": endpoint, "tables": tables}
 
 
-def status(spec: Spec) -> dict[str, dict[str, Any]]:
+def status(spec: Spec, wait_s: float = STATUS_WAIT_S) -> dict[str, dict[str, Any]]:
     """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset (and
-    per model, in the warehouse)."""
+    per model, in the warehouse). Each target gets ``wait_s`` to answer (or, for the
+    DuckDB file, to be released by a run that is writing it)."""
     out: dict[str, dict[str, Any]] = {}
     if spec.datasets_for("postgres"):
-        out["postgres"] = _postgres(spec)
+        out["postgres"] = _postgres(spec, wait_s)
     if spec.datasets_for("dynamodb"):
-        out["dynamodb"] = _dynamodb(spec)
-    out["warehouse"] = _warehouse(spec)
+        out["dynamodb"] = _dynamodb(spec, wait_s)
+    out["warehouse"] = _warehouse(spec, wait_s)
     return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__, interrupt
 from ..errors import DataferryError, InputError, Interrupted
-from ..readiness import DEFAULT_DEADLINE_S
+from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import INTERNAL_ERROR, exit_code_for
 from .render import emit_json, records_markdown, records_table, status_tables, stdout
@@ -67,12 +69,21 @@ def _setup_logging(opts: Options) -> None:
         logging.DEBUG if opts.verbose >= 2 else logging.WARNING
     )
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    # psycopg warns of each rollback it could not send after an interruption; dataferry
+    # says what happened itself.
+    logging.getLogger("psycopg").setLevel(logging.DEBUG if opts.verbose >= 2 else logging.ERROR)
 
 
 def common(
-    datasets: bool = False, rejects: bool = False, migrate: bool = False, etl: bool = False
+    datasets: bool = False,
+    rejects: bool = False,
+    migrate: bool = False,
+    etl: bool = False,
+    wait_s: float | None = None,
 ) -> Callable[[F], F]:
-    """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec."""
+    """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec;
+    --wait on the stage commands (default DEFAULT_DEADLINE_S) and where ``wait_s`` is
+    given (its default)."""
 
     def decorate(fn: F) -> F:
         @click.option(
@@ -126,6 +137,11 @@ def common(
                 _fail(opts, e)
             except Interrupted as e:
                 _interrupted(opts, e)
+            except Exception:
+                if not interrupt.cancelled():
+                    raise  # a bug: main() reports it
+                # A driver stopped by the signal raised its own error ("Query interrupted")
+                _interrupted(opts, Interrupted(interrupt.received_signal()))
 
         if etl:
             wrapper = click.option(
@@ -159,6 +175,17 @@ def common(
                 "(default: the dataset's max_rejects, 0); they are listed in "
                 "rejects/<dataset>.rejects.csv.",
             )(wrapper)
+        if datasets or wait_s is not None:
+            wrapper = click.option(
+                "--wait",
+                "wait_s",
+                type=click.FloatRange(min=0),
+                default=DEFAULT_DEADLINE_S if wait_s is None else wait_s,
+                show_default=True,
+                metavar="SECONDS",
+                help="How long to wait for each target to answer, or to be released by "
+                "another dataferry run that is writing it.",
+            )(wrapper)
         if datasets:
             wrapper = click.option(
                 "--summary",
@@ -174,15 +201,6 @@ def common(
                 multiple=True,
                 metavar="NAME",
                 help="Only this dataset (repeatable).",
-            )(wrapper)
-            wrapper = click.option(
-                "--wait",
-                "wait_s",
-                type=click.FloatRange(min=0),
-                default=DEFAULT_DEADLINE_S,
-                show_default=True,
-                metavar="SECONDS",
-                help="How long to wait for each target to become ready.",
             )(wrapper)
         return wrapper  # type: ignore[return-value]
 
@@ -228,15 +246,26 @@ def _interrupted(opts: Options, err: Interrupted) -> None:
         )
     else:
         _print_completed(opts, "before the interruption")
-    stopped = ", ".join(r.dataset for r in unfinished) or "nothing was being written"
+    if unfinished:
+        what = (
+            f"stopped while loading {', '.join(r.dataset for r in unfinished)}; its open "
+            "transaction was rolled back"
+        )
+    else:
+        what = "stopped between loads; nothing was being written"
     stderr.print(
-        f"[bold red]{escape(str(err))}:[/] stopped {escape(stopped)}; its open transaction "
-        "was rolled back. Run the same command again to finish the work.",
+        f"[bold red]{escape(str(err))}:[/] {escape(what)}. Run the same command again to "
+        "finish the work.",
         markup=True,
         highlight=False,
         soft_wrap=True,
     )
-    sys.exit(code)
+    # Everything that matters is done: transactions rolled back, the ledger written.
+    # Leave now: Python's teardown joins threads (a file still being hashed) and, once
+    # it has reset the signal handlers, would let another Ctrl-C kill it mid-exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _print_completed(opts: Options, when: str) -> None:
@@ -308,7 +337,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
         if records:
             stdout.print(records_table(stage, records))
     if len(names) > 1:
-        for table in status_tables(status(spec)):
+        for table in status_tables(status(spec, opts.wait_s)):
             stdout.print(table)
 
 
@@ -393,12 +422,12 @@ def validate(opts: Options) -> None:
 
 
 @cli.command("status")
-@common()
+@common(wait_s=STATUS_WAIT_S)
 def status_cmd(opts: Options) -> None:
     """Per target: tables, row counts and the last load."""
     from ..status import status
 
-    result = status(opts.spec())
+    result = status(opts.spec(), opts.wait_s)
     if opts.json:
         emit_json({"ok": True, "targets": result})
         return
@@ -592,6 +621,10 @@ def main() -> None:
         # --help and --version return their exit code instead of raising
         sys.exit(code if isinstance(code, int) else 0)
     finally:
+        # The command is over: a signal now would only turn its exit code into a death
+        # by signal once Python's teardown has reset the handlers.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # Python's last garbage collections at exit walk every object the imports made
         # (pydantic's and boto3's models, DuckDB's and Arrow's bindings): about 0.1 s of
         # every command. Nothing waits on them: connections and files are closed

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import interrupt
 from ..errors import DataferryError, InputError, Interrupted, NotSupported
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
 from ..readers import RejectLog
@@ -98,20 +99,35 @@ def ledgered(
     """
     try:
         yield
-    except (DataferryError, Interrupted) as e:
-        interrupted = isinstance(e, Interrupted)
-        record.status = "interrupted" if interrupted else "failed"
-        record.error = str(e)
-        record.finished_at = utcnow()
-        if ctx is not None:
-            ctx.completed.append(record)
-        try:
-            save(record)
-        except (DataferryError, Interrupted) as again:
-            log.warning("%s: the ledger could not record this load: %s", record.dataset, again)
+    except Exception as e:
+        if not isinstance(e, DataferryError) and not interrupt.cancelled():
+            raise  # a bug: not recorded as a failure of the data
+        # After a signal, a driver reports its own stop (DuckDB: "Query interrupted").
+        cause = Interrupted(interrupt.received_signal()) if interrupt.cancelled() else e
+        _end(record, save, ctx, cause)
+        raise
+    except Interrupted as e:
+        _end(record, save, ctx, e)
         raise
     if ctx is not None:
         ctx.completed.append(record)
+
+
+def _end(
+    record: LoadRecord,
+    save: Callable[[LoadRecord], None],
+    ctx: RunContext | None,
+    e: BaseException,
+) -> None:
+    record.status = "interrupted" if isinstance(e, Interrupted) else "failed"
+    record.error = str(e)
+    record.finished_at = utcnow()
+    if ctx is not None:
+        ctx.completed.append(record)
+    try:
+        save(record)
+    except (Exception, Interrupted) as again:
+        log.warning("%s: the ledger could not record this load: %s", record.dataset, again)
 
 
 def already_loaded(

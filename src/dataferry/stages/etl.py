@@ -34,7 +34,7 @@ def _from_postgres(
     from ..stores import postgres as pg
 
     target = reader.target
-    wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", ctx.wait_s)
+    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ctx.wait_s)
     records = []
     with pg.connect(target) as conn:
         for name, ds in datasets.items():
@@ -96,7 +96,7 @@ def _from_dynamodb(
     from ..stores import dynamodb as ddb
 
     target = resolve_dynamodb(spec)
-    wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}", ctx.wait_s)
+    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
     client = ddb.client(target)
     records = []
     for name, ds in datasets.items():

@@ -205,7 +205,7 @@ def load_nosql(
     if not chosen:
         return []
     target = resolve_dynamodb(spec)
-    wait_until_ready(lambda: ddb.probe(target), f"DynamoDB {target.display}", ctx.wait_s)
+    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
     client = ddb.client(target)
     ledger = spec.stores.dynamodb.ledger_table
     try:

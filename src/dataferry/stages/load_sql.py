@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..background import submit
 from ..connections import resolve_postgres
 from ..ledger import LoadRecord, file_fingerprint
 from ..readers import RejectLog
@@ -25,10 +25,9 @@ from .common import (
 __all__ = ["load_sql"]
 
 logger = logging.getLogger("dataferry")
-_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataferry-sha256")
 
 
-def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
+def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
     from ..readers import read_csv  # pyarrow: only when CSV is loaded
     from ..stores import postgres as pg
 
@@ -40,8 +39,16 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
 
     def save_failure(record: LoadRecord) -> None:
         keep_rejects(log, record, write=False)
-        with pg.translated(f"{name}: ledger"), conn.transaction():
-            pg.record_load(conn, record)  # the load's own transaction was rolled back
+        with pg.translated(f"{name}: ledger"):
+            if pg.unusable(conn):
+                # Interrupted mid-command (a COPY cut short), the connection cannot be
+                # trusted: closing it makes the server roll the load back for sure.
+                conn.close()
+                with pg.connect(target) as fresh, fresh.transaction():
+                    pg.record_load(fresh, record)
+                return
+            with conn.transaction():
+                pg.record_load(conn, record)  # the load's own transaction was rolled back
 
     try:
         with ledgered(record, save_failure, ctx), pg.translated(f"{name}: {path.name}"):
@@ -58,7 +65,7 @@ def _load_one(conn: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
                     pg.record_load(conn, skip(record, earlier))
                 return record
             # Hashing reads the whole file: do it on another core while the load runs.
-            fingerprint = _HASHER.submit(file_fingerprint, path)
+            fingerprint = submit(file_fingerprint, path)
             with conn.transaction():
                 changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
                 if changes and not changes[0].startswith("created"):
@@ -91,6 +98,6 @@ def load_sql(
     if not order:
         return []
     target = resolve_postgres(spec)
-    wait_until_ready(lambda: pg.probe(target), f"PostgreSQL {target.display}", ctx.wait_s)
+    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ctx.wait_s)
     with pg.connect(target) as conn, pg.writer_lock(conn, target, ctx.run_id, ctx.wait_s):
-        return [_load_one(conn, spec, name, ctx) for name in order]
+        return [_load_one(conn, target, spec, name, ctx) for name in order]

@@ -101,6 +101,11 @@ class DuckDBWarehouse:
     def close(self) -> None:
         self.conn.close()
 
+    def _rollback(self) -> None:
+        # An interrupted COMMIT may leave no transaction to roll back.
+        with contextlib.suppress(duckdb.TransactionException):
+            self.conn.execute("ROLLBACK")
+
     def interrupt(self) -> None:
         """Stop the running query (called from another thread on a signal)."""
         self.conn.interrupt()
@@ -213,7 +218,7 @@ class DuckDBWarehouse:
             conn.execute("COMMIT")
             return counts
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def _insert_stream(
@@ -468,10 +473,10 @@ class DuckDBWarehouse:
             row = conn.execute(f"SELECT count(*) FROM {final}").fetchone()
             conn.execute("COMMIT")
         except duckdb.Error as e:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise TargetError(f"model {model.name} ({model.file}): {e}") from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise
         assert row is not None
         return int(row[0])

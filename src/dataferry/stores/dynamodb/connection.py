@@ -32,16 +32,19 @@ def _session() -> botocore.session.Session:
     return session
 
 
-def client(target: DynamoDBTarget) -> Any:
-    """A client shared by all worker threads (boto3 clients are thread-safe)."""
+def client(target: DynamoDBTarget, timeout_s: float | None = None) -> Any:
+    """A client shared by all worker threads (boto3 clients are thread-safe). With
+    ``timeout_s``, a client for one quick attempt (a readiness probe): no retries, and
+    connecting and answering bounded by it."""
     config = Config(
-        retries={"mode": "standard", "max_attempts": 10},  # throttling: backoff built in
+        # throttling: backoff built in
+        retries={"mode": "standard", "max_attempts": 1 if timeout_s else 10},
         # ItemCodec builds DynamoDB's wire form and checks it; botocore walking every item
         # again against its model doubled the client's CPU time for nothing.
         parameter_validation=False,
         max_pool_connections=MAX_POOL,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=timeout_s or 10,
+        read_timeout=timeout_s or 60,
     )
     return _session().create_client("dynamodb", config=config, **target.client_kwargs())
 
@@ -70,9 +73,9 @@ def translate(err: Exception, what: str) -> Exception:
     return err
 
 
-def probe(target: DynamoDBTarget) -> None:
-    """Succeed once the endpoint answers ListTables."""
+def probe(target: DynamoDBTarget, timeout_s: float = 10.0) -> None:
+    """Succeed once the endpoint answers ListTables, within ``timeout_s``."""
     try:
-        client(target).list_tables(Limit=1)
+        client(target, timeout_s).list_tables(Limit=1)
     except (BotoCoreError, ClientError) as e:
         raise translate(e, "endpoint") from None

@@ -2,13 +2,16 @@
 
 DynamoDB has no sessions, so the lock is an item written only if absent or expired (a
 conditional PutItem), renewed by a thread while held. A holder that dies stops renewing
-and its lease expires after LEASE_S; the next run then takes it over.
+and its lease expires after LEASE_S; the next run then takes it over. On the holder's
+own host a dead holder is seen at once (its process is gone), and taken over then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +35,20 @@ def _conditional_failed(e: ClientError) -> bool:
     return e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _dead_here(lease: dict[str, Any]) -> bool:
+    """The lease's holder ran on this host and its process no longer exists. (A pid
+    reused since by another process counts as alive: then the lease must expire.)"""
+    if lease.get("host", {}).get("S") != socket.gethostname() or "pid" not in lease:
+        return False
+    try:
+        os.kill(int(lease["pid"]["N"]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class _Lease:
     def __init__(self, client: Any, table: str, holder: str) -> None:
         self.client = client
@@ -40,38 +57,55 @@ class _Lease:
         self.stop = threading.Event()
         self.lost = False
 
-    def try_acquire(self) -> str | None:
-        now = time.time()
+    def _put(self, condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
+        """Write the lease if ``condition`` holds; False if it does not."""
         try:
             self.client.put_item(
                 TableName=self.table,
                 Item={
                     **_KEY,
                     "holder": {"S": self.holder},
-                    "expires_at": {"N": f"{now + LEASE_S:.3f}"},
+                    "host": {"S": socket.gethostname()},
+                    "pid": {"N": str(os.getpid())},
+                    "expires_at": {"N": f"{time.time() + LEASE_S:.3f}"},
                 },
-                ConditionExpression="attribute_not_exists(#d) OR expires_at < :now OR holder = :me",
-                ExpressionAttributeNames={"#d": "dataset"},
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":me": {"S": self.holder}},
+                ConditionExpression=condition,
+                **({"ExpressionAttributeNames": names} if names else {}),
+                ExpressionAttributeValues=values,
             )
-            return None
+            return True
         except ClientError as e:
-            if not _conditional_failed(e):
-                raise translate(e, f"table {self.table}: writer lock") from None
+            if _conditional_failed(e):
+                return False
+            raise translate(e, f"table {self.table}: writer lock") from None
         except BotoCoreError as e:
             raise translate(e, f"table {self.table}: writer lock") from None
-        return self._current_holder()
 
-    def _current_holder(self) -> str:
+    def try_acquire(self) -> str | None:
+        """None once the lease is ours; else who holds it."""
+        if self._put(
+            "attribute_not_exists(#d) OR expires_at < :now OR holder = :me",
+            {"#d": "dataset"},
+            {":now": {"N": f"{time.time():.3f}"}, ":me": {"S": self.holder}},
+        ):
+            return None
+        found = self._current()
+        if found is None:
+            return "a run that has just released it"
+        theirs = found["holder"]["S"]
+        if _dead_here(found) and self._put("holder = :theirs", {}, {":theirs": {"S": theirs}}):
+            log.info("took over the DynamoDB writer lock of %s: that process has ended", theirs)
+            return None
+        left = float(found["expires_at"]["N"]) - time.time()
+        return f"{theirs}; its lease runs {max(left, 0):.0f}s more unless renewed"
+
+    def _current(self) -> dict[str, Any] | None:
         try:
             item = self.client.get_item(TableName=self.table, Key=_KEY, ConsistentRead=True)
         except (BotoCoreError, ClientError) as e:
             raise translate(e, f"table {self.table}: writer lock") from None
-        found = item.get("Item")
-        if not found:
-            return "a run that has just released it"
-        left = float(found["expires_at"]["N"]) - time.time()
-        return f"{found['holder']['S']}; its lease runs {max(left, 0):.0f}s more unless renewed"
+        found: dict[str, Any] | None = item.get("Item")
+        return found
 
     def renew_until_stopped(self) -> None:
         while not self.stop.wait(RENEW_EVERY_S):

@@ -2,7 +2,7 @@
 Arrow through ADBC."""
 
 from .arrow_stream import ArrowReader
-from .connection import connect, probe, translated
+from .connection import connect, probe, translated, unusable
 from .ddl import count, keys_unique, provision, table_ident
 from .ledger import last_loads, ok_loads, record_load
 from .lock import writer_lock
@@ -23,6 +23,7 @@ __all__ = [
     "snapshot",
     "table_ident",
     "translated",
+    "unusable",
     "write",
     "writer_lock",
 ]

@@ -11,7 +11,7 @@ import psycopg
 from ...connections import PostgresTarget, read_secret
 from ...errors import TargetError, TargetUnavailable
 
-__all__ = ["connect", "connect_kwargs", "probe", "translated"]
+__all__ = ["connect", "connect_kwargs", "probe", "translated", "unusable"]
 
 CONNECT_TIMEOUT_S = 10
 
@@ -30,14 +30,22 @@ def connect_kwargs(target: PostgresTarget) -> dict[str, Any]:
     return kwargs
 
 
-def connect(target: PostgresTarget) -> psycopg.Connection:
+def connect(target: PostgresTarget, timeout_s: float = CONNECT_TIMEOUT_S) -> psycopg.Connection:
     """Open a connection; an unreachable server is TargetUnavailable (retrying may help)."""
     extra = connect_kwargs(target)
+    from psycopg.conninfo import conninfo_to_dict
+
+    if "application_name" not in conninfo_to_dict(target.conninfo):
+        extra["application_name"] = "dataferry"  # what a DBA sees in pg_stat_activity
     try:
         # Autocommit: every unit of work is an explicit conn.transaction() block, so a
         # stray query can never open an implicit transaction that swallows the next ones.
         conn = psycopg.connect(
-            target.conninfo, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True, **extra
+            # libpq takes whole seconds, and treats 1 as 2
+            target.conninfo,
+            connect_timeout=max(2, round(timeout_s)),
+            autocommit=True,
+            **extra,
         )
     except psycopg.OperationalError as e:
         # libpq's message names host and port but never the password.
@@ -77,7 +85,19 @@ def translated(what: str) -> Iterator[None]:
         raise TargetError(f"{what}: PostgreSQL refused it: {reason}") from None
 
 
-def probe(target: PostgresTarget) -> None:
+def unusable(conn: psycopg.Connection) -> bool:
+    """Closed, or left in the middle of a command (an interrupted COPY): nothing more can
+    be sent on it. A failed transaction that was rolled back leaves it usable."""
+    from psycopg.pq import TransactionStatus
+
+    return conn.closed or conn.info.transaction_status not in (
+        TransactionStatus.IDLE,
+        TransactionStatus.INTRANS,
+        TransactionStatus.INERROR,
+    )
+
+
+def probe(target: PostgresTarget, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     """Succeed once the server accepts a connection and answers a query."""
-    with connect(target) as conn:
+    with connect(target, timeout_s) as conn:
         conn.execute("SELECT 1")

@@ -84,6 +84,15 @@ def pipeline(tmp_path: Path) -> PipelineFactory:
 DYNALITE = REPO / "tests" / "node" / "node_modules" / ".bin" / "dynalite"
 
 
+def dynalite_command() -> list[str]:
+    """dynalite through tests/node/dynalite_server.cjs: the same server, except that a
+    client killed mid-request no longer ends it (the crash tests kill clients)."""
+    import shutil
+
+    node = shutil.which("node") or str(DYNALITE.parent / "node")
+    return [node, str(REPO / "tests" / "node" / "dynalite_server.cjs")]
+
+
 @pytest.fixture(scope="session")
 def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """dynalite on a free loopback port, in memory, for the session."""
@@ -105,7 +114,7 @@ def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                str(DYNALITE),
+                *dynalite_command(),
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -6,11 +6,12 @@ ragged, hold bytes invalid in UTF-8 or values their column cannot take are left 
 batches and logged. Line numbers are found afterwards, with Python's csv module, and only
 when something was rejected.
 
-Two things Arrow accepts silently are checked on the file's bytes: a quoted field that
-never closes (Arrow reads the rest of the file as that one value, swallowing every row
-after it: the file is refused, naming the line where the quote opened), and blank lines
+Before any row is read, the file's bytes are checked for what Arrow would accept
+silently or could not hold: a line longer than MAX_LINE_BYTES (refused, named), a quoted
+field that never closes (Arrow reads the rest of the file as that one value, swallowing
+every row after it: refused, naming the line where the quote opened), and blank lines
 (not rows: skipped, and counted in the log). A cheap count of quote characters and of
-line-break pairs finds either; only then is the file scanned token by token.
+line-break pairs finds the last two; only then is the file scanned token by token.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import csv
 import logging
 import mmap
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,14 +39,21 @@ __all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
 
 ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 BLOCK_SIZE = 1 << 20  # bigger blocks are no faster and hold more memory
+# The longest line a file may have: a runaway one (no line breaks, a binary file) is
+# refused before anything holds it in memory. Rows may span lines inside quotes.
+MAX_LINE_BYTES = 16 << 20
+csv.field_size_limit(MAX_LINE_BYTES)  # Python's csv module reads the header and line numbers
 log = logging.getLogger("dataferry")
 
 
-def _suspicious(path: Path, quote: str) -> bool:
-    """An odd number of quote characters, or a line break right after another: either
-    could be an unclosed quote or a blank line (about 30 ms per 50 MB)."""
+def _scan(path: Path, quote: str) -> bool:
+    """One cheap pass over the bytes (about 30 ms per 50 MB): refuse a line longer than
+    MAX_LINE_BYTES, naming it; return True when the file has an odd number of quote
+    characters or a line break right after another (an unclosed quote or blank lines,
+    looked at closer by check_structure)."""
     q = quote.encode()
-    quotes = pairs = 0
+    quotes = pairs = lines = 0
+    run = 0  # bytes since the last line break
     tail = b""
     with path.open("rb") as f:
         while chunk := f.read(BLOCK_SIZE):
@@ -52,12 +61,25 @@ def _suspicious(path: Path, quote: str) -> bool:
             joined = tail + chunk
             pairs += joined.count(b"\n\n") + joined.count(b"\n\r\n")
             tail = chunk[-2:]
+            first = chunk.find(b"\n")
+            run += len(chunk) if first < 0 else first
+            if run > MAX_LINE_BYTES:
+                raise InputError(
+                    str(path),
+                    f"line longer than {MAX_LINE_BYTES:,} bytes (the most one line may "
+                    "hold); is this a CSV file, with its line breaks?",
+                    line=lines + 1,
+                )
+            if first >= 0:
+                lines += chunk.count(b"\n")
+                run = len(chunk) - 1 - chunk.rfind(b"\n")
     return quotes % 2 == 1 or pairs > 0
 
 
 def check_structure(path: Path, options: CsvOptions, dataset: str | None = None) -> None:
-    """Refuse a file that ends inside a quoted field; log the blank lines it skips."""
-    if options.escape is None and not _suspicious(path, options.quote):
+    """Refuse a file with a line over MAX_LINE_BYTES or that ends inside a quoted field;
+    log the blank lines it skips. Run before any row is read, so nothing is sent."""
+    if not _scan(path, options.quote) and options.escape is None:
         return
     q, e = re.escape(options.quote.encode()), options.escape
     body = (
@@ -106,7 +128,11 @@ def _lines(path: Path, options: CsvOptions) -> Iterator[str]:
     """
     encoding = options.encoding
     with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+        for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise InputError(
+                    str(path), f"line longer than {MAX_LINE_BYTES:,} bytes", line=number
+                )
             if number == 1 and raw.startswith(codecs.BOM_UTF8) and "8" in encoding:
                 raw = raw[len(codecs.BOM_UTF8) :]  # a BOM would glue onto the first name
             try:
@@ -183,6 +209,11 @@ def _ragged(path: Path, options: CsvOptions, ncols: int, log: RejectLog) -> None
             )
 
 
+def _some(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(n if len(n) <= 64 else n[:61] + "..." for n in names[:shown]) + more
+
+
 def _header(path: Path, ds: Dataset) -> list[str]:
     options = ds.source.csv
     if not options.header:
@@ -192,16 +223,17 @@ def _header(path: Path, ds: Dataset) -> list[str]:
     if not header:
         raise InputError(str(path), "empty file: no header row", line=1)
     header = [h.strip() for h in header]
-    missing = [c for c in ds.columns if c not in header]
+    present = set(header)
+    missing = [c for c in ds.columns if c not in present]
     extra = [h for h in header if h not in ds.columns]
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    dupes = sorted(h for h, n in Counter(header).items() if n > 1)
     problems = []
     if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
+        problems.append(f"missing column(s) {_some(missing)}")
     if extra:
-        problems.append(f"column(s) not in the spec: {', '.join(extra)}")
+        problems.append(f"column(s) not in the spec: {_some(extra)}")
     if dupes:
-        problems.append(f"repeated column(s) {', '.join(dupes)}")
+        problems.append(f"repeated column(s) {_some(dupes)}")
     if problems:
         raise InputError(str(path), "header: " + "; ".join(problems), line=1)
     return header
@@ -274,6 +306,7 @@ def read_csv(path: Path, ds: Dataset, log: RejectLog | None = None) -> Iterator[
     strict = log is None
     log = log if log is not None else RejectLog(path)
     header = _header(path, ds)
+    check_structure(path, options, ds.target.table)
     log.resolver = lambda rows: lines_of_rows(path, options, len(header), rows)
     ragged = [0]
 
@@ -324,7 +357,6 @@ def read_csv(path: Path, ds: Dataset, log: RejectLog | None = None) -> Iterator[
             yield good
     if ragged[0]:
         _ragged(path, options, len(header), log)
-    check_structure(path, options, ds.target.table)
     log.resolve()
     if strict and len(log):
         first = log.first()

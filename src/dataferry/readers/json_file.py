@@ -198,8 +198,9 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 str(path), "not valid JSON: nested too deeply to parse", record=index + 1
             ) from None
         except (ijson.JSONError, ValueError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise InputError(
-                str(path), f"not valid JSON after record {index}: {e}", record=index + 1
+                str(path), f"not valid JSON after record {index}: {reason}", record=index + 1
             ) from None
 
 

@@ -103,7 +103,9 @@ class RejectLog:
 
     def write(self, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with dest.open("w", encoding="utf-8", newline="") as f:
+        # A rejected value may hold what UTF-8 cannot encode (a lone surrogate, the very
+        # reason it was rejected): written escaped, as \udc00.
+        with dest.open("w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             w = csv.writer(f)
             w.writerow(REJECT_COLUMNS[self.kind])
             w.writerows(_rows(self.source, self.sorted(), self.kind))

@@ -34,7 +34,8 @@ def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
     if ds.key is None:
         return None
     parts = [f"{a}={rec[a]}" for a in ds.key.attributes if a in rec]
-    return ", ".join(parts) or None
+    # printable whatever the key holds: a lone surrogate is shown escaped (\udc00)
+    return ", ".join(parts).encode("utf-8", "backslashreplace").decode() or None
 
 
 def dynamodb_items(

@@ -222,9 +222,12 @@ class GeneratedPipeline:
             )["Items"]
             return [i["dataset"]["S"] for i in items]
         with duckdb.connect(str(self.spec.duckdb_path), read_only=True) as conn:
-            rows = conn.execute(
-                "SELECT dataset FROM dataferry.loads WHERE status = 'interrupted'"
-            ).fetchall()
+            try:
+                rows = conn.execute(
+                    "SELECT dataset FROM dataferry.loads WHERE status = 'interrupted'"
+                ).fetchall()
+            except duckdb.CatalogException:
+                return []  # no ledger yet
         return [r[0] for r in rows]
 
     def timed(self, stage: str) -> float:

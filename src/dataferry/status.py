@@ -36,7 +36,7 @@ def _dynamodb(spec: Spec, wait_s: float) -> dict[str, Any]:
 
     target = resolve_dynamodb(spec)
     wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", wait_s)
-    client = ddb.client(target)
+    client = ddb.client(target, outage_s=wait_s)
     datasets = spec.datasets_for("dynamodb")
     last = ddb.last_loads(client, list(datasets), spec.stores.dynamodb.ledger_table)
     tables = [

@@ -1,9 +1,11 @@
-"""Runs under faults a user causes: Ctrl-C and SIGTERM mid-stage, a second Ctrl-C, and
-two runs on the same targets at once. Real processes, real signals, real targets (an
-embedded PostgreSQL, dynalite, a DuckDB file) on a generated data set."""
+"""Runs under faults: Ctrl-C and SIGTERM mid-stage, a second Ctrl-C, two runs on the same
+targets at once, the PostgreSQL server restarted mid-stage, a full disk. Real processes,
+real signals, real targets (an embedded PostgreSQL, dynalite, a DuckDB file) on a
+generated data set."""
 
 from __future__ import annotations
 
+import resource
 import signal
 import subprocess
 import sys
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from dataferry.stack import EmbeddedStack
+from dataferry.stack import embedded_postgres_server as postgres_server
 from tests.generated_pipeline import STAGES, GeneratedPipeline
 
 ORDERS = 30_000  # load nosql takes about 3 s on dynalite: time to be caught mid-work
@@ -192,3 +196,51 @@ def test_status_answers_within_its_wait_when_a_target_is_unreachable(tmp_path: P
     assert proc.returncode == 6, proc.stderr
     assert "not ready after 2s" in proc.stderr
     assert time.monotonic() - began < 8
+
+
+@pytest.mark.parametrize("stage", ["load sql", "etl"])
+def test_postgresql_restarted_mid_stage_fails_cleanly_and_the_rerun_is_exact(
+    gen: GeneratedPipeline, stage: str
+) -> None:
+    """A real restart of the server under a running stage: exit 6 with a clear message
+    (not a psycopg traceback), nothing half-done, and the next run completes."""
+    gen.reset(stage)
+    proc = gen.start(stage)
+    gen.wait_until_working(stage, proc)
+    stack = EmbeddedStack(gen.spec.stack_dir)
+    postgres_server.stop(stack.postgres_dir)
+    code, out, err = finish(proc, 60)
+    assert code == 6, err
+    assert "PostgreSQL connection was lost" in err or "PostgreSQL" in err, err
+    assert "Traceback" not in err + out
+    gen.stage(stage)  # starts the embedded server again, and finishes the work
+    assert_exact(gen, stage)
+
+
+def test_a_full_disk_while_spooling_fails_before_anything_is_written(
+    gen: GeneratedPipeline,
+) -> None:
+    """RLIMIT_FSIZE makes the process's file writes fail as a full disk would (EFBIG);
+    SIGXFSZ is ignored so that the write fails rather than the process dying."""
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.RLIM_INFINITY))
+
+    gen.reset("load nosql")
+    proc = subprocess.run(
+        gen.argv("load", "nosql", "-c", str(gen.config)),
+        capture_output=True,
+        text=True,
+        env=gen.environ(),
+        timeout=120,
+        preexec_fn=small_files,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "could not be spooled" in proc.stderr
+    assert "nothing was loaded" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    tables = gen.ddb().list_tables()["TableNames"]
+    assert not {ds.target.table for ds in gen.datasets("dynamodb").values()} & set(tables)
+    gen.stage("load nosql")
+    assert_exact(gen, "load nosql")

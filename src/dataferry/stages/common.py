@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,12 +21,14 @@ __all__ = [
     "Progress",
     "RunContext",
     "already_loaded",
+    "check_rejects_folder",
     "counting",
     "finish",
     "keep_rejects",
     "ledgered",
     "new_record",
     "open_warehouse",
+    "rejects_kept",
     "skip",
     "unchanged_since",
 ]
@@ -124,10 +127,19 @@ def _end(
     record.finished_at = utcnow()
     if ctx is not None:
         ctx.completed.append(record)
-    try:
-        save(record)
-    except (Exception, Interrupted) as again:
-        log.warning("%s: the ledger could not record this load: %s", record.dataset, again)
+    for attempt in (1, 2):
+        try:
+            save(record)
+            return
+        except Interrupted as again:
+            # A driver can report the signal (DuckDB's "Query interrupted") before
+            # Python's handler runs: the handler's Interrupted then lands in this save.
+            # It is raised once per run, so the save is tried once more.
+            if attempt == 2:
+                log.warning("%s: the ledger could not record this load: %s", record.dataset, again)
+        except Exception as again:
+            log.warning("%s: the ledger could not record this load: %s", record.dataset, again)
+            return
 
 
 def already_loaded(
@@ -181,6 +193,23 @@ def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:
     return record
 
 
+def check_rejects_folder(dest: Path | None) -> None:
+    """Before anything is loaded: the rejects file's folder exists (made if needed) and
+    takes a new file, so that rejects found later can be written."""
+    if dest is None:
+        return
+    folder = dest.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise DataferryError(
+            f"{folder}: the rejects folder cannot be written ({e.strerror or e}); "
+            "nothing was loaded"
+        ) from None
+
+
 def keep_rejects(log: RejectLog, record: LoadRecord, write: bool = True) -> None:
     """Note the rejects on the record; with ``write``, write this run's rejects file, or
     remove a stale one when nothing was rejected (an earlier run's file would lie). A
@@ -190,10 +219,30 @@ def keep_rejects(log: RejectLog, record: LoadRecord, write: bool = True) -> None
         record.rejects_file = str(log.dest)
     if not write or record.status == "skipped" or log.dest is None:
         return
-    if len(log):
-        log.write(log.dest)
-    else:
-        log.dest.unlink(missing_ok=True)
+    try:
+        if len(log):
+            log.write(log.dest)
+        else:
+            log.dest.unlink(missing_ok=True)
+    except OSError as e:
+        raise DataferryError(
+            f"{log.dest}: the rejects file could not be written ({e.strerror or e})"
+        ) from None
+
+
+@contextmanager
+def rejects_kept(rejects: RejectLog, record: LoadRecord) -> Iterator[None]:
+    """Write (or clear) the rejects file when the block ends. If the block failed, a
+    failure to write them is logged, not raised: the first error is the one to tell."""
+    try:
+        yield
+    except BaseException:
+        try:
+            keep_rejects(rejects, record)
+        except DataferryError as e:
+            log.warning("%s", e)
+        raise
+    keep_rejects(rejects, record)
 
 
 def counting(batches: Iterator[Any], name: str, progress: Progress) -> Iterator[Any]:

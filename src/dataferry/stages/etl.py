@@ -97,7 +97,7 @@ def _from_dynamodb(
 
     target = resolve_dynamodb(spec)
     wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
-    client = ddb.client(target)
+    client = ddb.client(target, outage_s=ctx.wait_s)
     records = []
     for name, ds in datasets.items():
         source = f"dynamodb:{ds.target.table}"

@@ -11,6 +11,7 @@ pass sends the rest.
 from __future__ import annotations
 
 import array
+import contextlib
 import functools
 import itertools
 import marshal
@@ -20,12 +21,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..connections import resolve_dynamodb
-from ..errors import InputError, RejectedRows, TargetError
+from ..errors import DataferryError, InputError, RejectedRows, TargetError
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint
 from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
-from .common import RunContext, finish, keep_rejects, ledgered, new_record, skip, unchanged_since
+from .common import (
+    RunContext,
+    check_rejects_folder,
+    finish,
+    keep_rejects,
+    ledgered,
+    new_record,
+    rejects_kept,
+    skip,
+    unchanged_since,
+)
 
 __all__ = ["dynamodb_items", "load_nosql", "spool_items"]
 
@@ -144,46 +155,64 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
         keep_rejects(log, record, write=False)
         ddb.record_load(client, record, ledger)
 
-    try:
-        with ledgered(record, save_failure, ctx):
-            earlier = unchanged_since(
-                path,
-                record,
-                ds.mode,
-                ctx,
-                lambda: ddb.ok_loads(client, name, table=ledger),
-                lambda: ddb.count(client, ds) is not None,
-            )
-            if earlier is not None:
-                ddb.record_load(client, skip(record, earlier), ledger)
-                return record
-            if record.file_sha256 is None:
-                record.file_size, record.file_sha256 = file_fingerprint(path)
-            with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
+    with rejects_kept(log, record), ledgered(record, save_failure, ctx):
+        check_rejects_folder(log.dest)
+        earlier = unchanged_since(
+            path,
+            record,
+            ds.mode,
+            ctx,
+            lambda: ddb.ok_loads(client, name, table=ledger),
+            lambda: ddb.count(client, ds) is not None,
+        )
+        if earlier is not None:
+            ddb.record_load(client, skip(record, earlier), ledger)
+            return record
+        if record.file_sha256 is None:
+            record.file_size, record.file_sha256 = file_fingerprint(path)
+        with _spool() as spool:
+            try:
                 valid, repeated = spool_items(path, ds, codec, log, spool)  # pass 1
-                if len(log) > allowed:
-                    raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
-                ddb.provision(client, ds)
-                try:
-                    result = ddb.write(
-                        client,
-                        ds.target.table,
-                        codec,
-                        _replay(spool, repeated),  # pass 2
-                        on_progress=functools.partial(ctx.progress, name),
-                    )
-                except ddb.BatchRefused as e:
-                    raise _refused(path, ds, e) from None
-            counts = LoadCounts(
-                read=valid + len(log) - len(repeated),
-                written=result.written,
-                rejected=len(log),
-                consumed_capacity=result.consumed_capacity,
-            )
-            ddb.record_load(client, finish(record, counts), ledger)
-    finally:
-        keep_rejects(log, record)
+                spool.flush()
+            except OSError as e:
+                raise DataferryError(
+                    f"{path}: the checked items could not be spooled to "
+                    f"{tempfile.gettempdir()} ({e.strerror or e}); nothing was loaded "
+                    "(TMPDIR chooses another folder)"
+                ) from None
+            if len(log) > allowed:
+                raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
+            ddb.provision(client, ds)
+            try:
+                result = ddb.write(
+                    client,
+                    ds.target.table,
+                    codec,
+                    _replay(spool, repeated),  # pass 2
+                    on_progress=functools.partial(ctx.progress, name),
+                )
+            except ddb.BatchRefused as e:
+                raise _refused(path, ds, e) from None
+        counts = LoadCounts(
+            read=valid + len(log) - len(repeated),
+            written=result.written,
+            rejected=len(log),
+            consumed_capacity=result.consumed_capacity,
+        )
+        ddb.record_load(client, finish(record, counts), ledger)
     return record
+
+
+@contextlib.contextmanager
+def _spool() -> Iterator[Any]:
+    """A temporary file for pass 1. Closing it never raises: the one error it could give
+    (a buffer it cannot flush, a full disk) was raised already by the write that failed."""
+    f = tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool")  # noqa: SIM115 (closed below, quietly)
+    try:
+        yield f
+    finally:
+        with contextlib.suppress(OSError):
+            f.close()
 
 
 def _refused(path: Path, ds: Dataset, err: Any) -> TargetError:
@@ -207,7 +236,7 @@ def load_nosql(
         return []
     target = resolve_dynamodb(spec)
     wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
-    client = ddb.client(target)
+    client = ddb.client(target, outage_s=ctx.wait_s)
     ledger = spec.stores.dynamodb.ledger_table
     try:
         with ddb.writer_lock(client, ledger, target.display, ctx.run_id, ctx.wait_s):

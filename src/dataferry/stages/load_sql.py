@@ -13,11 +13,13 @@ from ..readiness import wait_until_ready
 from ..spec import Spec
 from .common import (
     RunContext,
+    check_rejects_folder,
     counting,
     finish,
     keep_rejects,
     ledgered,
     new_record,
+    rejects_kept,
     skip,
     unchanged_since,
 )
@@ -50,41 +52,43 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
             with conn.transaction():
                 pg.record_load(conn, record)  # the load's own transaction was rolled back
 
-    try:
-        with ledgered(record, save_failure, ctx), pg.translated(f"{name}: {path.name}"):
-            earlier = unchanged_since(
-                path,
-                record,
-                ds.mode,
-                ctx,
-                lambda: pg.ok_loads(conn, name),
-                lambda: pg.count(conn, ds) is not None,
-            )
-            if earlier is not None:
-                with conn.transaction():
-                    pg.record_load(conn, skip(record, earlier))
-                return record
-            # Hashing reads the whole file: do it on another core while the load runs.
-            fingerprint = submit(file_fingerprint, path)
+    with (
+        rejects_kept(log, record),
+        ledgered(record, save_failure, ctx),
+        pg.translated(f"{name}: {path.name}"),
+    ):
+        check_rejects_folder(log.dest)
+        earlier = unchanged_since(
+            path,
+            record,
+            ds.mode,
+            ctx,
+            lambda: pg.ok_loads(conn, name),
+            lambda: pg.count(conn, ds) is not None,
+        )
+        if earlier is not None:
             with conn.transaction():
-                changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
-                if changes and not changes[0].startswith("created"):
-                    record.note = "migrated: " + "; ".join(changes)
-                    logger.info("%s: %s", name, record.note)
-                counts = pg.write(
-                    conn,
-                    spec,
-                    ds,
-                    lambda: counting(read_csv(path, ds, log), name, ctx.progress),
-                    log,
-                    allowed,
-                )
-                record.file_size, record.file_sha256 = fingerprint.result()
-                finish(record, counts)
-                keep_rejects(log, record, write=False)
-                pg.record_load(conn, record)  # in the transaction of the data it describes
-    finally:
-        keep_rejects(log, record)
+                pg.record_load(conn, skip(record, earlier))
+            return record
+        # Hashing reads the whole file: do it on another core while the load runs.
+        fingerprint = submit(file_fingerprint, path)
+        with conn.transaction():
+            changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
+            if changes and not changes[0].startswith("created"):
+                record.note = "migrated: " + "; ".join(changes)
+                logger.info("%s: %s", name, record.note)
+            counts = pg.write(
+                conn,
+                spec,
+                ds,
+                lambda: counting(read_csv(path, ds, log), name, ctx.progress),
+                log,
+                allowed,
+            )
+            record.file_size, record.file_sha256 = fingerprint.result()
+            finish(record, counts)
+            keep_rejects(log, record, write=False)
+            pg.record_load(conn, record)  # in the transaction of the data it describes
     return record
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import functools
+import random
+import time
 from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    HTTPClientError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
 from ...connections import DynamoDBTarget
 from ...errors import TargetError, TargetUnavailable
@@ -15,6 +25,8 @@ from ...errors import TargetError, TargetUnavailable
 __all__ = ["client", "probe", "s3_client", "translate"]
 
 MAX_POOL = 32
+OUTAGE_S = 120.0  # the stage commands' default --wait
+READ_TIMEOUT_S = 20.0
 
 
 @functools.cache
@@ -32,21 +44,63 @@ def _session() -> botocore.session.Session:
     return session
 
 
-def client(target: DynamoDBTarget, timeout_s: float | None = None) -> Any:
-    """A client shared by all worker threads (boto3 clients are thread-safe). With
-    ``timeout_s``, a client for one quick attempt (a readiness probe): no retries, and
-    connecting and answering bounded by it."""
+def client(
+    target: DynamoDBTarget, timeout_s: float | None = None, outage_s: float = OUTAGE_S
+) -> Any:
+    """A client shared by all worker threads (boto3 clients are thread-safe).
+
+    Each request whose endpoint cannot be reached (refused, reset, timed out) is sent
+    again with backoff for ``outage_s`` (the command's --wait), so an endpoint gone for a
+    few seconds costs a pause, not the load: every call dataferry makes is idempotent
+    (puts of the same items, reads, conditional writes). With ``timeout_s``, a client for
+    one quick attempt (a readiness probe, which does its own waiting).
+    """
     config = Config(
-        # throttling: backoff built in
-        retries={"mode": "standard", "max_attempts": 1 if timeout_s else 10},
+        retries={"mode": "standard", "max_attempts": 1 if timeout_s else 10},  # throttling
         # ItemCodec builds DynamoDB's wire form and checks it; botocore walking every item
         # again against its model doubled the client's CPU time for nothing.
         parameter_validation=False,
         max_pool_connections=MAX_POOL,
         connect_timeout=timeout_s or 10,
-        read_timeout=timeout_s or 60,
+        # DynamoDB answers in milliseconds; a request silent for this long is lost (a
+        # network gone quiet) and is sent again, within --wait, like a refused one.
+        read_timeout=timeout_s or READ_TIMEOUT_S,
     )
-    return _session().create_client("dynamodb", config=config, **target.client_kwargs())
+    made = _session().create_client("dynamodb", config=config, **target.client_kwargs())
+    if not timeout_s:
+        made.meta.events.register_first("needs-retry.dynamodb", _OutageRetry(outage_s))
+    return made
+
+
+# Refused, reset, timed out: botocore's ConnectionError covers refused and connect
+# timeouts, HTTPClientError a connection closed or silent mid-request.
+_UNREACHABLE = (BotoConnectionError, HTTPClientError)
+
+
+class _OutageRetry:
+    """A botocore needs-retry handler: the delay before sending a request again while the
+    endpoint is unreachable. The outage is the client's, shared by its threads: it starts
+    at the first failure and ends at the next answer; past ``outage_s`` every request
+    fails at once (no more retries, botocore's own included)."""
+
+    def __init__(self, outage_s: float) -> None:
+        self.outage_s = outage_s
+        self.down_since: float | None = None
+
+    def __call__(
+        self, caught_exception: Exception | None, attempts: int, **_: Any
+    ) -> float | bool | None:
+        if not isinstance(caught_exception, _UNREACHABLE):
+            self.down_since = None  # it answered
+            return None  # botocore's own rules (throttling, errors worth a retry)
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since = now
+        left = self.down_since + self.outage_s - now
+        if left <= 0:
+            return False
+        delay = min(0.2 * 2 ** min(attempts - 1, 5), 5.0) * random.uniform(0.5, 1.0)  # noqa: S311
+        return min(delay, left)
 
 
 def s3_client(target: DynamoDBTarget) -> Any:
@@ -58,9 +112,13 @@ def s3_client(target: DynamoDBTarget) -> Any:
 
 def translate(err: Exception, what: str) -> Exception:
     """A dataferry error for a botocore one; credentials never appear in the text."""
-    if isinstance(err, EndpointConnectionError):
+    if isinstance(err, _UNREACHABLE):
+        url = err.kwargs.get("endpoint_url")
+        how = "cannot connect to" if isinstance(err, EndpointConnectionError) else "no answer from"
         return TargetUnavailable(
-            f"DynamoDB {what}: cannot connect to {err.kwargs.get('endpoint_url')}"
+            f"DynamoDB {what}: {how} {url} (tried again until --wait ran out); what was "
+            "written before stays written, and running the same command again finishes "
+            "the work"
         )
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
@@ -77,5 +135,9 @@ def probe(target: DynamoDBTarget, timeout_s: float = 10.0) -> None:
     """Succeed once the endpoint answers ListTables, within ``timeout_s``."""
     try:
         client(target, timeout_s).list_tables(Limit=1)
+    except EndpointConnectionError as e:
+        raise TargetUnavailable(
+            f"DynamoDB endpoint: cannot connect to {e.kwargs.get('endpoint_url')}"
+        ) from None
     except (BotoCoreError, ClientError) as e:
         raise translate(e, "endpoint") from None

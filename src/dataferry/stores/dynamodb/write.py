@@ -33,7 +33,7 @@ __all__ = ["BatchRefused", "WriteResult", "write"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 DEFAULT_WORKERS = 8  # requests are latency-bound: more in flight, not more CPU
-DEADLINE_S = 600.0
+DEADLINE_S = 600.0  # how long a table that keeps answering UnprocessedItems is waited for
 JOIN_AFTER_FAILURE_S = 30.0  # a worker mid-request finishes it (botocore's own timeouts)
 
 
@@ -95,7 +95,10 @@ def _batch_write(client: Any, request_items: dict[str, Any]) -> dict[str, Any]:
 
 
 def _send(
-    client: Any, table: str, batch: list[tuple[int, dict[str, Any]]], deadline_s: float
+    client: Any,
+    table: str,
+    batch: list[tuple[int, dict[str, Any]]],
+    deadline_s: float,
 ) -> float:
     pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for _, item in batch]}
     consumed = 0.0

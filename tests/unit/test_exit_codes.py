@@ -10,6 +10,7 @@ from dataferry.errors import (
     NotSupported,
     SpecError,
     StackError,
+    TargetBusy,
     TargetError,
     TargetUnavailable,
 )
@@ -23,6 +24,7 @@ from tests.conftest import REPO
         (InputError("f", "bad"), 4),
         (TargetError("x"), 5),
         (TargetUnavailable("x"), 6),
+        (TargetBusy("x"), 10),
         (StackError("x"), 7),
         (NotSupported("x"), 8),
         (CheckFailed("x"), 9),
@@ -36,5 +38,5 @@ def test_each_error_class_has_its_code(err: BaseException, code: int) -> None:
 
 def test_every_exit_code_is_documented_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for code in [0, 2, INTERNAL_ERROR, *EXIT_CODES.values()]:
+    for code in [0, 2, INTERNAL_ERROR, 130, 143, *EXIT_CODES.values()]:
         assert re.search(rf"^\| {code} \|", readme, re.M), f"exit code {code} not in README"

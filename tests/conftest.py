@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import textwrap
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,39 +98,17 @@ def dynalite_command() -> list[str]:
     return [node, str(REPO / "tests" / "node" / "dynalite_server.cjs")]
 
 
-@pytest.fixture(scope="session")
-def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """dynalite on a free loopback port, in memory, for the session."""
-    import socket
-    import subprocess
-    import time
-    import urllib.error
-    import urllib.request
-
-    if not DYNALITE.exists():
-        pytest.skip(
-            "dynalite is not installed (needs Node.js and npm; `python3 dev.py test` installs "
-            "it in tests/node)"
-        )
+def start_dynalite(log: Path, path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """dynalite on a free loopback port (in memory, or on disk under ``path``), up and
+    answering; the process and its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("dynalite") / "dynalite.log"
+    storage = ["--path", str(path)] if path is not None else []
+    fast = ["--createTableMs", "20", "--deleteTableMs", "20", "--updateTableMs", "20"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                *dynalite_command(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--createTableMs",
-                "20",
-                "--deleteTableMs",
-                "20",
-                "--updateTableMs",
-                "20",
-            ],
+            [*dynalite_command(), "--host", "127.0.0.1", "--port", str(port), *storage, *fast],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -134,14 +117,25 @@ def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     while True:
         try:
             urllib.request.urlopen(url, timeout=1)
-            break
+            return proc, url
         except urllib.error.HTTPError:
-            break  # it answers (400 for a bare GET): it is up
+            return proc, url  # it answers (400 for a bare GET): it is up
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                pytest.fail(f"dynalite did not start: {log.read_text()}")
+                raise RuntimeError(f"dynalite did not start: {log.read_text()}") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """dynalite on a free loopback port, in memory, for the session."""
+    if not DYNALITE.exists():
+        pytest.skip(
+            "dynalite is not installed (needs Node.js and npm; `python3 dev.py test` installs "
+            "it in tests/node)"
+        )
+    proc, url = start_dynalite(tmp_path_factory.mktemp("dynalite") / "dynalite.log")
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -145,42 +144,6 @@ def summary(results: list[KillPoint]) -> str:
     return "\n".join(lines)
 
 
-def _dynalite(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    from tests.conftest import dynalite_command
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            *dynalite_command(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--path",
-            str(folder),
-            "--createTableMs",
-            "20",
-            "--deleteTableMs",
-            "20",
-            "--updateTableMs",
-            "20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("dynalite did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=60)
@@ -189,7 +152,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dataferry-crash-") as tmp:
         root = Path(tmp)
-        dynalite, url = _dynalite(root / "dynalite")
+        from tests.conftest import start_dynalite
+
+        dynalite, url = start_dynalite(root / "dynalite.log", root / "dynalite")
         pipeline = GeneratedPipeline(root / "data", url, args.orders)
         try:
             results = run(pipeline, args.points, args.seed, sys.stdout)

@@ -4,8 +4,10 @@ without write permission."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,30 +48,32 @@ def _count(spec: Any, table: str) -> int:
     )
 
 
-def test_dynamodb_gone_for_seconds_mid_load_the_load_waits_and_completes(
-    pipeline: PipelineFactory, dynalite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.contextmanager
+def _cut_mid_load(
+    pipeline: PipelineFactory, url: str, monkeypatch: pytest.MonkeyPatch, outage_s: float | None
+) -> Iterator[tuple[Any, str, threading.Event]]:
+    """A spec whose DynamoDB endpoint goes through a proxy that is cut once the load has
+    created its table, for ``outage_s`` seconds (None: for good); the spec, the table,
+    and an event set when the cut happened."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dataferry-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dataferry-test")
     _write_items(pipeline)
     table = unique("outage")
-    with tcp_outage(dynalite_url) as proxy:
-        spec = pipeline.spec({"d": _dataset(table)}, stores={"dynamodb": {"endpoint": proxy.url}})
+    with tcp_outage(url) as proxy:
+        spec = pipeline.spec({"d": _dataset(table)}, stores=_stores(proxy.url, table))
         cut = threading.Event()
 
-        def cut_for_three_seconds() -> None:
+        def cut_when_the_table_is_there() -> None:
             while _table_missing(spec, table):
                 time.sleep(0.01)
             proxy.down()
             cut.set()
-            time.sleep(3)
-            proxy.up()
+            if outage_s is not None:
+                time.sleep(outage_s)
+                proxy.up()
 
-        threading.Thread(target=cut_for_three_seconds, daemon=True).start()
-        (record,) = stages.load_nosql(spec, ctx=RunContext(wait_s=30))
-        assert cut.is_set(), "the endpoint went away during the load"
-        assert record.counts.written == ITEMS
-        assert _count(spec, table) == ITEMS
+        threading.Thread(target=cut_when_the_table_is_there, daemon=True).start()
+        yield spec, table, cut
 
 
 def _table_missing(spec: Any, table: str) -> bool:
@@ -79,28 +83,26 @@ def _table_missing(spec: Any, table: str) -> bool:
         return True
 
 
+def test_dynamodb_gone_for_seconds_mid_load_the_load_waits_and_completes(
+    pipeline: PipelineFactory, dynalite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _cut_mid_load(pipeline, dynalite_url, monkeypatch, 3.0) as (spec, table, cut):
+        (record,) = stages.load_nosql(spec, ctx=RunContext(wait_s=30))
+        assert cut.is_set(), "the endpoint went away during the load"
+        assert record.counts.written == ITEMS
+        assert _count(spec, table) == ITEMS
+
+
 def test_dynamodb_gone_for_good_fails_within_the_wait_saying_so(
     pipeline: PipelineFactory, dynalite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dataferry-test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dataferry-test")
-    _write_items(pipeline)
-    table = unique("gone")
-    with tcp_outage(dynalite_url) as proxy:
-        spec = pipeline.spec({"d": _dataset(table)}, stores={"dynamodb": {"endpoint": proxy.url}})
-
-        def cut_for_good() -> None:
-            while _table_missing(spec, table):
-                time.sleep(0.01)
-            proxy.down()
-
-        threading.Thread(target=cut_for_good, daemon=True).start()
+    with _cut_mid_load(pipeline, dynalite_url, monkeypatch, None) as (spec, _, cut):
         began = time.monotonic()
-        with pytest.raises(
-            TargetUnavailable, match=r"(cannot connect to|no answer from) .* until --wait"
-        ) as e:
+        gone = r"(cannot connect to|no answer from) .* until --wait"
+        with pytest.raises(TargetUnavailable, match=gone) as e:
             stages.load_nosql(spec, ctx=RunContext(wait_s=3))
         took = time.monotonic() - began
+        assert cut.is_set()
     assert took < 15, took  # --wait 3, and the ledger and lock calls then fail at once
     assert "running the same command again finishes the work" in str(e.value)
 

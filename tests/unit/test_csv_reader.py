@@ -179,3 +179,29 @@ def test_json_column_rejects_what_jsonb_cannot_store(pipeline: PipelineFactory) 
     )
     assert reasons[1][0] == 4
     assert "NaN is not valid JSON" in reasons[1][1]
+
+
+def test_blank_lines_are_skipped_and_logged_with_their_lines(
+    pipeline: PipelineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = 'id,name,price,at,note\n1,a,,,\n\n2,b,,,"two\n\nlines"\n\r\n3,c,,,\n'
+    with caplog.at_level("INFO", logger="dataferry"):
+        table = load(pipeline, text)
+    assert table.column("id").to_pylist() == [1, 2, 3]
+    assert table.column("note").to_pylist() == [None, "two\n\nlines", None]
+    assert "2 blank line(s) skipped (not rows): line(s) 3, 7" in caplog.text
+
+
+def test_blank_lines_are_not_looked_for_when_the_log_would_not_show_them(
+    pipeline: PipelineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="dataferry"):
+        table = load(pipeline, "id,name,price,at,note\n1,a,,,\n\n2,b,,,\n")
+    assert table.num_rows == 2
+    assert "blank" not in caplog.text
+
+
+def test_a_quote_that_never_closes_fails_the_file_at_its_line(pipeline: PipelineFactory) -> None:
+    e = error(pipeline, 'id,name,price,at,note\n1,a,,,ok\n2,b,,,"open\n3,c,,,swallowed\n')
+    assert e.line == 3
+    assert "never closed" in e.reason

@@ -9,7 +9,7 @@ import pytest
 
 from dataferry import stages
 from dataferry.connections import resolve_postgres
-from dataferry.errors import TargetError
+from dataferry.errors import TargetError, TargetUnavailable
 from dataferry.spec import Spec
 from dataferry.stores import postgres as pg
 from tests.conftest import PipelineFactory
@@ -121,8 +121,8 @@ def test_the_source_backend_ending_midway_is_an_error_naming_the_table(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE query LIKE 'COPY%%' AND pid <> pg_backend_pid()"
             )
-        failed = rf"reading {schema}\.orders: PostgreSQL failed the read: .*(closed|terminating)"
-        with pytest.raises(TargetError, match=failed):
+        lost = rf"reading {schema}\.orders: the PostgreSQL connection was lost .*(closed|terminat)"
+        with pytest.raises(TargetUnavailable, match=lost):
             list(batches)
 
 

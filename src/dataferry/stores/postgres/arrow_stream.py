@@ -44,6 +44,23 @@ def _reason(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+# libpq's words for a server or connection gone mid-work (ADBC passes them through; its
+# errors carry no SQLSTATE for these)
+_LOST = (
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "no connection to the server",
+    "could not receive data from server",
+    "connection to server",
+)
+
+
+def _lost(e: BaseException) -> bool:
+    state = str(getattr(e, "sqlstate", "") or "")
+    text = str(e)
+    return state.startswith(("08", "57P0")) or any(words in text for words in _LOST)
+
+
 class ArrowReader:
     """The driver's handle on one PostgreSQL server, shared by every read of a run.
 
@@ -131,6 +148,11 @@ def stream(
                 return
             yield batch
     except _ERRORS as e:
+        if _lost(e):
+            raise TargetUnavailable(
+                f"{what}: the PostgreSQL connection was lost ({_reason(e)}); nothing of "
+                "this read was kept"
+            ) from None
         raise TargetError(f"{what}: PostgreSQL failed the read: {_reason(e)}") from None
     finally:
         # Stopping early is safe: the connection is closed right after, ending the COPY.

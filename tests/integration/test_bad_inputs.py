@@ -45,6 +45,10 @@ def _generate(name: str, dest: Path) -> None:
         "json_line_over_16mib.jsonl": lambda: (
             '{"id": "a"}\n' + f'{{"id": "b", "note": "{"x" * 17 * MB}"}}\n' + '{"id": "c"}\n'
         ),
+        # ijson's memory grows with the square of the depth: 24 GB for this 200 KB file
+        "json_nesting_100000_levels.json": lambda: (
+            '[{"id": "a"}, {"id": "b", "m": ' + "[" * 100_000 + "]" * 100_000 + '}, {"id": "c"}]\n'
+        ),
         "json_record_over_16mib.json": lambda: (
             '[{"id": "a"}, ' + f'{{"id": "b", "note": "{"x" * 20 * MB}"}}, {{"id": "c"}}]\n'
         ),

@@ -31,6 +31,8 @@ __all__ = ["MAX_RECORD_BYTES", "read_json_records"]
 # 40 times DynamoDB's largest item (400 KB): room for whitespace and escapes, while a
 # runaway record (a missing bracket, a binary file) is stopped long before memory is.
 MAX_RECORD_BYTES = 16 << 20
+MAX_PARSE_DEPTH = 64  # twice what DynamoDB stores: deeper is refused before it is built
+_SAMPLE = 4096
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _CHUNK = 1 << 20
 
@@ -39,18 +41,70 @@ class _RecordTooLarge(Exception):
     pass
 
 
-def _has_surrogate_escape(path: Path) -> bool:
+def _scan(path: Path) -> tuple[bool, bool]:
+    """(the file holds a surrogate escape, it may nest deeper than MAX_PARSE_DEPTH).
+
+    The depth is counted naively, every 4 KiB, from brackets (those inside strings too):
+    an over-estimate sends a file to the careful parser, never the other way round.
+    ijson's parsers keep every level's path as text, so their memory grows with the
+    square of the depth (1 GB at 20,000 levels): such a file must not reach them.
+    """
+    surrogates = deep = False
+    depth = 0
+    tail = b""
     with path.open("rb") as f:
-        tail = b""
         while chunk := f.read(_CHUNK):
-            joined = tail + chunk[:5]  # an escape split across two blocks
-            # most files hold no \u escape at all: a plain search rules the block out
-            if (b"\\u" in chunk and _SURROGATE_ESCAPE.search(chunk)) or (
-                _SURROGATE_ESCAPE.search(joined)
-            ):
-                return True
-            tail = chunk[-5:]
-    return False
+            if not surrogates:
+                joined = tail + chunk[:5]  # an escape split across two blocks
+                # most files hold no \\u escape at all: a plain search rules the block out
+                surrogates = bool(
+                    (b"\\u" in chunk and _SURROGATE_ESCAPE.search(chunk))
+                    or _SURROGATE_ESCAPE.search(joined)
+                )
+                tail = chunk[-5:]
+            if not deep:
+                for at in range(0, len(chunk), _SAMPLE):
+                    stop = at + _SAMPLE
+                    depth += chunk.count(b"[", at, stop) + chunk.count(b"{", at, stop)
+                    depth -= chunk.count(b"]", at, stop) + chunk.count(b"}", at, stop)
+                    if depth > MAX_PARSE_DEPTH:
+                        deep = True
+                        break
+            if surrogates and deep:
+                break
+    return surrogates, deep
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _careful_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """The array's elements, built from ijson's basic events (which track no paths, so
+    memory stays linear); an element nested deeper than MAX_PARSE_DEPTH is _TooDeep."""
+    stack: list[Any] = []  # open containers; stack[0] is the top-level array
+    keys: list[str | None] = []
+    for event, value in events:
+        if event in ("start_map", "start_array"):
+            if len(stack) > MAX_PARSE_DEPTH:
+                raise _TooDeep
+            stack.append(_NotingDict() if event == "start_map" else [])
+            keys.append(None)
+            continue
+        if event == "map_key":
+            keys[-1] = value
+            continue
+        if event in ("end_map", "end_array"):
+            value = stack.pop()
+            keys.pop()
+            if not stack:
+                return  # the top-level array closed
+        if len(stack) == 1:
+            yield value  # an element of the top-level array
+        elif isinstance(stack[-1], list):
+            stack[-1].append(value)
+        else:
+            stack[-1][keys[-1]] = value
 
 
 class _Bounded:
@@ -174,12 +228,16 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         f.seek(0)
         if f.read(3) != b"\xef\xbb\xbf":
             f.seek(0)
-        backend = ijson.get_backend("python") if _has_surrogate_escape(path) else ijson
+        surrogates, deep = _scan(path)
+        backend = ijson.get_backend("python") if surrogates else ijson
         bounded = _Bounded(f)
+        records = (
+            _careful_items(backend.basic_parse(bounded, use_float=False))
+            if deep
+            else backend.items(bounded, "item", use_float=False, map_type=_NotingDict)
+        )
         try:
-            for index, rec in enumerate(
-                backend.items(bounded, "item", use_float=False, map_type=_NotingDict)
-            ):
+            for index, rec in enumerate(records):
                 bounded.mark()
                 if _NotingDict.repeats_seen and (repeated := _first_repeat(rec)) is not None:
                     raise InputError(
@@ -197,9 +255,12 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 "not closed): no DynamoDB item can be that large (400 KB)",
                 record=index + 1,
             ) from None
-        except RecursionError:
+        except (_TooDeep, RecursionError):
             raise InputError(
-                str(path), "not valid JSON: nested too deeply to parse", record=index + 1
+                str(path),
+                f"nested more than {MAX_PARSE_DEPTH} levels deep (DynamoDB stores 32): "
+                "refused before it is built",
+                record=index + 1,
             ) from None
         except (ijson.JSONError, ValueError) as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

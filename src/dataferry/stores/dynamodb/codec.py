@@ -157,11 +157,13 @@ def _wire(value: Any, size: list[int], depth: int = 0) -> dict[str, Any]:
     if value is None:
         size[0] += 1
         return {"NULL": True}
-    if t is dict or t is list:
+    # exact types first (the common case, cheaply); then subclasses, such as the JSON
+    # reader's mapping that notes repeated member names
+    if t is dict or t is list or isinstance(value, (dict, list)):
         if depth >= MAX_DEPTH:
             raise ValueError(f"nested more than DynamoDB's {MAX_DEPTH} levels deep")
         size[0] += 3
-        if t is list:
+        if isinstance(value, list):
             return {"L": [_wire(v, size, depth + 1) for v in value]}
         out = {}
         for k, v in value.items():

@@ -35,6 +35,7 @@ class GeneratedPipeline:
     def __init__(self, root: Path, dynamodb_url: str, orders: int, seed: int = 7) -> None:
         self.root = root
         self.dynamodb_url = dynamodb_url
+        self.env = {**CREDENTIALS, "DATAFERRY_DYNAMODB_ENDPOINT": dynamodb_url}
         if not (root / "dataferry.yaml").exists():
             customers, items = max(orders // 10, 10), max(orders // 100, 5)
             self.dataferry(
@@ -51,7 +52,6 @@ class GeneratedPipeline:
                 check=True,
             )
         self.config = root / "dataferry.yaml"
-        self.env = {**CREDENTIALS, "DATAFERRY_DYNAMODB_ENDPOINT": dynamodb_url}
         self.spec: Spec = load_spec(self.config)
 
     # -- running dataferry -------------------------------------------------------------
@@ -61,7 +61,7 @@ class GeneratedPipeline:
         return [sys.executable, "-m", "dataferry", *args]
 
     def environ(self) -> dict[str, str]:
-        return {**os.environ, **self.env} if hasattr(self, "env") else dict(os.environ)
+        return {**os.environ, **self.env}
 
     def dataferry(
         self, *args: str, check: bool = False, timeout: float = 300

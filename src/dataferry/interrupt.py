@@ -31,7 +31,8 @@ __all__ = [
     "sleep",
 ]
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGTERM is not delivered on Windows
+_SIGNALS = (signal.SIGINT,) if sys.platform == "win32" else (signal.SIGINT, signal.SIGTERM)
 _event = threading.Event()
 _hooks: dict[int, Callable[[], None]] = {}
 _hooks_lock = threading.Lock()
@@ -146,7 +147,3 @@ def handle_signals() -> Iterator[None]:
         writer.close()
         watcher.join(timeout=1)
         reader.close()
-
-
-if sys.platform == "win32":  # pragma: no cover - SIGTERM is not delivered there
-    _SIGNALS = (signal.SIGINT,)

@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from ... import interrupt
 from ...connections import DynamoDBTarget
 from ...errors import TargetError, TargetUnavailable
 
@@ -93,6 +94,8 @@ class _OutageRetry:
         if not isinstance(caught_exception, _UNREACHABLE):
             self.down_since = None  # it answered
             return None  # botocore's own rules (throttling, errors worth a retry)
+        if interrupt.cancelled():
+            return False  # a signal: no more waiting, in any thread
         now = time.monotonic()
         if self.down_since is None:
             self.down_since = now

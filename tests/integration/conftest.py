@@ -121,15 +121,21 @@ def write_retail_csv(pipeline: PipelineFactory, **overrides: str) -> None:
         pipeline.write(name, text)
 
 
-@pytest.fixture(params=["moto", "dynalite"])
-def dynamodb_stores(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, Any]:
-    """The spec's `stores` for one DynamoDB backend: moto's server (the embedded default,
-    lenient) or dynalite (which rejects what DynamoDB rejects)."""
-    if request.param == "moto":
-        return {}
-    url = request.getfixturevalue("dynalite_url")
+@pytest.fixture
+def moto_stores(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The spec's `stores` for moto's server (the session's), as an endpoint given; it
+    serves S3 too (DynamoDB exports)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dataferry-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dataferry-test")
-    return {"dynamodb": {"endpoint": url, "region": "us-west-2"}}
+    return {"dynamodb": {"endpoint": moto_url, "region": "us-west-2"}}
+
+
+@pytest.fixture(params=["dynalite", "moto"])
+def dynamodb_stores(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The spec's `stores` for one DynamoDB endpoint: the embedded default (dynalite, which
+    rejects what DynamoDB rejects) or moto's server (the fallback, lenient, with point-in-
+    time recovery and exports). Empty means the embedded one."""
+    if request.param == "dynalite":
+        return {}
+    return dict(request.getfixturevalue("moto_stores"))

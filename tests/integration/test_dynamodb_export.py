@@ -1,6 +1,5 @@
 """etl.method export: ExportTableToPointInTime to S3, the files read back. moto's server
-(the embedded endpoint) serves both the export and S3; dynalite has no exports, so these
-run on moto only."""
+serves both the export and S3; dynalite has no exports, so these run on moto only."""
 
 import contextlib
 from decimal import Decimal
@@ -12,17 +11,18 @@ import pytest
 
 from dataferry import stages
 from dataferry.connections import resolve_dynamodb
-from dataferry.errors import SpecError, TargetError
+from dataferry.errors import NotSupported, SpecError, TargetError
 from tests.conftest import PipelineFactory, unique
 from tests.integration.test_load_nosql import BOUGHT, dataset
 
 
-def make_spec(pipeline: PipelineFactory, table: str, pitr: bool = True, **etl: Any) -> Any:
+def make_spec(
+    pipeline: PipelineFactory, moto: dict[str, Any], table: str, pitr: bool = True, **etl: Any
+) -> Any:
     pipeline.write("bought.json", BOUGHT)
     ds = dataset(table) | {"point_in_time_recovery": pitr, "etl": {"method": "export", **etl}}
-    return pipeline.spec(
-        {"bought": ds}, stores={"dynamodb": {"export_bucket": "dataferry-exports"}}
-    )
+    dynamodb = {**moto["dynamodb"], "export_bucket": "dataferry-exports"}
+    return pipeline.spec({"bought": ds}, stores={"dynamodb": dynamodb})
 
 
 def s3(spec: Any) -> Any:
@@ -36,9 +36,11 @@ def s3(spec: Any) -> Any:
     return client
 
 
-def test_an_exported_table_lands_like_a_scanned_one(pipeline: PipelineFactory) -> None:
+def test_an_exported_table_lands_like_a_scanned_one(
+    pipeline: PipelineFactory, moto_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
-    spec = make_spec(pipeline, table)
+    spec = make_spec(pipeline, moto_stores, table)
     bucket = s3(spec)
     stages.load_nosql(spec)
     (rec,) = stages.etl(spec)
@@ -63,13 +65,33 @@ def test_an_exported_table_lands_like_a_scanned_one(pipeline: PipelineFactory) -
     assert (again.counts.read, again.counts.written) == (3, 0)
 
 
-def test_export_needs_point_in_time_recovery_and_a_bucket(pipeline: PipelineFactory) -> None:
+def test_export_needs_point_in_time_recovery_and_a_bucket(
+    pipeline: PipelineFactory, moto_stores: dict[str, Any]
+) -> None:
     table = unique("bought")
-    spec = make_spec(pipeline, table, pitr=False)
+    spec = make_spec(pipeline, moto_stores, table, pitr=False)
     s3(spec)
     stages.load_nosql(spec)
     with pytest.raises(TargetError, match="needs point-in-time recovery"):
         stages.etl(spec)
-    no_bucket = pipeline.spec({"bought": dataset(table) | {"etl": {"method": "export"}}})
+    no_bucket = pipeline.spec(
+        {"bought": dataset(table) | {"etl": {"method": "export"}}}, stores=moto_stores
+    )
     with pytest.raises(SpecError, match=r"export needs stores\.dynamodb\.export_bucket"):
         stages.etl(no_bucket)
+
+
+def test_the_embedded_dynalite_says_it_has_no_exports(pipeline: PipelineFactory) -> None:
+    table = unique("bought")
+    pipeline.write("bought.json", BOUGHT)
+    ds = dataset(table) | {"etl": {"method": "export"}}
+    spec = pipeline.spec({"bought": ds}, stores={"dynamodb": {"export_bucket": "b"}})
+    stages.load_nosql(spec)
+    with pytest.raises(NotSupported, match=r"dynalite\) has no table exports"):
+        stages.etl(spec)
+    auto = pipeline.spec(
+        {"bought": dataset(table) | {"etl": {"method": "auto"}}},
+        stores={"dynamodb": {"export_bucket": "b", "export_min_bytes": 0}},
+    )
+    (rec,) = stages.etl(auto)  # auto scans where there are no exports
+    assert (rec.counts.read, rec.note) == (3, None)

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from dataferry.connections import resolve_dynamodb, resolve_postgres
+from dataferry.connections import resolve_postgres
 from dataferry.errors import TargetUnavailable
 from dataferry.stores import postgres as pg
 from dataferry.stores.postgres.connection import connect_kwargs
@@ -16,7 +16,7 @@ from tests.conftest import PipelineFactory
 
 
 def test_the_password_comes_from_the_secret_and_is_never_shown(
-    pipeline: PipelineFactory, monkeypatch: pytest.MonkeyPatch
+    pipeline: PipelineFactory, moto_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline.write("b.json", "[]")
     bought = {
@@ -24,12 +24,10 @@ def test_the_password_comes_from_the_secret_and_is_never_shown(
         "target": {"store": "dynamodb", "table": "bought"},
         "key": {"hash": "item"},
     }
-    moto = resolve_dynamodb(pipeline.spec({"bought": bought})).endpoint_url
-    assert moto is not None
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dataferry-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dataferry-test")
-    client: Any = boto3.client("secretsmanager", region_name="us-west-2", endpoint_url=moto)
+    client: Any = boto3.client("secretsmanager", region_name="us-west-2", endpoint_url=moto_url)
     arn = client.create_secret(
         Name="rds-master-test",
         SecretString=json.dumps({"username": "postgres", "password": "sentinel-rds-pw"}),

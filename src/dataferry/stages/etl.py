@@ -8,8 +8,8 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
-from ..connections import resolve_dynamodb, resolve_postgres
-from ..errors import SpecError, TargetError
+from ..connections import DynamoDBTarget, resolve_dynamodb, resolve_postgres
+from ..errors import NotSupported, SpecError, TargetError
 from ..ledger import LoadCounts, LoadRecord, utcnow
 from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
@@ -74,18 +74,29 @@ def _from_postgres(
     return records
 
 
-def _method(spec: Spec, name: str, ds: Dataset, client: Any) -> str:
+def _method(spec: Spec, name: str, ds: Dataset, client: Any, target: DynamoDBTarget) -> str:
     """scan or export, as etl.method says (auto: by the table's size, when a bucket is set)."""
     from ..stores import dynamodb as ddb
 
     store = spec.stores.dynamodb
     method = ds.etl.method
+    exports = True
+    if target.embedded:  # dynalite has no exports; moto's server has them, and S3
+        from ..stack import EmbeddedStack
+
+        exports = EmbeddedStack.for_spec(spec).dynamodb_engine() == "moto"
     if method == "auto":
         big = store.export_bucket and (ddb.size_bytes(client, ds) or 0) >= store.export_min_bytes
-        method = "export" if big else "scan"
+        method = "export" if big and exports else "scan"
     if method == "export" and not store.export_bucket:
         raise SpecError(
             f"{spec.path}: datasets.{name}: etl.method export needs stores.dynamodb.export_bucket"
+        )
+    if method == "export" and not exports:
+        raise NotSupported(
+            f"datasets.{name}: etl.method export: the embedded DynamoDB endpoint (dynalite) has "
+            "no table exports; use etl.method scan, or moto's server (stack.dynamodb: moto), "
+            "or AWS"
         )
     return method
 
@@ -108,7 +119,7 @@ def _from_dynamodb(
             raw = spec.raw_table(name)
             wh.provision(*raw, ddb.read_columns(ds), ds.key_columns)
             expected = None
-            if _method(spec, name, ds, client) == "export":
+            if _method(spec, name, ds, client, target) == "export":
                 store = spec.stores.dynamodb
                 assert store.export_bucket is not None
                 prefix = f"{store.export_prefix}{ds.target.table}/{ctx.run_id}"

@@ -14,6 +14,7 @@ import array
 import contextlib
 import functools
 import itertools
+import logging
 import marshal
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ from .common import (
 )
 
 __all__ = ["dynamodb_items", "load_nosql", "spool_items"]
+
+logger = logging.getLogger("dataferry")
 
 
 def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
@@ -243,6 +246,14 @@ def load_nosql(
             return [_load_one(client, spec, name, ctx) for name in chosen]
     finally:
         if target.embedded:  # moto keeps tables in memory: put this load on disk now
-            from ..stack import EmbeddedStack
+            _persist_embedded(spec)
 
-            EmbeddedStack(spec.stack_dir).persist_dynamodb()
+
+def _persist_embedded(spec: Spec) -> None:
+    from ..stack import EmbeddedStack
+
+    try:
+        EmbeddedStack.for_spec(spec).persist_dynamodb()
+    except OSError as e:
+        # The tables are still in the server's memory, and written when it stops.
+        logger.warning("the embedded DynamoDB could not write its tables to disk now: %s", e)

@@ -107,8 +107,9 @@ class _OutageRetry:
 
 
 def s3_client(target: DynamoDBTarget) -> Any:
-    """S3 for table exports: the embedded endpoint serves it too (moto); elsewhere boto3's
-    own resolution (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)."""
+    """S3 for table exports: the embedded endpoint serves it too (moto's; dynalite has no
+    exports); elsewhere boto3's own resolution (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+    else AWS)."""
     kwargs = target.client_kwargs() if target.embedded else {"region_name": target.region}
     return _session().create_client("s3", **kwargs)
 

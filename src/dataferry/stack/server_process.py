@@ -1,0 +1,179 @@
+"""The embedded servers as processes: who they are, how they start, how they end.
+
+A pid alone proves nothing: after a reboot or a crash the pid in a state file may belong
+to any program. A server is trusted (reported up, connected to, signalled) only when the
+live process with that pid started when the record says and its command line names the
+data folder it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from .. import interrupt
+from ..errors import StackError
+
+__all__ = [
+    "ServerRecord",
+    "end_process",
+    "identify",
+    "read_record",
+    "spawn_detached",
+    "write_atomic",
+]
+
+log = logging.getLogger("dataferry")
+# Two readings of one process's start time differ by the clock tick (10 ms) at most; a
+# record written from a server's own report is rounded to the second (PostgreSQL's).
+START_TIME_SLACK_S = 2.0
+# The servers outlive this process on purpose; holding their Popen keeps Python from
+# warning that they still run, and lets a stop in this process reap them.
+_detached: list[subprocess.Popen[bytes]] = []
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """What a started server wrote about itself (its state file, JSON)."""
+
+    pid: int
+    port: int
+    engine: str
+    data_dir: str
+    started: float  # the process's start time, seconds since the epoch
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1) + "\n"
+
+
+def read_record(path: Path) -> ServerRecord | None:
+    """The state file's record; None when it is missing or unreadable (a half-written file
+    cannot exist: it is always replaced whole)."""
+    try:
+        return ServerRecord(**json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` whole: a reader sees the old file or the new one, never a mix; two
+    writers never share a temporary file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def identify(pid: int, started: float | None, markers: Sequence[str]) -> psutil.Process | None:
+    """The live process ``pid`` if it is the server described, else None.
+
+    ``started``: its start time as recorded (None: not checked); ``markers``: arguments
+    its command line must hold, each whole (a data folder's path, a state file's). A zombie
+    counts as gone.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if started is not None and abs(proc.create_time() - started) > START_TIME_SLACK_S:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            _reap(pid)  # a server of ours that died: collect it
+            return None
+        argv = set(proc.cmdline())
+    except psutil.NoSuchProcess:
+        _reap(pid)
+        return None
+    except (psutil.Error, OSError):
+        return None
+    if not argv.issuperset(markers):
+        return None
+    return proc
+
+
+def spawn_detached(argv: list[str], log_file: Path, env: dict[str, str] | None = None) -> int:
+    """Start a server that outlives this command (its own session, so a Ctrl-C in the
+    terminal does not reach it); its output goes to ``log_file``. Returns its pid."""
+    with log_file.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    _detached.append(proc)
+    return proc.pid
+
+
+def exit_status(pid: int) -> int | None:
+    """The exit code of a server this process started and that has ended; None while it
+    runs or when it is not ours."""
+    for proc in _detached:
+        if proc.pid == pid:
+            return proc.poll()
+    return None
+
+
+def _reap(pid: int) -> None:
+    for proc in [p for p in _detached if p.pid == pid]:
+        proc.poll()
+        if proc.returncode is not None:
+            _detached.remove(proc)
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        gone = not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        gone = True
+    if gone:
+        _reap(proc.pid)  # a child of ours stays a zombie until waited for
+    return gone
+
+
+def _wait_gone(proc: psutil.Process, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not _gone(proc):
+        if time.monotonic() >= deadline:
+            return False
+        interrupt.sleep(0.05)
+    return True
+
+
+def end_process(
+    proc: psutil.Process,
+    what: str,
+    grace_s: float,
+    first: signal.Signals = signal.SIGTERM,
+    then: tuple[tuple[signal.Signals, float], ...] = (),
+) -> str:
+    """End a verified server: ``first``, wait ``grace_s``, then each (signal, wait) of
+    ``then``, and SIGKILL last. Returns how it ended, for the report."""
+    steps = [(first, grace_s), *then]
+    if hasattr(signal, "SIGKILL"):
+        steps.append((signal.SIGKILL, 10.0))
+    for n, (sig, wait_s) in enumerate(steps):
+        try:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            return "stopped"
+        except psutil.AccessDenied as e:
+            raise StackError(f"{what} (pid {proc.pid}) cannot be signalled: {e}") from e
+        if _wait_gone(proc, wait_s):
+            return "stopped" if n == 0 else f"stopped by {sig.name}"
+        log.warning("%s (pid %d) still runs %.0fs after %s", what, proc.pid, wait_s, sig.name)
+    raise StackError(f"{what} (pid {proc.pid}) survived SIGKILL")

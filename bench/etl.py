@@ -15,7 +15,7 @@ writes a fresh DuckDB file:
   source (the dataset has a cursor column: an incremental read), and with --full-refresh.
 
 Then dataferry's peak memory on --rss-orders rows (5M). DynamoDB -> DuckDB: --items
-records loaded into dynalite (tests/node; `npm ci` there), read through
+records loaded into dynalite (the embedded stack's own install), read through
 bench/latency_proxy.py (10 ms a request) by the original project's way made correct (one
 thread, a boto3 resource Scan with every page, pandas, DuckDB) and by dataferry etl; then
 both without the added latency, for their client CPU time.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORK, Result, peer_python, postgres_with_tcp, print_table, run_timed
-from load_nosql import DYNALITE, ENV, dataferry_spec, dynalite_behind_proxy, make_file
+from load_nosql import ENV, dataferry_spec, dynalite_behind_proxy, make_file
 from load_sql import fresh_schema, psql
 
 from dataferry.generate import GenerateCounts, generate
@@ -246,8 +246,12 @@ print(len(df))
 
 
 def dynamodb_cases(args: argparse.Namespace) -> None:
-    if not DYNALITE.exists() or not shutil.which("node"):
-        print("\nDynamoDB cases skipped: dynalite is not installed (npm ci in tests/node)")
+    from dataferry.stack.dynalite_install import Unavailable, ensure_dynalite
+
+    try:
+        ensure_dynalite()
+    except Unavailable as e:
+        print(f"\nDynamoDB cases skipped: dynalite cannot be had here: {e}")
         return
     py = peer_python("pandas-ddb", ["pandas", "duckdb", "boto3"])
     if py is None:

@@ -3,7 +3,7 @@
     python bench/load_nosql.py                  # 100,000 items; the put_item loop on 2,000
     python bench/load_nosql.py --items 20000 --rss 0
 
-The server is dynalite (tests/node; `npm ci` there first), in memory, on loopback,
+The server is dynalite (the embedded stack's own install), in memory, on loopback,
 reached through bench/latency_proxy.py, which adds 10 ms to every request (a client
 outside the table's region). Cases, each into a fresh table with the same key schema:
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORK, Result, print_table, run_timed
 
 from dataferry.generate import GenerateCounts, generate
+from dataferry.stack.dynalite_install import Unavailable, ensure_dynalite
 
 HERE = Path(__file__).resolve().parent
-DYNALITE = HERE.parent / "tests" / "node" / "node_modules" / ".bin" / "dynalite"
 ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -65,10 +64,20 @@ def dynalite_behind_proxy(delay_ms: float) -> Iterator[tuple[str, str]]:
     """dynalite in memory on a free loopback port, and latency_proxy.py in front of it
     adding ``delay_ms`` to each request; yield (direct URL, delayed URL)."""
     db_port, proxy_port = free_port(), free_port()
+    dynalite = ensure_dynalite()
     procs = [
         subprocess.Popen(
-            [str(DYNALITE), "--host", "127.0.0.1", "--port", str(db_port), "--createTableMs", "20"],
+            [
+                *dynalite.command(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(db_port),
+                "--createTableMs",
+                "20",
+            ],
             stdout=subprocess.DEVNULL,
+            env=dynalite.environment(),
         ),
         subprocess.Popen(
             [
@@ -175,8 +184,10 @@ def main() -> None:
     ap.add_argument("--delay-ms", type=float, default=10)
     ap.add_argument("--cpu-repeats", type=int, default=3, help="runs of each CPU case")
     args = ap.parse_args()
-    if not DYNALITE.exists() or not shutil.which("node"):
-        sys.exit("dynalite is not installed: run `npm ci` in tests/node (needs Node.js)")
+    try:
+        ensure_dynalite()
+    except Unavailable as e:
+        sys.exit(f"dynalite cannot be had here: {e}")
     WORK.mkdir(exist_ok=True)
     data = make_file(args.items)
     n_file = len(json.loads(data.read_text()))

@@ -179,6 +179,8 @@ class GenerateCounts:
     customers: int = 30
     items: int = 24
     orders: int = 40
+    # purchase records in data/nosql/orders.json (DynamoDB); None: as many as orders
+    nosql_orders: int | None = None
 
 
 def _fold(s: str) -> str:
@@ -332,7 +334,8 @@ def generate(out: Path, counts: GenerateCounts = GenerateCounts(), seed: int = 7
     def bought() -> Iterator[dict[str, object]]:
         # (item, customer) is the table key: walk distinct pairs so no record overwrites another.
         n_items, n_people = counts.items, counts.customers
-        for i in range(min(counts.orders, n_items * n_people)):
+        wanted = counts.orders if counts.nosql_orders is None else counts.nosql_orders
+        for i in range(min(wanted, n_items * n_people)):
             title, cents, _ = items[i % n_items]
             person = people[i // n_items]
             quantity = rnd.randrange(1, 5)

@@ -12,10 +12,24 @@ from .stages import open_warehouse
 __all__ = ["status"]
 
 
+STACK_DOWN = "the embedded stack is down (`dataferry stack up` starts it)"
+
+
+def _down(spec: Spec, store: str, endpoint: str) -> dict[str, Any]:
+    """A stopped embedded server is reported, not started: status only looks."""
+    tables = [
+        {"dataset": n, "table": d.target.table, "rows": None, "last_load": None}
+        for n, d in spec.datasets_for(store).items()
+    ]
+    return {"endpoint": endpoint, "tables": tables, "note": STACK_DOWN, "down": True}
+
+
 def _postgres(spec: Spec, wait_s: float) -> dict[str, Any]:
     from .stores import postgres as pg
 
-    target = resolve_postgres(spec)
+    target = resolve_postgres(spec, start=False)
+    if target.embedded and not target.conninfo:
+        return _down(spec, "postgres", "embedded PostgreSQL (down)")
     wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", wait_s)
     with pg.connect(target) as conn:
         last = pg.last_loads(conn)
@@ -34,21 +48,28 @@ def _postgres(spec: Spec, wait_s: float) -> dict[str, Any]:
 def _dynamodb(spec: Spec, wait_s: float) -> dict[str, Any]:
     from .stores import dynamodb as ddb
 
-    target = resolve_dynamodb(spec)
+    target = resolve_dynamodb(spec, start=False)
+    if target.embedded and not target.endpoint_url:
+        return _down(spec, "dynamodb", "embedded DynamoDB (down)")
     wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", wait_s)
     client = ddb.client(target, outage_s=wait_s)
     datasets = spec.datasets_for("dynamodb")
     last = ddb.last_loads(client, list(datasets), spec.stores.dynamodb.ledger_table)
+    # A local endpoint is counted exactly; AWS's ItemCount is free but up to 6 h old.
+    count = ddb.count_exactly if target.embedded else ddb.count
     tables = [
         {
             "dataset": n,
             "table": d.target.table,
-            "rows": ddb.count(client, d),
+            "rows": count(client, d),
             "last_load": last.get(n),
         }
         for n, d in datasets.items()
     ]
-    return {"endpoint": target.display, "tables": tables}
+    out: dict[str, Any] = {"endpoint": target.display, "tables": tables}
+    if not target.embedded:
+        out["note"] = "rows: DynamoDB's ItemCount, refreshed by AWS about every 6 hours"
+    return out
 
 
 def _warehouse(spec: Spec, wait_s: float) -> dict[str, Any]:

@@ -260,3 +260,27 @@ def test_config_show_from_terraform_outputs(tmp_path: Path) -> None:
     assert tables["items_bought_data"] == "prod-items_bought_data"
     missing = dataferry("config", "show", "-c", str(spec), "--from-terraform", str(tmp_path / "no"))
     assert missing.returncode == 2  # click: the path does not exist
+
+
+def test_the_whole_run_is_the_same_on_moto_as_on_dynalite(
+    example: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The three stages end to end on the fallback endpoint (moto's server) and on the
+    default (dynalite): the same counts, the same models."""
+    root = tmp_path_factory.mktemp("retail-moto")
+    shutil.copytree(example.parent, root, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True)
+    spec = root / "dataferry.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + "\nstack: {dynamodb: moto}\n", "utf-8")
+    try:
+        on_moto = as_json(dataferry("run", "-c", str(spec), "--json", "--force"))
+        services = as_json(dataferry("stack", "status", "-c", str(spec), "--json"))["services"]
+        assert {s["service"]: s["detail"] for s in services}["dynamodb"] == "moto"
+    finally:
+        dataferry("stack", "down", "-c", str(spec))
+    on_dynalite = as_json(dataferry("run", "-c", str(example), "--json", "--force"))
+    assert counts(on_moto) == counts(on_dynalite)
+    assert counts(on_moto)["load nosql"] == [
+        ("customers_data", 30),
+        ("items_data", 24),
+        ("items_bought_data", 40),
+    ]

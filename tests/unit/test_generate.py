@@ -35,3 +35,16 @@ def test_keys_stay_unique_at_scale(tmp_path: Path) -> None:
     assert len({(b["item"], b["customer"]) for b in bought}) == len(bought)
     phones = (tmp_path / "data/sql/customer.csv").read_text(encoding="utf-8").splitlines()[1]
     assert len(phones.split(",")[3]) == 10
+
+
+def test_the_dynamodb_purchases_are_sized_apart_from_the_csv_orders(tmp_path: Path) -> None:
+    import json
+
+    generate(tmp_path, GenerateCounts(customers=20, items=10, orders=50, nosql_orders=120))
+    orders_csv = (tmp_path / "data/sql/orders.csv").read_text(encoding="utf-8").splitlines()
+    bought = json.loads((tmp_path / "data/nosql/orders.json").read_text(encoding="utf-8"))
+    assert (len(orders_csv) - 1, len(bought)) == (50, 120)
+    capped = tmp_path / "capped"
+    generate(capped, GenerateCounts(customers=3, items=4, orders=5, nosql_orders=100))
+    bought = json.loads((capped / "data/nosql/orders.json").read_text(encoding="utf-8"))
+    assert len(bought) == 12  # every (item, customer) pair once: the table's key

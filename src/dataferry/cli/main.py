@@ -589,13 +589,23 @@ def tf_export(opts: Options, out: Path | None) -> None:
 @click.option("--customers", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--items", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--orders", type=click.IntRange(min=0), default=40, show_default=True)
+@click.option(
+    "--nosql-orders",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Purchase records in data/nosql/orders.json (DynamoDB), apart from the CSV's "
+    "orders; default: --orders. At most customers x items (the table's key is the pair).",
+)
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same files.")
-def generate(out: Path, customers: int, items: int, orders: int, seed: int) -> None:
+def generate(
+    out: Path, customers: int, items: int, orders: int, nosql_orders: int | None, seed: int
+) -> None:
     """Write synthetic retail files (and their spec) of any size under OUT."""
     from ..generate import GenerateCounts
     from ..generate import generate as write_files
 
-    for path in write_files(out, GenerateCounts(customers, items, orders), seed):
+    counts = GenerateCounts(customers, items, orders, nosql_orders)
+    for path in write_files(out, counts, seed):
         stdout.print(str(path))
 
 

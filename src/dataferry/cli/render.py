@@ -108,7 +108,13 @@ def records_markdown(run_id: str, results: Mapping[str, Iterable[LoadRecord]]) -
 def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:
     tables = []
     for target, info in status.items():
-        t = Table(title=f"{target}: {info['endpoint']}", title_justify="left")
+        t = Table(
+            title=f"{target}: {info['endpoint']}",
+            title_justify="left",
+            caption=info.get("note"),
+            caption_justify="left",
+        )
+        unknown = "-" if info.get("down") else "missing"
         for col in ("dataset", "table", "rows", "last load", "status", "run"):
             t.add_column(col, justify="right" if col == "rows" else "left")
         for row in info["tables"]:
@@ -122,7 +128,7 @@ def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:
             t.add_row(
                 row["dataset"],
                 row["table"],
-                "missing" if rows is None else str(rows),
+                unknown if rows is None else str(rows),
                 str(when),
                 str(last.get("status", "")),
                 str(last.get("run_id", "")),

@@ -13,12 +13,13 @@ production install without it never pulls a database server.
 from __future__ import annotations
 
 import importlib.util
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import NotSupported
+from ..errors import NotSupported, StackError
 
 if TYPE_CHECKING:
     from ..spec import Spec
@@ -88,10 +89,15 @@ class EmbeddedStack:
         with self._locked("starting"):
             return self._start_dynamodb()
 
-    def _locked(self, doing: str) -> AbstractContextManager[None]:
+    @contextmanager
+    def _locked(self, doing: str) -> Iterator[None]:
         from .stack_lock import stack_lock
 
-        return stack_lock(self.root, doing)
+        try:
+            with stack_lock(self.root, doing):
+                yield
+        except OSError as e:  # a folder that cannot be written, a full disk
+            raise StackError(f"{doing} the embedded stack in {self.root}: {e}") from e
 
     def _start_postgres(self) -> str:
         from . import embedded_postgres_server as postgres

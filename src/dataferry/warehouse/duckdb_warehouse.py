@@ -102,9 +102,17 @@ class DuckDBWarehouse:
         self.conn.close()
 
     def _rollback(self) -> None:
-        # An interrupted COMMIT may leave no transaction to roll back.
-        with contextlib.suppress(duckdb.TransactionException):
-            self.conn.execute("ROLLBACK")
+        # An interrupted COMMIT may leave no transaction to roll back; an interrupt that
+        # arrives between queries is kept by DuckDB for the next one, which may be this
+        # ROLLBACK: it is sent again.
+        for _ in range(3):
+            try:
+                self.conn.execute("ROLLBACK")
+                return
+            except duckdb.TransactionException:
+                return
+            except duckdb.InterruptException:
+                continue
 
     def interrupt(self) -> None:
         """Stop the running query (called from another thread on a signal)."""
@@ -489,6 +497,15 @@ class DuckDBWarehouse:
         return int(row[0])
 
     def record_load(self, record: LoadRecord) -> None:
+        try:
+            self._record_load(record)
+        except (duckdb.TransactionException, duckdb.InterruptException):
+            # A signal's interrupt can leave the failed load's transaction open, or land on
+            # this very statement: the ledger row is written after a clean rollback.
+            self._rollback()
+            self._record_load(record)
+
+    def _record_load(self, record: LoadRecord) -> None:
         cols = ", ".join(f"{ident(c)} {t}" for c, t in _LEDGER_COLUMNS.items())
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(_LEDGER[0])}")
         self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table(*_LEDGER)} ({cols})")

@@ -6,7 +6,7 @@ from .codec import ItemCodec
 from .connection import client, probe, s3_client
 from .ledger import last_loads, ok_loads, record_load
 from .lock import writer_lock
-from .provision import count, provision, size_bytes
+from .provision import count, count_exactly, provision, size_bytes
 from .write import BatchRefused, write
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ItemCodec",
     "client",
     "count",
+    "count_exactly",
     "export_table",
     "last_loads",
     "ok_loads",

@@ -12,7 +12,8 @@ FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# A user of its own: the embedded PostgreSQL refuses to run as root, and so should we.
+# A user of its own: nothing here needs root. The image has no embedded stack (that is the
+# `embedded` extra): it talks to the servers its spec and environment name.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin dataferry
 COPY --from=build /dist/ /tmp/dist/
 # With the snowflake extra: the warehouse production runs against. DL3013 asks for

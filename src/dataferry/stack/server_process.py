@@ -169,6 +169,9 @@ def end_process(
     for n, (sig, wait_s) in enumerate(steps):
         try:
             proc.send_signal(sig)
+        except ValueError:  # Windows has no such signal: terminate it
+            sig = signal.SIGTERM
+            proc.kill()
         except psutil.NoSuchProcess:
             return "stopped"
         except psutil.AccessDenied as e:

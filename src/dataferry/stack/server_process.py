@@ -128,11 +128,15 @@ def exit_status(pid: int) -> int | None:
     return None
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int, wait_s: float = 0.0) -> None:
+    """Collect a server of ours that has ended. ``wait_s``: a process seen gone may still
+    be exiting (no longer listed, not yet waitable) for a moment."""
     for proc in [p for p in _detached if p.pid == pid]:
-        proc.poll()
-        if proc.returncode is not None:
-            _detached.remove(proc)
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        _detached.remove(proc)
 
 
 def _gone(proc: psutil.Process) -> bool:
@@ -141,7 +145,7 @@ def _gone(proc: psutil.Process) -> bool:
     except psutil.Error:
         gone = True
     if gone:
-        _reap(proc.pid)  # a child of ours stays a zombie until waited for
+        _reap(proc.pid, 1.0)  # a child of ours stays a zombie until waited for
     return gone
 
 

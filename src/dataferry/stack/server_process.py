@@ -33,7 +33,7 @@ __all__ = [
     "write_atomic",
 ]
 
-log = logging.getLogger("dataferry")
+log = logging.getLogger("dataferry.stack")
 # Two readings of one process's start time differ by the clock tick (10 ms) at most; a
 # record written from a server's own report is rounded to the second (PostgreSQL's).
 START_TIME_SLACK_S = 2.0

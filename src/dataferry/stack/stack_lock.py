@@ -24,7 +24,7 @@ from .server_process import write_atomic
 
 __all__ = ["LOCK_WAIT_S", "stack_lock"]
 
-log = logging.getLogger("dataferry")
+log = logging.getLogger("dataferry.stack")
 # Starting a stack the first time (initdb, installing dynalite) takes well under a minute;
 # each step has its own deadline, so a holder cannot keep the lock longer than this.
 LOCK_WAIT_S = 300.0

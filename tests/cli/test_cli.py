@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -284,3 +285,45 @@ def test_the_whole_run_is_the_same_on_moto_as_on_dynalite(
         ("items_data", 24),
         ("items_bought_data", 40),
     ]
+
+
+PROGRESS_LINE = re.compile(r"^\[(?P<stage>[a-z ]+)\] (?P<dataset>\w+): (?P<rows>[\d,]+) ")
+
+
+def _done_rows(payload: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """What each (stage, dataset) did, as the progress counts it: rows read from the file
+    or source table, items written to DynamoDB."""
+    out = {}
+    for stage, records in payload["stages"].items():
+        for r in records:
+            if r["status"] == "ok" and r["target"] != "model":
+                out[(stage, r["dataset"])] = r["written"] if stage == "load nosql" else r["read"]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["plain", "bar"])
+def test_progress_counts_each_dataset_once_whatever_the_threads(example: Path, mode: str) -> None:
+    proc = dataferry("run", "-c", str(example), "--json", "--force", "--progress", mode)
+    payload = as_json(proc)
+    done = _done_rows(payload)
+    assert done[("load nosql", "items_bought_data")] == 40
+    if mode == "plain":  # stderr is a pipe: a line per dataset at its end
+        shown = {}
+        for line in proc.stderr.splitlines():
+            if (m := PROGRESS_LINE.match(line)) and "done in" in line:
+                key = (m["stage"], m["dataset"])
+                assert key not in shown, f"{key} ended twice"
+                shown[key] = int(m["rows"].replace(",", ""))
+        assert shown == done
+    else:  # the bars' last frame: one line per (stage, dataset), its rows of its rows
+        for (stage, dataset), rows in done.items():
+            pattern = rf"{stage} {dataset} .* {rows:,} / {rows:,} rows"
+            assert len(re.findall(pattern, proc.stderr)) == 1, (pattern, proc.stderr)
+
+
+def test_without_a_terminal_progress_is_plain_lines_and_quiet_has_none(example: Path) -> None:
+    proc = dataferry("load", "sql", "-c", str(example), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert "[load sql] orders: 40 / 40 rows (100%)" in proc.stderr
+    quiet = dataferry("load", "sql", "-c", str(example), "--force", "-q")
+    assert "[load sql]" not in quiet.stderr

@@ -18,10 +18,10 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import __version__, interrupt
 from ..errors import DataferryError, InputError, Interrupted
+from ..progress import Mode, StageProgress, make_display
 from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import INTERNAL_ERROR, exit_code_for
@@ -45,6 +45,7 @@ class Options:
     full_refresh: bool = False
     summary: Path | None = None
     from_terraform: Path | None = None
+    progress: Mode = "auto"
     completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
 
     def spec(self) -> Spec:
@@ -127,6 +128,7 @@ def common(
                 migrate=kwargs.pop("migrate", False),
                 full_refresh=kwargs.pop("full_refresh", False),
                 summary=kwargs.pop("summary", None),
+                progress=kwargs.pop("progress", "auto"),
                 from_terraform=from_terraform,
             )
             _setup_logging(opts)
@@ -174,6 +176,16 @@ def common(
                 help="Rows or records each file may have rejected before its dataset fails "
                 "(default: the dataset's max_rejects, 0); they are listed in "
                 "rejects/<dataset>.rejects.csv.",
+            )(wrapper)
+        if rejects or etl:  # the commands that run stages
+            wrapper = click.option(
+                "--progress",
+                type=click.Choice(["auto", "bar", "plain", "none"]),
+                default="auto",
+                show_default=True,
+                help="Progress on stderr, one line per stage and dataset: bars on a "
+                "terminal, plain lines every 10 s and at each dataset's end elsewhere (auto); "
+                "none with -q or --json unless asked for.",
             )(wrapper)
         if datasets or wait_s is not None:
             wrapper = click.option(
@@ -274,35 +286,14 @@ def _print_completed(opts: Options, when: str) -> None:
         stdout.print(records_table(f"done {when}", done))
 
 
-def _progress(opts: Options) -> tuple[Progress | None, Callable[[str, int], None]]:
-    if opts.quiet or opts.json or not stderr.is_terminal:
-        return None, lambda name, n: None
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-    )
-    tasks: dict[str, Any] = {}
-
-    def advance(name: str, n: int) -> None:
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=None)
-        bar.advance(tasks[name], n)
-
-    return bar, advance
-
-
 def _run_stages(opts: Options, names: list[str]) -> None:
     from .. import stages
     from ..status import status
 
     spec = opts.spec()
-    bar, advance = _progress(opts)
+    display = make_display(opts.progress, stderr, opts.quiet or opts.json)
     ctx = stages.RunContext(
-        progress=advance,
+        progress=StageProgress(display),
         wait_s=opts.wait_s,
         max_rejects=opts.max_rejects,
         force=opts.force,
@@ -313,14 +304,14 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     if "etl" in names:
         stages.check_models(spec)
     results: dict[str, list[Any]] = {}
+    display.start()
     try:
-        if bar:
-            bar.start()
         for name in names:
-            results[name] = stages.STAGES[name](spec, opts.datasets or None, ctx)
+            results[name] = stages.STAGES[name](
+                spec, opts.datasets or None, stages.for_stage(ctx, name)
+            )
     finally:
-        if bar:
-            bar.stop()
+        display.stop()
     if opts.summary is not None:
         with opts.summary.open("a", encoding="utf-8") as f:
             f.write(records_markdown(ctx.run_id, results))

@@ -22,7 +22,7 @@ import logging
 import mmap
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,16 @@ csv.field_size_limit(MAX_LINE_BYTES)  # Python's csv module reads the header and
 log = logging.getLogger("dataferry")
 
 
-def _scan(path: Path, quote: str, blank_lines: bool) -> bool:
+def _scan(path: Path, quote: str, blank_lines: bool) -> tuple[bool, int]:
     """One cheap pass over the bytes (about 40 ms per 50 MB): refuse a line longer than
-    MAX_LINE_BYTES, naming it; return True when the file has an odd number of quote
-    characters or, when ``blank_lines`` are wanted, a line break right after another
-    (an unclosed quote or blank lines, looked at closer by check_structure)."""
+    MAX_LINE_BYTES, naming it; return (suspect, lines): suspect when the file has an odd
+    number of quote characters or, when ``blank_lines`` are wanted, a line break right
+    after another (an unclosed quote or blank lines, looked at closer by
+    check_structure); lines, for the progress display."""
     q = quote.encode()
     quotes = 0
+    breaks = 0
+    last = b"\n"
     paired = not blank_lines  # True: not looked for
     run = 0  # bytes since the last line break
     offset = 0
@@ -60,6 +63,8 @@ def _scan(path: Path, quote: str, blank_lines: bool) -> bool:
     with path.open("rb") as f:
         while chunk := f.read(BLOCK_SIZE):
             quotes += chunk.count(q)
+            breaks += chunk.count(b"\n")
+            last = chunk[-1:]
             if not paired:
                 edge = tail + chunk[:2]  # a pair split across two blocks
                 paired = (
@@ -78,7 +83,8 @@ def _scan(path: Path, quote: str, blank_lines: bool) -> bool:
             if first >= 0:
                 run = len(chunk) - 1 - chunk.rfind(b"\n")
             offset += len(chunk)
-    return quotes % 2 == 1 or (paired and blank_lines)
+    lines = breaks + (0 if last == b"\n" else 1)
+    return quotes % 2 == 1 or (paired and blank_lines), lines
 
 
 def _line_at(path: Path, position: int) -> int:
@@ -91,12 +97,14 @@ def _line_at(path: Path, position: int) -> int:
     return breaks + 1
 
 
-def check_structure(path: Path, options: CsvOptions, dataset: str | None = None) -> None:
+def check_structure(path: Path, options: CsvOptions, dataset: str | None = None) -> int:
     """Refuse a file with a line over MAX_LINE_BYTES or that ends inside a quoted field;
-    log the blank lines it skips. Run before any row is read, so nothing is sent."""
+    log the blank lines it skips. Run before any row is read, so nothing is sent. Returns
+    the file's lines (the rows, give or take a header, blank lines and quoted breaks)."""
     # Blank lines are only reported in the log: looked for when it will show them (-v).
-    if not _scan(path, options.quote, log.isEnabledFor(logging.INFO)) and options.escape is None:
-        return
+    suspect, lines = _scan(path, options.quote, log.isEnabledFor(logging.INFO))
+    if not suspect and options.escape is None:
+        return lines
     q, e = re.escape(options.quote.encode()), options.escape
     body = (
         rb"(?:[^%s\\%s]|%s.)*" % (q, re.escape(e.encode()), re.escape(e.encode()))
@@ -135,6 +143,7 @@ def check_structure(path: Path, options: CsvOptions, dataset: str | None = None)
             ", ".join(map(str, blank)),
             more,
         )
+    return lines
 
 
 def _lines(path: Path, options: CsvOptions) -> Iterator[str]:
@@ -310,11 +319,16 @@ def _invalid_utf8(batch: pa.RecordBatch, names: list[str], offset: int, log: Rej
     return bad
 
 
-def read_csv(path: Path, ds: Dataset, log: RejectLog | None = None) -> Iterator[pa.RecordBatch]:
+def read_csv(
+    path: Path,
+    ds: Dataset,
+    log: RejectLog | None = None,
+    expect: Callable[[int], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
     """Yield typed batches (spec column order, plus ROW_COLUMN) of the rows that are valid.
 
     With a ``log``, bad rows are logged and left out; without one, the first bad row is an
-    InputError naming its line.
+    InputError naming its line. ``expect`` is told the rows the file appears to hold.
     """
     options = ds.source.csv
     if not path.is_file():
@@ -322,7 +336,9 @@ def read_csv(path: Path, ds: Dataset, log: RejectLog | None = None) -> Iterator[
     strict = log is None
     log = log if log is not None else RejectLog(path)
     header = _header(path, ds)
-    check_structure(path, options, ds.target.table)
+    lines = check_structure(path, options, ds.target.table)
+    if expect is not None:
+        expect(max(0, lines - (1 if options.header else 0)))
     log.resolver = lambda rows: lines_of_rows(path, options, len(header), rows)
     ragged = [0]
 

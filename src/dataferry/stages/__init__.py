@@ -10,18 +10,18 @@ from collections.abc import Callable
 
 from ..ledger import LoadRecord
 from ..spec import Spec
-from .common import Progress, RunContext, open_warehouse
+from .common import RunContext, for_stage, open_warehouse
 from .etl import check_models, etl
 from .load_nosql import dynamodb_items, load_nosql, spool_items
 from .load_sql import load_sql
 
 __all__ = [
     "STAGES",
-    "Progress",
     "RunContext",
     "check_models",
     "dynamodb_items",
     "etl",
+    "for_stage",
     "load_nosql",
     "load_sql",
     "open_warehouse",
@@ -39,4 +39,4 @@ def run(
     """All three stages in dependency order, under one run id."""
     ctx = ctx or RunContext()
     check_models(spec)
-    return {stage: fn(spec, datasets, ctx) for stage, fn in STAGES.items()}
+    return {stage: fn(spec, datasets, for_stage(ctx, stage)) for stage, fn in STAGES.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -13,17 +14,18 @@ from typing import Any
 from .. import interrupt
 from ..errors import DataferryError, InputError, Interrupted, NotSupported
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
+from ..progress import StageProgress
 from ..readers import RejectLog
 from ..readiness import DEFAULT_DEADLINE_S
 from ..spec import Spec
 
 __all__ = [
-    "Progress",
     "RunContext",
     "already_loaded",
     "check_rejects_folder",
     "counting",
     "finish",
+    "for_stage",
     "keep_rejects",
     "ledgered",
     "new_record",
@@ -34,11 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("dataferry")
-Progress = Callable[[str, int], None]  # (dataset, rows just done)
-
-
-def _no_progress(dataset: str, rows: int) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ class RunContext:
     """One run: its id (shared by every stage of `dataferry run`), progress and wait."""
 
     run_id: str = field(default_factory=new_run_id)
-    progress: Progress = _no_progress
+    progress: StageProgress = field(default_factory=StageProgress)
     wait_s: float = DEFAULT_DEADLINE_S
     max_rejects: int | None = None  # overrides every dataset's max_rejects when given
     force: bool = False  # load files the ledger says are already loaded
@@ -55,6 +52,11 @@ class RunContext:
     # Every load that ended (ok, skipped, failed, interrupted), in order: what a failed or
     # interrupted run did before it stopped is told from here.
     completed: list[LoadRecord] = field(default_factory=list)
+
+
+def for_stage(ctx: RunContext, stage: str) -> RunContext:
+    """The run's context with its progress labelled by ``stage`` (the rest is shared)."""
+    return dataclasses.replace(ctx, progress=StageProgress(ctx.progress.display, stage))
 
 
 def new_record(spec: Spec, name: str, target: str, ctx: RunContext, source: str) -> LoadRecord:
@@ -103,6 +105,8 @@ def ledgered(
     try:
         yield
     except Exception as e:
+        if ctx is not None:
+            ctx.progress.done(record.dataset)
         if not isinstance(e, DataferryError) and not interrupt.cancelled():
             raise  # a bug: not recorded as a failure of the data
         # After a signal, a driver reports its own stop (DuckDB: "Query interrupted").
@@ -110,9 +114,12 @@ def ledgered(
         _end(record, save, ctx, cause)
         raise
     except Interrupted as e:
+        if ctx is not None:
+            ctx.progress.done(record.dataset)
         _end(record, save, ctx, e)
         raise
     if ctx is not None:
+        ctx.progress.done(record.dataset)
         ctx.completed.append(record)
 
 
@@ -245,10 +252,10 @@ def rejects_kept(rejects: RejectLog, record: LoadRecord) -> Iterator[None]:
     keep_rejects(rejects, record)
 
 
-def counting(batches: Iterator[Any], name: str, progress: Progress) -> Iterator[Any]:
+def counting(batches: Iterator[Any], name: str, progress: StageProgress) -> Iterator[Any]:
     for batch in batches:
         yield batch
-        progress(name, batch.num_rows)
+        progress.advance(name, batch.num_rows)
 
 
 def open_warehouse(spec: Spec, wait_s: float = 0.0) -> Any:

@@ -52,6 +52,7 @@ def _from_postgres(
                     source_rows = pg.count(conn, ds, since)
                     if source_rows is None:
                         raise _missing(name, ds, "PostgreSQL", "load sql")
+                    ctx.progress.expect(name, source_rows)
                     columns = {n: c.type for n, c in ds.columns.items()}
                     wh.provision(*raw, columns, ds.primary_key)
                     counts = wh.merge(

@@ -186,13 +186,14 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
             if len(log) > allowed:
                 raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
             ddb.provision(client, ds)
+            ctx.progress.expect(name, valid - len(repeated))
             try:
                 result = ddb.write(
                     client,
                     ds.target.table,
                     codec,
                     _replay(spool, repeated),  # pass 2
-                    on_progress=functools.partial(ctx.progress, name),
+                    on_progress=functools.partial(ctx.progress.advance, name),
                 )
             except ddb.BatchRefused as e:
                 raise _refused(path, ds, e) from None

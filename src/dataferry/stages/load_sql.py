@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -81,7 +82,11 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                 conn,
                 spec,
                 ds,
-                lambda: counting(read_csv(path, ds, log), name, ctx.progress),
+                lambda: counting(
+                    read_csv(path, ds, log, functools.partial(ctx.progress.expect, name)),
+                    name,
+                    ctx.progress,
+                ),
                 log,
                 allowed,
             )

@@ -327,3 +327,30 @@ def test_without_a_terminal_progress_is_plain_lines_and_quiet_has_none(example: 
     assert "[load sql] orders: 40 / 40 rows (100%)" in proc.stderr
     quiet = dataferry("load", "sql", "-c", str(example), "--force", "-q")
     assert "[load sql]" not in quiet.stderr
+
+
+def test_every_writing_command_ends_with_a_verdict(
+    example: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    ok = dataferry("load", "sql", "-c", str(example), "--force")
+    assert ok.returncode == 0, ok.stderr
+    last = ok.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"ok: run [0-9a-f]{12} in [\d.]+s: \d+ rows written, 0 rejected", last)
+    payload = as_json(dataferry("load", "sql", "-c", str(example), "--json"))
+    assert {"run_id", "seconds", "rows_written", "rows_rejected"} <= set(payload)
+    assert dataferry("load", "sql", "-c", str(example), "-q").stdout == ""  # -q: nothing
+
+    root = tmp_path_factory.mktemp("verdict")
+    shutil.copytree(example.parent, root, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True)
+    bad = root / "data" / "sql" / "orders.csv"
+    bad.write_text(bad.read_text(encoding="utf-8") + "41,1,1,notadate,1.00,\n", "utf-8")
+    spec = root / "dataferry.yaml"
+    try:
+        failed = dataferry("load", "sql", "-c", str(spec))
+    finally:
+        dataferry("stack", "down", "-c", str(spec))
+    assert failed.returncode == 4
+    verdict = failed.stderr.strip().splitlines()[-1]
+    assert verdict.startswith("failed: run ")
+    assert re.search(r"1 rejected \(listed in \S*rejects/orders\.rejects\.csv\)", verdict)
+    assert "done: customer, item; not done: orders. Next: fix the file" in verdict

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import INTERNAL_ERROR, exit_code_for
 from .render import emit_json, records_markdown, records_table, status_tables, stdout
+from .verdict import Verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True, highlight=False, emoji=False)  # ":secret:" is text, not an emoji
@@ -46,6 +48,8 @@ class Options:
     summary: Path | None = None
     from_terraform: Path | None = None
     progress: Mode = "auto"
+    run_id: str | None = None  # set by the commands that write: their verdict names it
+    started: float = field(default_factory=time.monotonic)
     completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
 
     def spec(self) -> Spec:
@@ -219,6 +223,10 @@ def common(
     return decorate
 
 
+def _verdict(opts: Options, err: BaseException | None = None) -> Verdict:
+    return Verdict(opts.run_id, time.monotonic() - opts.started, opts.completed, err)
+
+
 def _fail(opts: Options, err: DataferryError) -> None:
     if interrupt.cancelled():
         # A driver stopped by the signal reports its own error (a cancelled query): the
@@ -233,6 +241,7 @@ def _fail(opts: Options, err: DataferryError) -> None:
                 "kind": type(err).__name__,
                 "exit_code": code,
                 "completed": [r.flat() for r in opts.completed],
+                **({"run_id": opts.run_id, **_verdict(opts, err).as_json()} if opts.run_id else {}),
             }
         )
     else:
@@ -240,6 +249,8 @@ def _fail(opts: Options, err: DataferryError) -> None:
     stderr.print(
         f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True
     )
+    if opts.run_id and not opts.json:
+        stderr.print(escape(_verdict(opts, err).line()), highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -272,6 +283,8 @@ def _interrupted(opts: Options, err: Interrupted) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if opts.run_id and not opts.json:
+        stderr.print(escape(_verdict(opts, err).line()), highlight=False, soft_wrap=True)
     # Everything that matters is done: transactions rolled back, the ledger written.
     # Leave now: Python's teardown joins threads (a file still being hashed) and, once
     # it has reset the signal handlers, would let another Ctrl-C kill it mid-exit.
@@ -301,6 +314,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
         full_refresh=opts.full_refresh,
         completed=opts.completed,
     )
+    opts.run_id = ctx.run_id
     if "etl" in names:
         stages.check_models(spec)
     results: dict[str, list[Any]] = {}
@@ -315,14 +329,18 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     if opts.summary is not None:
         with opts.summary.open("a", encoding="utf-8") as f:
             f.write(records_markdown(ctx.run_id, results))
+    verdict = _verdict(opts)
     if opts.json:
         emit_json(
             {
                 "ok": True,
                 "run_id": ctx.run_id,
+                **verdict.as_json(),
                 "stages": {k: [r.flat() for r in v] for k, v in results.items()},
             }
         )
+        return
+    if opts.quiet:
         return
     for stage, records in results.items():
         if records:
@@ -330,6 +348,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     if len(names) > 1:
         for table in status_tables(status(spec, opts.wait_s)):
             stdout.print(table)
+    stdout.print(f"[bold green]ok[/]{escape(verdict.line()[2:])}", markup=True, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -213,6 +213,10 @@ def test_generate_then_run(tmp_path: Path) -> None:
         assert text.startswith(f"### dataferry run `{payload['run_id']}`")
         assert "| load sql | orders | orders | 500 | 500 | 500 | 0 | 0 | 0 |" in text
         assert "| etl | items_bought_data |" in text
+        # the console's '-' (DynamoDB does not tell new from changed), not a made-up 0
+        assert (
+            "| load nosql | items_bought_data | items_bought_data | 500 | 500 | - | - | - |" in text
+        )
     finally:
         dataferry("stack", "down", "-c", str(out / "dataferry.yaml"))
 
@@ -354,3 +358,10 @@ def test_every_writing_command_ends_with_a_verdict(
     assert verdict.startswith("failed: run ")
     assert re.search(r"1 rejected \(listed in \S*rejects/orders\.rejects\.csv\)", verdict)
     assert "done: customer, item; not done: orders. Next: fix the file" in verdict
+
+
+def test_options_are_accepted_only_where_they_do_something(example: Path) -> None:
+    for args in (["validate", "--wait", "5"], ["validate", "--summary", "x.md"]):
+        proc = dataferry(*args, "-c", str(example))
+        assert proc.returncode == 2, (args, proc.stderr)  # click: no such option
+        assert "No such option" in proc.stderr

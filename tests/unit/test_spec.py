@@ -195,3 +195,24 @@ datasets:
 """
     with pytest.raises(SpecError, match=r"etl\.cursor: is for postgres datasets"):
         load_spec(write(tmp_path, text))
+
+
+def test_the_readmes_spec_excerpt_is_the_example_files() -> None:
+    """The first YAML block of the README's spec section: each of its lines (comments
+    aside) is a line of examples/retail/dataferry.yaml, in the file's order."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The pipeline spec") :]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+
+    def lines(text: str) -> list[str]:
+        return [ln.split(" #")[0].rstrip() for ln in text.splitlines() if ln.split("#")[0].strip()]
+
+    example = lines((root / "examples/retail/dataferry.yaml").read_text(encoding="utf-8"))
+    at = 0
+    for line in lines(block.group(1)):
+        assert line in example[at:], f"not in the example (in this order): {line!r}"
+        at = example.index(line, at) + 1

@@ -191,7 +191,7 @@ def common(
                 "terminal, plain lines every 10 s and at each dataset's end elsewhere (auto); "
                 "none with -q or --json unless asked for.",
             )(wrapper)
-        if datasets or wait_s is not None:
+        if rejects or etl or wait_s is not None:  # the commands that contact targets
             wrapper = click.option(
                 "--wait",
                 "wait_s",
@@ -202,7 +202,7 @@ def common(
                 help="How long to wait for each target to answer, or to be released by "
                 "another dataferry run that is writing it.",
             )(wrapper)
-        if datasets:
+        if rejects or etl:
             wrapper = click.option(
                 "--summary",
                 type=click.Path(path_type=Path),
@@ -211,6 +211,7 @@ def common(
                 help="Also append the run as Markdown to FILE (in GitHub Actions: "
                 '"$GITHUB_STEP_SUMMARY").',
             )(wrapper)
+        if datasets:
             wrapper = click.option(
                 "--dataset",
                 "dataset",
@@ -588,10 +589,12 @@ def tf_export(opts: Options, out: Path | None) -> None:
 
     spec = opts.spec()
     if out is None:
-        print(tfvars_json(spec), end="")
+        print(tfvars_json(spec), end="")  # JSON already, with or without --json
         return
     write_tfvars(spec, out)
-    if not opts.quiet:
+    if opts.json:
+        emit_json({"ok": True, "wrote": str(out)})
+    elif not opts.quiet:
         stderr.print(f"wrote {out}")
 
 

@@ -48,27 +48,25 @@ def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
     for col in (*columns, "seconds", "status"):
         t.add_column(col, justify="left" if col in ("dataset", "table", "status") else "right")
     for r in records:
-        c = r.counts
-        # DynamoDB puts do not tell new from changed; a model is rebuilt whole.
-        dynamo = r.target in ("dynamodb", "model")
-        status = r.status
-        if r.status == "skipped":
-            status = "skipped: unchanged"
-        elif c.deleted:
-            status = f"ok, {c.deleted} deleted"
-        t.add_row(
-            r.dataset,
-            r.table,
-            str(c.read),
-            str(c.written),
-            "-" if dynamo else str(c.inserted),
-            "-" if dynamo else str(c.updated),
-            "-" if dynamo else str(c.unchanged),
-            str(c.rejected),
-            _seconds(r),
-            status,
-        )
+        t.add_row(r.dataset, r.table, *_count_cells(r), _seconds(r), _status(r))
     return t
+
+
+def _count_cells(r: LoadRecord) -> list[str]:
+    """read, written, new, changed, unchanged, rejected: ``-`` where it is unknown
+    (DynamoDB puts do not tell new from changed; a model is rebuilt whole)."""
+    c = r.counts
+    unknown = r.target in ("dynamodb", "model")
+    split = ["-"] * 3 if unknown else [str(c.inserted), str(c.updated), str(c.unchanged)]
+    return [str(c.read), str(c.written), *split, str(c.rejected)]
+
+
+def _status(r: LoadRecord) -> str:
+    if r.status == "skipped":
+        return "skipped: unchanged"
+    if r.counts.deleted:
+        return f"ok, {r.counts.deleted} deleted"
+    return r.status
 
 
 def records_markdown(run_id: str, results: Mapping[str, Iterable[LoadRecord]]) -> str:
@@ -92,10 +90,8 @@ def records_markdown(run_id: str, results: Mapping[str, Iterable[LoadRecord]]) -
     for stage, records in results.items():
         for r in records:
             c = r.counts
-            lines.append(
-                f"| {stage} | {r.dataset} | {r.table} | {c.read} | {c.written} | {c.inserted} | "
-                f"{c.updated} | {c.unchanged} | {c.rejected} | {_seconds(r)} | {r.status} |"
-            )
+            cells = [stage, r.dataset, r.table, *_count_cells(r), _seconds(r), _status(r)]
+            lines.append("| " + " | ".join(cells) + " |")
             if r.rejects_file:
                 rejects.append(
                     f"- {r.dataset}: {c.rejected} rejected, listed in `{r.rejects_file}`"

@@ -1,7 +1,9 @@
-"""What each target holds now: tables, row counts and the last load from its ledger."""
+"""What each target holds now (tables, rows, the last load and the last change) and what
+its ledger remembers (`dataferry history`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .connections import resolve_dynamodb, resolve_postgres
@@ -17,88 +19,127 @@ STACK_DOWN = "the embedded stack is down (`dataferry stack up` starts it)"
 
 def _down(spec: Spec, store: str, endpoint: str) -> dict[str, Any]:
     """A stopped embedded server is reported, not started: status only looks."""
-    tables = [
-        {"dataset": n, "table": d.target.table, "rows": None, "last_load": None}
-        for n, d in spec.datasets_for(store).items()
-    ]
-    return {"endpoint": endpoint, "tables": tables, "note": STACK_DOWN, "down": True}
+    tables = [_row(n, d.target.table, None, {}, {}) for n, d in spec.datasets_for(store).items()]
+    return {
+        "endpoint": endpoint,
+        "tables": tables,
+        "history": [],
+        "note": STACK_DOWN,
+        "down": True,
+    }
 
 
-def _postgres(spec: Spec, wait_s: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Ask:
+    """What to read from each target: its tables' rows, and how much of its ledger."""
+
+    wait_s: float
+    counts: bool = True
+    history: int = 0  # ledger rows, newest first (0: none)
+    dataset: str | None = None  # only this dataset's history
+
+
+def _row(
+    name: str, table: str, rows: int | None, last: dict[str, Any], changed: dict[str, Any]
+) -> dict[str, Any]:
+    change = changed.get(name) or {}
+    return {
+        "dataset": name,
+        "table": table,
+        "rows": rows,
+        "last_load": last.get(name),
+        # a skipped run changes nothing: when the data last changed is the last ok load
+        "last_change": change.get("finished_at") or change.get("started_at"),
+    }
+
+
+def _postgres(spec: Spec, ask: _Ask) -> dict[str, Any]:
     from .stores import postgres as pg
 
     target = resolve_postgres(spec, start=False)
     if target.embedded and not target.conninfo:
         return _down(spec, "postgres", "embedded PostgreSQL (down)")
-    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", wait_s)
+    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ask.wait_s)
     with pg.connect(target) as conn:
-        last = pg.last_loads(conn)
+        last, changed = pg.last_loads(conn), pg.last_loads(conn, status="ok")
         tables = [
-            {
-                "dataset": n,
-                "table": f"{d.target.schema_}.{d.target.table}",
-                "rows": pg.count(conn, d),
-                "last_load": last.get(n),
-            }
+            _row(
+                n,
+                f"{d.target.schema_}.{d.target.table}",
+                pg.count(conn, d) if ask.counts else None,
+                last,
+                changed,
+            )
             for n, d in spec.datasets_for("postgres").items()
         ]
-    return {"endpoint": target.display, "tables": tables}
+        history = pg.history(conn, ask.history, ask.dataset) if ask.history else []
+    return {"endpoint": target.display, "tables": tables, "history": history}
 
 
-def _dynamodb(spec: Spec, wait_s: float) -> dict[str, Any]:
+def _dynamodb(spec: Spec, ask: _Ask) -> dict[str, Any]:
     from .stores import dynamodb as ddb
 
     target = resolve_dynamodb(spec, start=False)
     if target.embedded and not target.endpoint_url:
         return _down(spec, "dynamodb", "embedded DynamoDB (down)")
-    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", wait_s)
-    client = ddb.client(target, outage_s=wait_s)
+    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ask.wait_s)
+    client = ddb.client(target, outage_s=ask.wait_s)
     datasets = spec.datasets_for("dynamodb")
-    last = ddb.last_loads(client, list(datasets), spec.stores.dynamodb.ledger_table)
+    ledger = spec.stores.dynamodb.ledger_table
+    last = ddb.last_loads(client, list(datasets), ledger)
+    changed = ddb.last_loads(client, list(datasets), ledger, status="ok")
     # A local endpoint is counted exactly; AWS's ItemCount is free but up to 6 h old.
     count = ddb.count_exactly if target.embedded else ddb.count
     tables = [
-        {
-            "dataset": n,
-            "table": d.target.table,
-            "rows": count(client, d),
-            "last_load": last.get(n),
-        }
+        _row(n, d.target.table, count(client, d) if ask.counts else None, last, changed)
         for n, d in datasets.items()
     ]
-    out: dict[str, Any] = {"endpoint": target.display, "tables": tables}
+    names = [ask.dataset] if ask.dataset else list(datasets)
+    history = ddb.history(client, names, ask.history, ledger) if ask.history else []
+    out: dict[str, Any] = {"endpoint": target.display, "tables": tables, "history": history}
     if not target.embedded:
         out["note"] = "rows: DynamoDB's ItemCount, refreshed by AWS about every 6 hours"
     return out
 
 
-def _warehouse(spec: Spec, wait_s: float) -> dict[str, Any]:
-    with open_warehouse(spec, wait_s) as wh:
-        last = wh.last_loads()
-        tables = []
+def _warehouse(spec: Spec, ask: _Ask) -> dict[str, Any]:
+    with open_warehouse(spec, ask.wait_s) as wh:
+        last, changed = wh.last_loads(), wh.last_loads(status="ok")
         names = [(n, spec.raw_table(n)) for n in spec.datasets]
         names += [(m, (spec.models.schema_, m)) for m in spec.models.tables]
-        for name, (schema, table) in names:
-            tables.append(
-                {
-                    "dataset": name,
-                    "table": f"{schema}.{table}",
-                    "rows": wh.count(schema, table),
-                    "last_load": last.get(name),
-                }
+        tables = [
+            _row(
+                name,
+                f"{schema}.{table}",
+                wh.count(schema, table) if ask.counts else None,
+                last,
+                changed,
             )
+            for name, (schema, table) in names
+        ]
+        history = wh.history(ask.history, ask.dataset) if ask.history else []
         endpoint = wh.display
-    return {"endpoint": endpoint, "tables": tables}
+    return {"endpoint": endpoint, "tables": tables, "history": history}
 
 
-def status(spec: Spec, wait_s: float = STATUS_WAIT_S) -> dict[str, dict[str, Any]]:
+def status(
+    spec: Spec,
+    wait_s: float = STATUS_WAIT_S,
+    *,
+    counts: bool = True,
+    history: int = 0,
+    dataset: str | None = None,
+) -> dict[str, dict[str, Any]]:
     """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset (and
-    per model, in the warehouse). Each target gets ``wait_s`` to answer (or, for the
-    DuckDB file, to be released by a run that is writing it)."""
+    per model, in the warehouse): its rows (``counts``), its last load and when its data
+    last changed; and the ledger's ``history`` rows, newest first. Each target gets
+    ``wait_s`` to answer (or, for the DuckDB file, to be released by a run that is
+    writing it). A stopped embedded server is reported as down, not started."""
+    ask = _Ask(wait_s, counts, history, dataset)
     out: dict[str, dict[str, Any]] = {}
     if spec.datasets_for("postgres"):
-        out["postgres"] = _postgres(spec, wait_s)
+        out["postgres"] = _postgres(spec, ask)
     if spec.datasets_for("dynamodb"):
-        out["dynamodb"] = _dynamodb(spec, wait_s)
-    out["warehouse"] = _warehouse(spec, wait_s)
+        out["dynamodb"] = _dynamodb(spec, ask)
+    out["warehouse"] = _warehouse(spec, ask)
     return out

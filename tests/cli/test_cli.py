@@ -365,3 +365,25 @@ def test_options_are_accepted_only_where_they_do_something(example: Path) -> Non
         proc = dataferry(*args, "-c", str(example))
         assert proc.returncode == 2, (args, proc.stderr)  # click: no such option
         assert "No such option" in proc.stderr
+
+
+def test_history_and_status_tell_what_changed_when_and_why_a_load_failed(
+    example: Path,
+) -> None:
+    first = as_json(dataferry("load", "sql", "-c", str(example), "--json", "--force"))
+    as_json(dataferry("load", "sql", "-c", str(example), "--json"))  # skipped: unchanged
+    tables = as_json(dataferry("status", "-c", str(example), "--json"))["targets"]["postgres"]
+    orders = next(t for t in tables["tables"] if t["dataset"] == "orders")
+    assert orders["last_load"]["status"] == "skipped"
+    assert orders["last_change"] is not None  # the skipped run changed nothing
+    assert orders["last_change"] >= first["stages"]["load sql"][2]["started_at"]
+
+    loads = as_json(dataferry("history", "-c", str(example), "--json", "-n", "5"))["loads"]
+    assert len(loads) == 5
+    started = [r["started_at"] for r in loads]
+    assert started == sorted(started, reverse=True)
+    mine = as_json(dataferry("history", "-c", str(example), "--json", "--dataset", "orders"))
+    assert {r["dataset"] for r in mine["loads"]} == {"orders"}
+    assert {r["target"] for r in mine["loads"]} >= {"postgres", "warehouse"}
+    unknown = dataferry("history", "-c", str(example), "--dataset", "nope")
+    assert unknown.returncode == 3

@@ -21,12 +21,20 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from .. import __version__, interrupt
-from ..errors import DataferryError, InputError, Interrupted
+from ..errors import DataferryError, InputError, Interrupted, SpecError
 from ..progress import Mode, StageProgress, make_display
 from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
 from .exit_codes import INTERNAL_ERROR, exit_code_for
-from .render import emit_json, records_markdown, records_table, status_tables, stdout
+from .render import (
+    emit_json,
+    history_rows,
+    history_table,
+    records_markdown,
+    records_table,
+    status_tables,
+    stdout,
+)
 from .verdict import Verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -444,6 +452,31 @@ def status_cmd(opts: Options) -> None:
         return
     for table in status_tables(result):
         stdout.print(table)
+
+
+@cli.command("history")
+@common(wait_s=STATUS_WAIT_S)
+@click.option("--dataset", "history_dataset", metavar="NAME", help="Only this dataset.")
+@click.option(
+    "-n", "limit", type=click.IntRange(min=1), default=20, show_default=True, help="Rows shown."
+)
+def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
+    """Past loads from the targets' own ledgers, newest first: what changed and when,
+    failures with their reason."""
+    from ..status import STACK_DOWN, status
+
+    spec = opts.spec()
+    if history_dataset is not None and history_dataset not in spec.datasets:
+        raise SpecError(f"{spec.path}: no dataset named {history_dataset!r}")
+    found = status(spec, opts.wait_s, counts=False, history=limit, dataset=history_dataset)
+    rows = history_rows(found, limit)
+    down = [t for t, info in found.items() if info.get("down")]
+    if opts.json:
+        emit_json({"ok": True, "loads": rows, "targets_down": down})
+        return
+    stdout.print(history_table(rows))
+    for target in down:
+        stderr.print(f"{target}: {STACK_DOWN}; its ledger was not read")
 
 
 @cli.group()

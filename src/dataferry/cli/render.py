@@ -101,6 +101,28 @@ def records_markdown(run_id: str, results: Mapping[str, Iterable[LoadRecord]]) -
     return "\n".join([*lines, ""])
 
 
+def _when(value: Any) -> str:
+    """A ledger time (datetime or ISO text) as UTC, to the second; '' when absent."""
+    if isinstance(value, str) and value:
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ""
+
+
+def _outcome(row: Mapping[str, Any]) -> str:
+    """A ledger row's status, with why it failed or was skipped."""
+    status = str(row.get("status") or "")
+    why = row.get("error") if status in ("failed", "interrupted") else None
+    why = why or (row.get("note") if status == "skipped" else None)
+    if why:
+        why = str(why).splitlines()[0]
+        status += ": " + (why if len(why) <= 100 else why[:97] + "...")
+    return status
+
+
 def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:
     tables = []
     for target, info in status.items():
@@ -111,23 +133,49 @@ def status_tables(status: Mapping[str, Mapping[str, Any]]) -> list[Table]:
             caption_justify="left",
         )
         unknown = "-" if info.get("down") else "missing"
-        for col in ("dataset", "table", "rows", "last load", "status", "run"):
+        for col in ("dataset", "table", "rows", "last load", "status", "run", "last change"):
             t.add_column(col, justify="right" if col == "rows" else "left")
         for row in info["tables"]:
             last = row.get("last_load") or {}
-            when = last.get("finished_at") or last.get("started_at") or ""
-            if isinstance(when, str) and when:
-                when = dt.datetime.fromisoformat(when)
-            if isinstance(when, dt.datetime):
-                when = when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
             rows = row["rows"]
             t.add_row(
                 row["dataset"],
                 row["table"],
                 unknown if rows is None else str(rows),
-                str(when),
-                str(last.get("status", "")),
+                _when(last.get("finished_at") or last.get("started_at")),
+                _outcome(last),
                 str(last.get("run_id", "")),
+                _when(row.get("last_change")),
             )
         tables.append(t)
     return tables
+
+
+def history_rows(status: Mapping[str, Mapping[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Every target's ledger rows as one list, newest first, at most ``limit``."""
+    rows = [
+        {**r, "target": r.get("target") or target}
+        for target, info in status.items()
+        for r in info.get("history", [])
+    ]
+    rows.sort(key=lambda r: _when(r.get("started_at")), reverse=True)
+    return rows[:limit]
+
+
+def history_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    t = Table(title="history (newest first)", title_justify="left")
+    for col in ("started", "run", "target", "dataset", "read", "written", "rejected", "status"):
+        t.add_column(col, justify="right" if col in ("read", "written", "rejected") else "left")
+    for r in rows:
+        t.add_row(
+            _when(r.get("started_at")),
+            str(r.get("run_id", "")),
+            str(r.get("target", "")),
+            str(r.get("dataset", "")),
+            *(
+                str(r.get(c) if r.get(c) is not None else "")
+                for c in ("read", "written", "rejected")
+            ),
+            _outcome(r),
+        )
+    return t

@@ -521,13 +521,27 @@ class DuckDBWarehouse:
             list(row.values()),
         )
 
-    def last_loads(self) -> dict[str, dict[str, Any]]:
-        if not self._columns(*_LEDGER):
-            return {}
-        cur = self.conn.execute(
-            f"SELECT * FROM {table(*_LEDGER)} QUALIFY row_number() OVER "
-            f"(PARTITION BY dataset ORDER BY started_at DESC) = 1"
+    def last_loads(self, status: str | None = None) -> dict[str, dict[str, Any]]:
+        """The latest ledger row per dataset (of that ``status`` when given)."""
+        where = "WHERE status = ?" if status else ""
+        rows = self._ledger_rows(
+            f"SELECT * FROM {table(*_LEDGER)} {where} QUALIFY row_number() OVER "
+            f"(PARTITION BY dataset ORDER BY started_at DESC) = 1",
+            [status] if status else [],
         )
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         return {r["dataset"]: r for r in rows}
+
+    def history(self, limit: int, dataset: str | None = None) -> list[dict[str, Any]]:
+        """The ledger's rows, newest first (of one dataset when given)."""
+        where = "WHERE dataset = ?" if dataset else ""
+        return self._ledger_rows(
+            f"SELECT * FROM {table(*_LEDGER)} {where} ORDER BY started_at DESC LIMIT ?",
+            [dataset, limit] if dataset else [limit],
+        )
+
+    def _ledger_rows(self, query: str, params: list[Any]) -> list[dict[str, Any]]:
+        if not self._columns(*_LEDGER):
+            return []
+        cur = self.conn.execute(query, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

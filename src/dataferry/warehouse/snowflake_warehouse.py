@@ -508,17 +508,31 @@ class SnowflakeWarehouse:
             f"INSERT INTO {table(*_LEDGER)} ({idents(row)}) VALUES ({marks})", tuple(row.values())
         )
 
-    def last_loads(self) -> dict[str, dict[str, Any]]:
+    def last_loads(self, status: str | None = None) -> dict[str, dict[str, Any]]:
+        """The latest ledger row per dataset (of that ``status`` when given)."""
+        where = f"WHERE {ident('status')} = %s" if status else ""
+        rows = self._ledger_rows(
+            f"SELECT * FROM {table(*_LEDGER)} {where} QUALIFY ROW_NUMBER() OVER "
+            f"(PARTITION BY {ident('dataset')} ORDER BY {ident('started_at')} DESC) = 1",
+            [status] if status else [],
+        )
+        return {r["dataset"]: r for r in rows}
+
+    def history(self, limit: int, dataset: str | None = None) -> list[dict[str, Any]]:
+        """The ledger's rows, newest first (of one dataset when given)."""
+        where = f"WHERE {ident('dataset')} = %s" if dataset else ""
+        return self._ledger_rows(
+            f"SELECT * FROM {table(*_LEDGER)} {where} ORDER BY {ident('started_at')} DESC LIMIT %s",
+            [dataset, limit] if dataset else [limit],
+        )
+
+    def _ledger_rows(self, query: str, params: list[Any]) -> list[dict[str, Any]]:
         if not self._columns(*_LEDGER):
-            return {}
+            return []
         cur = self.conn.cursor()
         try:
-            cur.execute(
-                f"SELECT * FROM {table(*_LEDGER)} QUALIFY ROW_NUMBER() OVER "
-                f"(PARTITION BY {ident('dataset')} ORDER BY {ident('started_at')} DESC) = 1"
-            )
+            cur.execute(query, params)
             names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         finally:
             cur.close()
-        return {r["dataset"]: r for r in rows}

@@ -17,7 +17,7 @@ from .codec import ItemCodec
 from .connection import translate
 from .provision import provision
 
-__all__ = ["LEDGER_TABLE", "ensure_ledger", "last_loads", "ok_loads", "record_load"]
+__all__ = ["LEDGER_TABLE", "ensure_ledger", "history", "last_loads", "ok_loads", "record_load"]
 
 LEDGER_TABLE = "dataferry_loads"
 _serializer = TypeSerializer()
@@ -55,49 +55,64 @@ def record_load(client: Any, record: LoadRecord, table: str = LEDGER_TABLE) -> N
         raise translate(e, f"table {table}") from None
 
 
+def _newest(
+    client: Any, table: str, dataset: str, limit: int, status: str | None = None
+) -> list[dict[str, Any]] | None:
+    """The dataset's ledger items, newest first, at most ``limit`` (of that ``status``);
+    None when there is no ledger table."""
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#d = :d",
+        "ExpressionAttributeNames": {"#d": "dataset"},
+        "ExpressionAttributeValues": {":d": {"S": dataset}},
+        "ScanIndexForward": False,
+    }
+    if status:  # a filter is applied after Limit: page through instead of limiting
+        query["FilterExpression"] = "#s = :s"
+        query["ExpressionAttributeNames"]["#s"] = "status"
+        query["ExpressionAttributeValues"][":s"] = {"S": status}
+    else:
+        query["Limit"] = limit
+    out: list[dict[str, Any]] = []
+    try:
+        for page in client.get_paginator("query").paginate(**query):
+            out += [ItemCodec.decode(i) for i in page.get("Items", [])]
+            if len(out) >= limit:
+                break
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise translate(e, f"table {table}") from None
+    return out[:limit]
+
+
 def last_loads(
-    client: Any, datasets: list[str], table: str = LEDGER_TABLE
+    client: Any, datasets: list[str], table: str = LEDGER_TABLE, status: str | None = None
 ) -> dict[str, dict[str, Any]]:
+    """The latest ledger item per dataset (of that ``status`` when given)."""
     out: dict[str, dict[str, Any]] = {}
     for name in datasets:
-        try:
-            resp = client.query(
-                TableName=table,
-                KeyConditionExpression="#d = :d",
-                ExpressionAttributeNames={"#d": "dataset"},
-                ExpressionAttributeValues={":d": {"S": name}},
-                ScanIndexForward=False,
-                Limit=1,
-            )
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return {}
-            raise translate(e, f"table {table}") from None
-        if resp.get("Items"):
-            out[name] = ItemCodec.decode(resp["Items"][0])
+        rows = _newest(client, table, name, 1, status)
+        if rows is None:
+            return {}
+        if rows:
+            out[name] = rows[0]
     return out
+
+
+def history(
+    client: Any, datasets: list[str], limit: int, table: str = LEDGER_TABLE
+) -> list[dict[str, Any]]:
+    """The datasets' ledger items, newest first, at most ``limit`` in all."""
+    rows: list[dict[str, Any]] = []
+    for name in datasets:
+        rows += _newest(client, table, name, limit) or []
+    rows.sort(key=lambda r: str(r.get("started_at")), reverse=True)
+    return rows[:limit]
 
 
 def ok_loads(
     client: Any, dataset: str, limit: int = 1000, table: str = LEDGER_TABLE
 ) -> list[dict[str, Any]]:
     """The dataset's successful loads, newest first."""
-    out: list[dict[str, Any]] = []
-    try:
-        pages = client.get_paginator("query").paginate(
-            TableName=table,
-            KeyConditionExpression="#d = :d",
-            FilterExpression="#s = :ok",
-            ExpressionAttributeNames={"#d": "dataset", "#s": "status"},
-            ExpressionAttributeValues={":d": {"S": dataset}, ":ok": {"S": "ok"}},
-            ScanIndexForward=False,
-        )
-        for page in pages:
-            out += [ItemCodec.decode(i) for i in page.get("Items", [])]
-            if len(out) >= limit:
-                break
-    except ClientError as e:
-        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return []
-        raise translate(e, f"table {table}") from None
-    return out[:limit]
+    return _newest(client, table, dataset, limit, "ok") or []

@@ -4,7 +4,7 @@ Arrow through ADBC."""
 from .arrow_stream import ArrowReader
 from .connection import connect, probe, translated, unusable
 from .ddl import count, keys_unique, provision, table_ident
-from .ledger import last_loads, ok_loads, record_load
+from .ledger import history, last_loads, ok_loads, record_load
 from .lock import writer_lock
 from .read import read, snapshot
 from .write import write
@@ -13,6 +13,7 @@ __all__ = [
     "ArrowReader",
     "connect",
     "count",
+    "history",
     "keys_unique",
     "last_loads",
     "ok_loads",

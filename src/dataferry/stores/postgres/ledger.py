@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 
 from ...ledger import LoadRecord
 
-__all__ = ["last_loads", "ok_loads", "record_load"]
+__all__ = ["history", "last_loads", "ok_loads", "record_load"]
 
 LEDGER = sql.Identifier("dataferry", "loads")
 _COLUMNS = {
@@ -75,18 +75,39 @@ def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
     )
 
 
-def last_loads(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
-    """The latest ledger row per dataset."""
-    exists = conn.execute("SELECT to_regclass('dataferry.loads')").fetchone()
-    if not exists or exists[0] is None:
+def _exists(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT to_regclass('dataferry.loads')").fetchone()
+    return bool(row and row[0] is not None)
+
+
+def last_loads(conn: psycopg.Connection, status: str | None = None) -> dict[str, dict[str, Any]]:
+    """The latest ledger row per dataset (of that ``status`` when given)."""
+    if not _exists(conn):
         return {}
+    where = sql.SQL("WHERE status = %s") if status else sql.SQL("")
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             sql.SQL(
-                "SELECT DISTINCT ON (dataset) * FROM {} ORDER BY dataset, started_at DESC"
-            ).format(LEDGER)
+                "SELECT DISTINCT ON (dataset) * FROM {} {} ORDER BY dataset, started_at DESC"
+            ).format(LEDGER, where),
+            (status,) if status else None,
         )
         return {r["dataset"]: r for r in cur.fetchall()}
+
+
+def history(
+    conn: psycopg.Connection, limit: int, dataset: str | None = None
+) -> list[dict[str, Any]]:
+    """The ledger's rows, newest first (of one dataset when given)."""
+    if not _exists(conn):
+        return []
+    where = sql.SQL("WHERE dataset = %s") if dataset else sql.SQL("")
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL("SELECT * FROM {} {} ORDER BY started_at DESC LIMIT %s").format(LEDGER, where),
+            (dataset, limit) if dataset else (limit,),
+        )
+        return cur.fetchall()
 
 
 def ok_loads(conn: psycopg.Connection, dataset: str, limit: int = 1000) -> list[dict[str, Any]]:

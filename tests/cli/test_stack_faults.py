@@ -23,7 +23,8 @@ import pytest
 
 from dataferry.generate import GenerateCounts, generate
 
-ORDERS = 200_000  # load sql about 1 s, load nosql about 15 s: time to be caught mid-work
+ORDERS = 200_000  # load sql about 1 s: time to be caught mid-COPY
+ITEMS = 60_000  # load nosql about 5 s: time to be caught mid-write
 WAIT_S = "5"  # the command's --wait: how long it retries a target that went away
 BOUND_S = 60.0
 
@@ -40,7 +41,7 @@ def dataferry(spec: Path, *args: str, timeout: float = 300) -> subprocess.Comple
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("stack-faults")
-    generate(root, GenerateCounts(customers=2_000, items=100, orders=ORDERS), seed=3)
+    generate(root, GenerateCounts(2_000, 100, ORDERS, nosql_orders=ITEMS), seed=3)
     path = root / "dataferry.yaml"
     up = dataferry(path, "stack", "up")
     assert up.returncode == 0, up.stderr
@@ -127,4 +128,4 @@ def test_a_server_killed_mid_load_ends_the_command_and_the_next_one_finishes(
     assert record["status"] == "ok"
     status = json.loads(dataferry(spec, "status", "--json").stdout)["targets"][service]
     rows = {t["dataset"]: t["rows"] for t in status["tables"]}
-    assert rows[dataset] == ORDERS
+    assert rows[dataset] == (ORDERS if service == "postgres" else ITEMS)

@@ -14,6 +14,7 @@ dataset ends. A display shows them:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -129,6 +130,23 @@ class PlainDisplay(Display):
         self._print(line, time.monotonic())
 
 
+class LogDisplay(PlainDisplay):
+    """Plain progress as log records (``--log-format json``): the same pace, with the
+    numbers as fields."""
+
+    def __init__(self, interval_s: float = PLAIN_INTERVAL_S) -> None:
+        super().__init__(None, interval_s)  # type: ignore[arg-type]
+
+    def _print(self, line: _Line, now: float) -> None:
+        line.printed = now
+        fields = {"stage": line.stage, "dataset": line.dataset, "rows": line.rows}
+        if line.total:
+            fields["total"] = line.total
+        if line.ended is not None:
+            fields["done"] = True
+        logging.getLogger("dataferry.progress").info(describe(line, now), extra=fields)
+
+
 class BarDisplay(Display):
     def __init__(self, console: Any) -> None:
         from rich.progress import (
@@ -185,11 +203,13 @@ class BarDisplay(Display):
         self.bar.stop()
 
 
-def make_display(mode: Mode, console: Any, quiet: bool) -> Display:
+def make_display(mode: Mode, console: Any, quiet: bool, json_logs: bool = False) -> Display:
     """The display for ``--progress``: auto is bars on a terminal, plain lines elsewhere,
-    nothing with -q or --json."""
+    nothing with -q or --json; log records when the logs are JSON lines."""
     if mode == "none" or (mode == "auto" and quiet):
         return Display()
+    if json_logs:
+        return LogDisplay()
     if mode == "bar" or (mode == "auto" and console.is_terminal):
         return BarDisplay(console)
     return PlainDisplay(console.file)

@@ -387,3 +387,24 @@ def test_history_and_status_tell_what_changed_when_and_why_a_load_failed(
     assert {r["target"] for r in mine["loads"]} >= {"postgres", "warehouse"}
     unknown = dataferry("history", "-c", str(example), "--dataset", "nope")
     assert unknown.returncode == 3
+
+
+def test_json_logs_are_one_object_per_line_naming_run_stage_and_dataset(example: Path) -> None:
+    proc = dataferry("run", "-c", str(example), "--force", "--log-format", "json", "-v")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stderr.splitlines()]  # every line is JSON
+    progress = [r for r in records if r["logger"] == "dataferry.progress"]
+    assert {(r["stage"], r["dataset"]) for r in progress} >= {
+        ("load sql", "orders"),
+        ("load nosql", "items_bought_data"),
+        ("etl", "orders"),
+    }
+    run_ids = {r["run_id"] for r in records if "run_id" in r}
+    assert len(run_ids) == 1
+    verdict = records[-1]
+    assert (verdict["logger"], verdict["exit_code"], verdict["run_id"]) == (
+        "dataferry.verdict",
+        0,
+        run_ids.pop(),
+    )
+    assert verdict["message"].startswith("ok: run ")

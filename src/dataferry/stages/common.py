@@ -14,6 +14,7 @@ from typing import Any
 from .. import interrupt
 from ..errors import DataferryError, InputError, Interrupted, NotSupported
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
+from ..log_context import about
 from ..progress import StageProgress
 from ..readers import RejectLog
 from ..readiness import DEFAULT_DEADLINE_S
@@ -103,7 +104,8 @@ def ledgered(
     signal) may stop the ledger write too, and must not be hidden by that second error.
     """
     try:
-        yield
+        with about(dataset=record.dataset):
+            yield
     except Exception as e:
         if ctx is not None:
             ctx.progress.done(record.dataset)

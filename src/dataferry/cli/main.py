@@ -524,6 +524,29 @@ def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
         stderr.print(f"{target}: {STACK_DOWN}; its ledger was not read")
 
 
+@cli.command()
+@common(wait_s=STATUS_WAIT_S)
+def doctor(opts: Options) -> None:
+    """Per target: reachable, credentials, TLS, version, can create, write and read; what
+    to fix, one line each. Never starts the embedded stack. Exit 0 when nothing failed, 6
+    when a target cannot be reached, 5 when one refuses."""
+    from ..doctor import doctor as examine
+
+    findings = examine(opts.spec(), opts.wait_s)
+    failed = [f for f in findings if f.ok is False]
+    code = 0 if not failed else (6 if any(f.unreachable for f in failed) else 5)
+    if opts.json:
+        emit_json({"ok": not failed, "exit_code": code, "findings": [vars(f) for f in findings]})
+    else:
+        mark = {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}
+        for f in findings:
+            line = f"{mark[f.ok]} {f.target}: {escape(f.check)}: {escape(f.detail)}"
+            if f.fix and f.ok is not True:
+                line += f" [dim]-> {escape(f.fix)}[/]"
+            stdout.print(line, markup=True, soft_wrap=True, highlight=False)
+    sys.exit(code)
+
+
 @cli.group()
 def stack() -> None:
     """The embedded local stack: PostgreSQL, a DynamoDB endpoint, a DuckDB file."""

@@ -496,6 +496,21 @@ class DuckDBWarehouse:
         assert row is not None
         return int(row[0])
 
+    def self_test(self) -> bool:
+        """Create a table in the file, write and read it, in a transaction rolled back."""
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(_LEDGER[0])}")
+            test = table(_LEDGER[0], "_doctor")
+            conn.execute(f"CREATE TABLE {test} (n INTEGER)")
+            conn.execute(f"INSERT INTO {test} VALUES (1)")
+            return conn.execute(f"SELECT n FROM {test}").fetchone() == (1,)
+        except duckdb.Error as e:
+            raise TargetError(f"{self.display}: {e}") from None
+        finally:
+            self._rollback()
+
     def record_load(self, record: LoadRecord) -> None:
         try:
             self._record_load(record)

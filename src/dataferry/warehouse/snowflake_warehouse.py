@@ -508,6 +508,23 @@ class SnowflakeWarehouse:
             f"INSERT INTO {table(*_LEDGER)} ({idents(row)}) VALUES ({marks})", tuple(row.values())
         )
 
+    def self_test(self) -> bool:
+        """Create a temporary table (Snowflake commits DDL at once; a temporary table ends
+        with the session), write and read it, drop it."""
+        test = ident("_dataferry_doctor")
+        cur = self.conn.cursor()
+        try:
+            cur.execute(f"CREATE OR REPLACE TEMPORARY TABLE {test} (n INTEGER)")
+            cur.execute(f"INSERT INTO {test} VALUES (1)")
+            cur.execute(f"SELECT n FROM {test}")
+            ok = cur.fetchone() == (1,)
+            cur.execute(f"DROP TABLE IF EXISTS {test}")
+            return ok
+        except Exception as e:  # the connector's own errors, shown as they are
+            raise TargetError(f"{self.display}: {e}") from None
+        finally:
+            cur.close()
+
     def last_loads(self, status: str | None = None) -> dict[str, dict[str, Any]]:
         """The latest ledger row per dataset (of that ``status`` when given)."""
         where = f"WHERE {ident('status')} = %s" if status else ""

@@ -408,3 +408,19 @@ def test_json_logs_are_one_object_per_line_naming_run_stage_and_dataset(example:
         run_ids.pop(),
     )
     assert verdict["message"].startswith("ok: run ")
+
+
+def test_quiet_stack_commands_print_nothing(tmp_path: Path) -> None:
+    shutil.copytree(
+        REPO / "examples" / "retail",
+        tmp_path,
+        ignore=shutil.ignore_patterns(".*"),
+        dirs_exist_ok=True,
+    )
+    spec = str(tmp_path / "dataferry.yaml")
+    try:
+        up = dataferry("stack", "up", "-c", spec, "-q")
+        assert (up.returncode, up.stdout, up.stderr) == (0, "", "")
+    finally:
+        down = dataferry("stack", "down", "-c", spec, "-q")
+    assert (down.returncode, down.stdout, down.stderr) == (0, "", "")

@@ -605,7 +605,8 @@ def stack_up(opts: Options) -> None:
         # what it is doing while it waits: each server it starts, a first install
         logging.getLogger("dataferry.stack").setLevel(logging.INFO)
     EmbeddedStack.for_spec(spec).up()
-    _stack_report(opts, spec)
+    if opts.json or not opts.quiet:  # -q: it did what was asked, nothing to show
+        _stack_report(opts, spec)
 
 
 @stack.command("down")
@@ -618,6 +619,8 @@ def stack_down(opts: Options) -> None:
     stopped = EmbeddedStack.for_spec(spec).down()
     if opts.json:
         emit_json({"ok": True, "stopped": sorted(stopped), "how": stopped})
+    elif opts.quiet:
+        return
     elif not stopped:
         stdout.print("stopped: nothing was running")
     else:

@@ -111,6 +111,7 @@ def _dynamodb(spec: Spec, wait_s: float) -> list[Finding]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from .stores import dynamodb as ddb
+    from .stores.dynamodb.connection import translate
 
     name = "dynamodb"
     target = resolve_dynamodb(spec, start=False)
@@ -166,7 +167,7 @@ def _dynamodb(spec: Spec, wait_s: float) -> list[Finding]:
                     name,
                     f"table {ledger}",
                     False,
-                    str(ddb.translate(e, f"table {ledger}")),
+                    str(translate(e, f"table {ledger}")),
                     "allow dynamodb:PutItem, GetItem, DeleteItem (and CreateTable) on the "
                     "spec's tables and the ledger table",
                 )

@@ -31,6 +31,7 @@ from .render import (
     emit_json,
     history_rows,
     history_table,
+    plan_table,
     records_markdown,
     records_table,
     status_tables,
@@ -522,6 +523,42 @@ def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
     stdout.print(history_table(rows))
     for target in down:
         stderr.print(f"{target}: {STACK_DOWN}; its ledger was not read")
+
+
+@cli.command()
+@common(datasets=True, migrate=True, wait_s=STATUS_WAIT_S)
+@click.option("--force", is_flag=True, help="Plan as `run --force` would: every file loaded.")
+def plan(opts: Options) -> None:
+    """What `dataferry run` would change, computed without changing anything: per dataset
+    the DDL, the rows new / changed / unchanged / rejected, the tables to create, and the
+    warehouse tables and models to rebuild. Exit 0: no changes; 2: changes; other codes:
+    errors (as for run)."""
+    from .. import stages
+    from ..plan import plan as make_plan
+
+    spec = opts.spec()
+    stages.check_models(spec)
+    ctx = stages.RunContext(wait_s=opts.wait_s, force=opts.force, migrate=opts.migrate)
+    items = make_plan(spec, opts.datasets or None, ctx)
+    changes = [i for i in items if i.changes]
+    failures = [i for i in items if i.action == "fail"]
+    code = 2 if changes or failures else 0
+    if opts.json:
+        emit_json({"ok": not failures, "changes": bool(changes), "items": [vars(i) for i in items]})
+    else:
+        stdout.print(plan_table(items))
+        for i in items:
+            for statement in i.ddl:
+                stdout.print(f"{i.dataset}: {escape(statement)}", soft_wrap=True, highlight=False)
+        summary = (
+            f"Plan: {sum(i.action == 'create' for i in items)} to create, "
+            f"{sum(i.action == 'update' for i in items)} to change, "
+            f"{sum(i.action in ('no change', 'skip') for i in items)} unchanged"
+        )
+        if failures:
+            summary += f", {len(failures)} would fail"
+        stdout.print(summary if changes or failures else "No changes: the targets match the files.")
+    sys.exit(code)
 
 
 @cli.command()

@@ -179,3 +179,18 @@ def history_table(rows: Iterable[Mapping[str, Any]]) -> Table:
             _outcome(r),
         )
     return t
+
+
+def plan_table(items: Iterable[Any]) -> Table:
+    t = Table(title="plan", title_justify="left")
+    for col in ("stage", "dataset", "table", "action", "new", "changed", "unchanged", "rejected"):
+        t.add_column(
+            col, justify="right" if col in ("new", "changed", "unchanged", "rejected") else "left"
+        )
+    t.add_column("note")
+    colour = {"create": "green", "update": "yellow", "fail": "red"}
+    for i in items:
+        action = f"[{colour[i.action]}]{i.action}[/]" if i.action in colour else i.action
+        counts = ["-" if v is None else str(v) for v in (i.new, i.changed, i.unchanged, i.rejected)]
+        t.add_row(i.stage, i.dataset, i.table, action, *counts, i.note)
+    return t

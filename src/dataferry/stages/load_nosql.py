@@ -39,7 +39,7 @@ from .common import (
     unchanged_since,
 )
 
-__all__ = ["dynamodb_items", "load_nosql", "spool_items"]
+__all__ = ["dynamodb_items", "load_nosql", "replay_spool", "spool_items"]
 
 logger = logging.getLogger("dataferry")
 
@@ -79,7 +79,7 @@ def dynamodb_items(
             )
 
 
-def _replay(spool: IO[bytes], skip: frozenset[int] = frozenset()) -> Iterator[Any]:
+def replay_spool(spool: IO[bytes], skip: frozenset[int] = frozenset()) -> Iterator[Any]:
     """The spooled (position, item) pairs, in file order, less the ``skip`` positions."""
     # marshal: the wire form is only str, bytes, bool, dicts and lists, and reading it
     # back costs far less than parsing and encoding the JSON again.
@@ -107,7 +107,7 @@ def _reject_repeated_keys(
     if not suspects:
         return frozenset()
     groups: dict[tuple[Any, ...], list[int]] = {}
-    for pos, item in _replay(spool):
+    for pos, item in replay_spool(spool):
         key = codec.key_of(item)
         if hash(key) in suspects:
             groups.setdefault(key, []).append(pos)
@@ -192,7 +192,7 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
                     client,
                     ds.target.table,
                     codec,
-                    _replay(spool, repeated),  # pass 2
+                    replay_spool(spool, repeated),  # pass 2
                     on_progress=functools.partial(ctx.progress.advance, name),
                 )
             except ddb.BatchRefused as e:

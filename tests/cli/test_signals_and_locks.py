@@ -204,12 +204,18 @@ def test_postgresql_restarted_mid_stage_fails_cleanly_and_the_rerun_is_exact(
 ) -> None:
     """A real restart of the server under a running stage: exit 6 with a clear message
     (not a psycopg traceback), nothing half-done, and the next run completes."""
-    gen.reset(stage)
-    proc = gen.start(stage)
-    gen.wait_until_working(stage, proc)
     stack = EmbeddedStack(gen.spec.stack_dir)
-    postgres_server.stop(stack.postgres_dir)
-    code, out, err = finish(proc, 60)
+    for _ in range(3):
+        gen.reset(stage)
+        proc = gen.start(stage)
+        gen.wait_until_working(stage, proc)
+        postgres_server.stop(stack.postgres_dir)
+        code, out, err = finish(proc, 60)
+        # The etl holds PostgreSQL for a fraction of a second; under load the stop can
+        # land after its reads, and the run rightly succeeds: try again.
+        if code != 0:
+            break
+        stack.postgres_url()  # started again for the next attempt
     assert code == 6, err
     assert "PostgreSQL connection was lost" in err or "PostgreSQL" in err, err
     assert "Traceback" not in err + out

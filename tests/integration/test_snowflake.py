@@ -195,3 +195,24 @@ def test_settings_come_from_snowflake_variables(pipeline: PipelineFactory) -> No
     assert target.params["authenticator"] == "SNOWFLAKE_JWT"
     assert target.params["connection_name"] == "prod"
     assert "sentinel" not in repr(target) + target.display
+
+
+def test_the_ledger_answers_status_history_and_doctor(
+    emulator: None, spec_and_table: tuple[Any, str]
+) -> None:
+    """What `status`, `history` and `doctor` ask of the warehouse, on the emulator."""
+    spec, _ = spec_and_table
+    stages.etl(spec, None, RunContext(run_id="first"))
+    stages.etl(spec, None, RunContext(run_id="again"))
+    with stages.open_warehouse(spec) as wh:
+        last = wh.last_loads()
+        changed = wh.last_loads(status="ok")
+        history = wh.history(20)
+        orders_only = wh.history(5, "orders")
+        assert wh.self_test() is True
+    assert last["orders"]["run_id"] == "again"
+    assert changed["orders"]["status"] == "ok"
+    started = [r["started_at"] for r in history]
+    assert started == sorted(started, reverse=True)
+    assert {r["dataset"] for r in orders_only} == {"orders"}
+    assert len(orders_only) == 2

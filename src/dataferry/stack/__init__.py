@@ -140,12 +140,22 @@ class EmbeddedStack:
         from . import embedded_dynamodb_server as dynamodb
         from . import embedded_postgres_server as postgres
 
-        stopped = {}
+        stopped: dict[str, str] = {}
+        failures: list[str] = []
         with self._locked("stopping"):
-            if how := dynamodb.stop(self.dynamodb_dir):
-                stopped["dynamodb"] = how
-            if how := postgres.stop(self.postgres_dir):
-                stopped["postgres"] = how
+            # each is stopped even when the other cannot be
+            for service, stop, folder in (
+                ("dynamodb", dynamodb.stop, self.dynamodb_dir),
+                ("postgres", postgres.stop, self.postgres_dir),
+            ):
+                try:
+                    if how := stop(folder):
+                        stopped[service] = how
+                except StackError as e:
+                    failures.append(str(e))
+        if failures:
+            done = f" (stopped: {', '.join(stopped)})" if stopped else ""
+            raise StackError("; ".join(failures) + done)
         return stopped
 
     def status(self) -> list[ServiceStatus]:

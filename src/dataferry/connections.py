@@ -20,6 +20,7 @@ connections.toml.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,6 +183,14 @@ class DynamoDBTarget:
         if self.embedded:
             kwargs.update(_EMBEDDED_CREDENTIALS)
         return kwargs
+
+
+def say_chosen(what: str, target: PostgresTarget | DynamoDBTarget) -> None:
+    """-v: which endpoint a stage uses and which rule chose it (never a secret: display
+    and source are written to be shown)."""
+    logging.getLogger("dataferry").info(
+        "%s: %s (chosen by %s)", what, target.display, target.source
+    )
 
 
 def resolve_dynamodb(

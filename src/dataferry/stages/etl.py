@@ -8,7 +8,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from .. import interrupt
-from ..connections import DynamoDBTarget, resolve_dynamodb, resolve_postgres
+from ..connections import DynamoDBTarget, resolve_dynamodb, resolve_postgres, say_chosen
 from ..errors import NotSupported, SpecError, TargetError
 from ..ledger import LoadCounts, LoadRecord, utcnow
 from ..readiness import wait_until_ready
@@ -108,6 +108,7 @@ def _from_dynamodb(
     from ..stores import dynamodb as ddb
 
     target = resolve_dynamodb(spec)
+    say_chosen("DynamoDB", target)
     wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
     client = ddb.client(target, outage_s=ctx.wait_s)
     records = []
@@ -229,7 +230,9 @@ def etl(
             from ..stores import postgres as pg
 
             # Opened first: the driver's own start-up runs while the warehouse opens.
-            reader = resources.enter_context(pg.ArrowReader(resolve_postgres(spec)))
+            source = resolve_postgres(spec)
+            say_chosen("PostgreSQL", source)
+            reader = resources.enter_context(pg.ArrowReader(source))
         wh = resources.enter_context(open_warehouse(spec, ctx.wait_s))
         if hasattr(wh, "interrupt"):  # a signal stops a long warehouse query at once
             resources.enter_context(interrupt.cancellation_hook(wh.interrupt))

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..connections import resolve_dynamodb
+from ..connections import resolve_dynamodb, say_chosen
 from ..errors import DataferryError, InputError, RejectedRows, TargetError
 from ..ledger import LoadCounts, LoadRecord, file_fingerprint
 from ..readers import RejectLog, read_json_records
@@ -239,6 +239,7 @@ def load_nosql(
     if not chosen:
         return []
     target = resolve_dynamodb(spec)
+    say_chosen("DynamoDB", target)
     wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
     client = ddb.client(target, outage_s=ctx.wait_s)
     ledger = spec.stores.dynamodb.ledger_table

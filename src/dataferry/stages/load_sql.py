@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..background import submit
-from ..connections import resolve_postgres
+from ..connections import resolve_postgres, say_chosen
 from ..ledger import LoadRecord, file_fingerprint
 from ..readers import RejectLog
 from ..readiness import wait_until_ready
@@ -107,6 +107,7 @@ def load_sql(
     if not order:
         return []
     target = resolve_postgres(spec)
+    say_chosen("PostgreSQL", target)
     wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ctx.wait_s)
     with pg.connect(target) as conn, pg.writer_lock(conn, target, ctx.run_id, ctx.wait_s):
         return [_load_one(conn, target, spec, name, ctx) for name in order]

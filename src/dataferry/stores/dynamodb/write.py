@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ from .connection import translate
 __all__ = ["BatchRefused", "WriteResult", "write"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
+log = logging.getLogger("dataferry")
 DEFAULT_WORKERS = 8  # requests are latency-bound: more in flight, not more CPU
 DEADLINE_S = 600.0  # how long a table that keeps answering UnprocessedItems is waited for
 JOIN_AFTER_FAILURE_S = 30.0  # a worker mid-request finishes it (botocore's own timeouts)
@@ -158,6 +160,7 @@ def write(
     result = WriteResult()
     lock = threading.Lock()
     failure: list[BaseException] = []
+    log.info("%s: %d writer threads, 25 items a request", table, workers)
     queues: list[queue.Queue[Batch | None]] = [queue.Queue(maxsize=8) for _ in range(workers)]
 
     def stopped() -> bool:

@@ -28,6 +28,9 @@ class FileCheck:
     rows: int
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
+    # the columns of the rejected values; None for a reject that names none (a JSON
+    # record, a row with the wrong field count, a file that cannot be read)
+    columns: set[str | None] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +56,7 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
                     check.rows += batch.num_rows
                 check.rejected = len(log)
                 check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
+                check.columns = {r.column for r in log.items}
             else:
                 log = RejectLog(path, kind="json")
                 with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
@@ -60,8 +64,10 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
                 check.rows = valid - len(repeated)
                 check.rejected = len(log)
                 check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
+                check.columns = {r.column for r in log.items}
         except DataferryError as e:
             check.problems = [str(e)]
             check.rejected = max(check.rejected, 1)
+            check.columns.add(None)
         checks.append(check)
     return checks

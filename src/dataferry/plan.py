@@ -33,11 +33,10 @@ from .errors import DataferryError, TargetUnavailable
 from .readers import RejectLog, read_csv
 from .readiness import wait_until_ready
 from .spec import Spec
-from .stages.common import RunContext, already_loaded, new_record
+from .stages.common import RunContext, new_record, unchanged_since
+from .status import STACK_DOWN, status
 
 __all__ = ["PlanItem", "plan"]
-
-STACK_DOWN = "the embedded stack is down: `dataferry stack up` starts it, then plan again"
 
 
 @dataclass
@@ -79,15 +78,17 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
             items.append(item)
             exists = pg.count(conn, ds) is not None
             record = new_record(spec, name, "postgres", ctx, str(path))
-            if exists and not ctx.force and path.is_file():
-                earlier = already_loaded(pg.ok_loads(conn, name), path, record, ds.mode)
-                if earlier is not None:
-                    item.action = "skip"
-                    item.note = f"file unchanged since run {earlier.get('run_id')}"
-                    continue
-            if not exists:
-                item.ddl = [_create_statement(spec, ds).as_string(conn)]
             try:
+                ledger = functools.partial(pg.ok_loads, conn, name)
+                if _skipped(
+                    item,
+                    unchanged_since(
+                        path, record, ds.mode, ctx, ledger, functools.partial(bool, exists)
+                    ),
+                ):
+                    continue
+                if not exists:
+                    item.ddl = [_create_statement(spec, ds).as_string(conn)]
                 with conn.transaction():
                     done = pg.provision(conn, spec, ds, migrate=ctx.migrate)
                     if exists and done:
@@ -118,6 +119,14 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
                 if counts.deleted:
                     item.note = f"{counts.deleted} rows would be deleted (mode: replace)"
     return items
+
+
+def _skipped(item: PlanItem, earlier: dict[str, Any] | None) -> bool:
+    """Mark the item skipped when a run would skip its file (unchanged_since said so)."""
+    if earlier is None:
+        return False
+    item.action, item.note = "skip", f"file unchanged since run {earlier.get('run_id')}"
+    return True
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -167,14 +176,15 @@ def _dynamodb(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
         items.append(item)
         exists = ddb.count(client, ds) is not None
         record = new_record(spec, name, "dynamodb", ctx, str(path))
-        if exists and not ctx.force and path.is_file():
-            earlier = already_loaded(ddb.ok_loads(client, name, table=ledger), path, record, "")
-            if earlier is not None:
-                item.action, item.note = "skip", f"file unchanged since run {earlier.get('run_id')}"
-                continue
         codec = ddb.ItemCodec(ds)
         log = RejectLog(path, kind="json")
         try:
+            loads = functools.partial(ddb.ok_loads, client, name, table=ledger)
+            if _skipped(
+                item,
+                unchanged_since(path, record, ds.mode, ctx, loads, functools.partial(bool, exists)),
+            ):
+                continue
             with tempfile.TemporaryFile() as spool:
                 valid, repeated = spool_items(path, ds, codec, log, spool)
                 item.rejected = len(log)
@@ -244,7 +254,6 @@ def _warehouse(
     spec: Spec, names: list[str] | None, ctx: RunContext, loads: list[PlanItem]
 ) -> list[PlanItem]:
     from .stages import open_warehouse
-    from .status import status
 
     changing = {i.dataset for i in loads if i.changes}
     chosen = [n for n in spec.datasets if not names or n in names]

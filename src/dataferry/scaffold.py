@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from pathlib import Path
 
 from .errors import SpecError
@@ -98,28 +97,15 @@ def render_spec(name: str, items: list[Inferred], source: Path) -> str:
 
 def _columns_that_reject(spec_path: Path) -> dict[str, set[str] | None]:
     """Per dataset, the columns whose values a load would reject (None: some rejects name
-    no column), from reading each file as the loads do."""
-    from .readers import RejectLog, read_csv
+    no column), from `validate`, which reads each file as the loads do."""
+    from .checks import validate
     from .spec import load_spec
-    from .stages import spool_items
-    from .stores.dynamodb.codec import ItemCodec
 
-    spec = load_spec(spec_path)
-    found: dict[str, set[str] | None] = {}
-    for name, ds in spec.datasets.items():
-        path = spec.resolve(ds.source.path)
-        if ds.target.store == "postgres":
-            log = RejectLog(path)
-            for _ in read_csv(path, ds, log):
-                pass
-        else:
-            log = RejectLog(path, kind="json")
-            with tempfile.TemporaryFile() as spool:
-                spool_items(path, ds, ItemCodec(ds), log, spool)
-        if len(log):
-            columns = {r.column for r in log.items}
-            found[name] = None if None in columns else {c for c in columns if c}
-    return found
+    return {
+        c.dataset: None if None in c.columns else {col for col in c.columns if col}
+        for c in validate(load_spec(spec_path))
+        if not c.ok
+    }
 
 
 def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> list[Path]:

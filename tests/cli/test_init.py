@@ -4,6 +4,7 @@ load those files with zero rejects (on a stack of the test's own)."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,17 @@ def test_init_writes_the_example_project_and_refuses_to_overwrite(tmp_path: Path
     assert ".dataferry/" in (tmp_path / ".gitignore").read_text()
     workflow = yaml.safe_load((tmp_path / ".github/workflows/dataferry.yml").read_text())
     assert workflow["permissions"] == {"contents": "read"}
+    # every dataferry command the workflow runs takes the options it is given (a wrong one
+    # would exit 64, not pass for plan's "changes", 2)
+    commands = [
+        shlex.split(step["run"].split("||")[0].split("#")[0])
+        for step in workflow["jobs"]["pipeline"]["steps"]
+        if step.get("run", "").startswith("dataferry ")
+    ]
+    assert len(commands) >= 3
+    for command in commands:
+        proc = dataferry(*command[1:], "--help")
+        assert proc.returncode == 0, (command, proc.stderr)
     assert dataferry("validate", "-c", str(tmp_path / "dataferry.yaml")).returncode == 0
     again = dataferry("init", str(tmp_path))
     assert again.returncode == 3

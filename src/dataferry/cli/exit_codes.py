@@ -14,7 +14,7 @@ from ..errors import (
     TargetUnavailable,
 )
 
-__all__ = ["EXIT_CODES", "exit_code_for"]
+__all__ = ["EXIT_CODES", "INTERNAL_ERROR", "USAGE_ERROR", "exit_code_for"]
 
 OK = 0
 EXIT_CODES: dict[type[BaseException], int] = {
@@ -29,6 +29,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     DataferryError: 1,
 }
 INTERNAL_ERROR = 70  # a bug: not one of ours (sysexits' EX_SOFTWARE)
+USAGE_ERROR = 64  # the command line is wrong (sysexits' EX_USAGE); 2 is plan's "changes"
 
 
 def exit_code_for(err: BaseException) -> int:

@@ -26,7 +26,7 @@ from ..log_context import JsonFormatter, about
 from ..progress import Mode, StageProgress, make_display
 from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
 from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
-from .exit_codes import INTERNAL_ERROR, exit_code_for
+from .exit_codes import INTERNAL_ERROR, USAGE_ERROR, exit_code_for
 from .render import (
     emit_json,
     history_rows,
@@ -811,6 +811,11 @@ def main() -> None:
         # Not standalone: click would turn an unexpected exception into a bare traceback
         # (exit 1) and a late KeyboardInterrupt into "Aborted!" (exit 1).
         code = cli(prog_name="dataferry", standalone_mode=False)
+    except click.UsageError as e:
+        # Not click's 2: `plan` exits 2 when there are changes, as terraform does, and a
+        # mistyped option must not pass for that in a script (`plan || test $? -eq 2`).
+        e.show()
+        sys.exit(USAGE_ERROR)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +68,24 @@ class LoadRecord:
     error: str | None = None
     rejects_file: str | None = None
     note: str | None = None  # why a load was skipped
+    # For the run report only, not the ledgers: seconds per step of the load, and the
+    # reconciliation the target ran on the data before it committed.
+    steps: dict[str, float] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)
 
     def flat(self) -> dict[str, Any]:
         """One level of keys, for ledger rows and --json output."""
         d = asdict(self)
         counts = d.pop("counts")
+        del d["steps"], d["checks"]
         d.update(counts)
         return d
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Add the block's wall time to ``steps[name]``, whether it ends well or not."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - began

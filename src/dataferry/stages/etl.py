@@ -49,27 +49,31 @@ def _from_postgres(
                     record.note = f"incremental: {ds.etl.cursor} >= {since}"
                 # Count and read in one snapshot, so reconciliation compares like with like.
                 with pg.snapshot(conn, f"{name}: reading {source}"):
-                    source_rows = pg.count(conn, ds, since)
+                    with record.step("count source"):
+                        source_rows = pg.count(conn, ds, since)
                     if source_rows is None:
                         raise _missing(name, ds, "PostgreSQL", "load sql")
                     ctx.progress.expect(name, source_rows)
                     columns = {n: c.type for n, c in ds.columns.items()}
-                    wh.provision(*raw, columns, ds.primary_key)
-                    counts = wh.merge(
-                        *raw,
-                        ds.primary_key,
-                        counting(
-                            pg.read(conn, reader, ds, since, source_rows),
-                            name,
-                            ctx.progress,
-                        ),
-                        source=source,
-                        run_id=ctx.run_id,
-                        expected_rows=source_rows,
-                        full=since is None,
-                        deletes=ds.etl.deletes,
-                        keys_unique=pg.keys_unique(conn, ds),
-                    )
+                    with record.step("provision"):
+                        wh.provision(*raw, columns, ds.primary_key)
+                    with record.step("read, merge, reconcile"):
+                        counts = wh.merge(
+                            *raw,
+                            ds.primary_key,
+                            counting(
+                                pg.read(conn, reader, ds, since, source_rows),
+                                name,
+                                ctx.progress,
+                            ),
+                            source=source,
+                            run_id=ctx.run_id,
+                            expected_rows=source_rows,
+                            full=since is None,
+                            deletes=ds.etl.deletes,
+                            keys_unique=pg.keys_unique(conn, ds),
+                        )
+                    record.checks += wh.checks
                 wh.record_load(finish(record, counts))
             records.append(record)
     return records
@@ -119,30 +123,34 @@ def _from_dynamodb(
             if ddb.count(client, ds) is None:
                 raise _missing(name, ds, "DynamoDB", "load nosql")
             raw = spec.raw_table(name)
-            wh.provision(*raw, ddb.read_columns(ds), ds.key_columns)
+            with record.step("provision"):
+                wh.provision(*raw, ddb.read_columns(ds), ds.key_columns)
             expected = None
             if _method(spec, name, ds, client, target) == "export":
                 store = spec.stores.dynamodb
                 assert store.export_bucket is not None
                 prefix = f"{store.export_prefix}{ds.target.table}/{ctx.run_id}"
-                exported = ddb.export_table(
-                    client, ddb.s3_client(target), ds, store.export_bucket, prefix, ctx.wait_s
-                )
+                with record.step("export"):
+                    exported = ddb.export_table(
+                        client, ddb.s3_client(target), ds, store.export_bucket, prefix, ctx.wait_s
+                    )
                 record.note = f"export: s3://{store.export_bucket}/{prefix}"
                 batches = counting(exported.batches(), name, ctx.progress)
                 # the export says how many items it wrote: a count independent of the read
                 expected = exported.item_count
             else:
                 batches = counting(ddb.read(client, ds), name, ctx.progress)
-            counts = wh.merge(
-                *raw,
-                ds.key_columns,
-                batches,
-                source=source,
-                run_id=ctx.run_id,
-                expected_rows=expected,
-                deletes=ds.etl.deletes,
-            )
+            with record.step("read, merge, reconcile"):
+                counts = wh.merge(
+                    *raw,
+                    ds.key_columns,
+                    batches,
+                    source=source,
+                    run_id=ctx.run_id,
+                    expected_rows=expected,
+                    deletes=ds.etl.deletes,
+                )
+            record.checks += wh.checks
             wh.record_load(finish(record, counts))
         records.append(record)
     return records
@@ -209,9 +217,11 @@ def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
             record.finished_at = utcnow()
             record.note = f"SQL and inputs unchanged since run {earlier.get('run_id')}"
             records.append(record)
+            ctx.completed.append(record)  # as a skipped load is: the run's report lists it
             continue
-        with ledgered(record, wh.record_load, ctx):
+        with ledgered(record, wh.record_load, ctx), record.step("build"):
             rows = wh.build_model(model)
+            record.checks += wh.checks
             wh.record_load(finish(record, LoadCounts(read=rows, written=rows)))
         records.append(record)
     return records

@@ -160,23 +160,26 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
 
     with rejects_kept(log, record), ledgered(record, save_failure, ctx):
         check_rejects_folder(log.dest)
-        earlier = unchanged_since(
-            path,
-            record,
-            ds.mode,
-            ctx,
-            lambda: ddb.ok_loads(client, name, table=ledger),
-            lambda: ddb.count(client, ds) is not None,
-        )
+        with record.step("check ledger"):
+            earlier = unchanged_since(
+                path,
+                record,
+                ds.mode,
+                ctx,
+                lambda: ddb.ok_loads(client, name, table=ledger),
+                lambda: ddb.count(client, ds) is not None,
+            )
         if earlier is not None:
             ddb.record_load(client, skip(record, earlier), ledger)
             return record
         if record.file_sha256 is None:
-            record.file_size, record.file_sha256 = file_fingerprint(path)
+            with record.step("hash file"):
+                record.file_size, record.file_sha256 = file_fingerprint(path)
         with _spool() as spool:
             try:
-                valid, repeated = spool_items(path, ds, codec, log, spool)  # pass 1
-                spool.flush()
+                with record.step("read, validate"):
+                    valid, repeated = spool_items(path, ds, codec, log, spool)  # pass 1
+                    spool.flush()
             except OSError as e:
                 raise DataferryError(
                     f"{path}: the checked items could not be spooled to "
@@ -185,16 +188,18 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
                 ) from None
             if len(log) > allowed:
                 raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
-            ddb.provision(client, ds)
+            with record.step("provision"):
+                ddb.provision(client, ds)
             ctx.progress.expect(name, valid - len(repeated))
             try:
-                result = ddb.write(
-                    client,
-                    ds.target.table,
-                    codec,
-                    replay_spool(spool, repeated),  # pass 2
-                    on_progress=functools.partial(ctx.progress.advance, name),
-                )
+                with record.step("write"):
+                    result = ddb.write(
+                        client,
+                        ds.target.table,
+                        codec,
+                        replay_spool(spool, repeated),  # pass 2
+                        on_progress=functools.partial(ctx.progress.advance, name),
+                    )
             except ddb.BatchRefused as e:
                 raise _refused(path, ds, e) from None
         counts = LoadCounts(
@@ -203,7 +208,8 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
             rejected=len(log),
             consumed_capacity=result.consumed_capacity,
         )
-        ddb.record_load(client, finish(record, counts), ledger)
+        with record.step("ledger"):
+            ddb.record_load(client, finish(record, counts), ledger)
     return record
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import Any
 
 from ..background import submit
@@ -59,14 +60,15 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
         pg.translated(f"{name}: {path.name}"),
     ):
         check_rejects_folder(log.dest)
-        earlier = unchanged_since(
-            path,
-            record,
-            ds.mode,
-            ctx,
-            lambda: pg.ok_loads(conn, name),
-            lambda: pg.count(conn, ds) is not None,
-        )
+        with record.step("check ledger"):
+            earlier = unchanged_since(
+                path,
+                record,
+                ds.mode,
+                ctx,
+                lambda: pg.ok_loads(conn, name),
+                lambda: pg.count(conn, ds) is not None,
+            )
         if earlier is not None:
             with conn.transaction():
                 pg.record_load(conn, skip(record, earlier))
@@ -74,26 +76,31 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
         # Hashing reads the whole file: do it on another core while the load runs.
         fingerprint = submit(file_fingerprint, path)
         with conn.transaction():
-            changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
+            with record.step("provision"):
+                changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
             if changes and not changes[0].startswith("created"):
                 record.note = "migrated: " + "; ".join(changes)
                 logger.info("%s: %s", name, record.note)
-            counts = pg.write(
-                conn,
-                spec,
-                ds,
-                lambda: counting(
-                    read_csv(path, ds, log, functools.partial(ctx.progress.expect, name)),
-                    name,
-                    ctx.progress,
-                ),
-                log,
-                allowed,
-            )
-            record.file_size, record.file_sha256 = fingerprint.result()
+            with record.step("read, validate, write"):
+                counts = pg.write(
+                    conn,
+                    spec,
+                    ds,
+                    lambda: counting(
+                        read_csv(path, ds, log, functools.partial(ctx.progress.expect, name)),
+                        name,
+                        ctx.progress,
+                    ),
+                    log,
+                    allowed,
+                )
+            with record.step("hash file"):  # what is left of it once the load is done
+                record.file_size, record.file_sha256 = fingerprint.result()
             finish(record, counts)
             keep_rejects(log, record, write=False)
             pg.record_load(conn, record)  # in the transaction of the data it describes
+            committing = time.perf_counter()
+        record.steps["commit"] = time.perf_counter() - committing
     return record
 
 

@@ -22,7 +22,7 @@ from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from ..locks import wait_for_lock
 from ..types import LogicalType
-from . import DELETED_AT
+from . import DELETED_AT, reconciled
 from .identifiers import ident, idents, table
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ class DuckDBWarehouse:
 
     def __init__(self, path: Path, memory_limit: str | None = None, wait_s: float = 0.0) -> None:
         self.path = path
+        # What the last merge or model build checked before it committed, for the report.
+        self.checks: list[str] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         opened: list[duckdb.DuckDBPyConnection] = []
 
@@ -195,6 +197,7 @@ class DuckDBWarehouse:
         """
         target = table(schema, name)
         conn = self.conn
+        self.checks = []
         conn.execute("BEGIN TRANSACTION")
         try:
             if self._is_empty(target):
@@ -310,6 +313,8 @@ class DuckDBWarehouse:
                 f"the snapshot it was read from, {loaded} arrived and {row[0]} were written; "
                 "the load was rolled back"
             )
+        counted = "" if expected_rows is None else f"the source counted {expected_rows:,}, "
+        self.checks.append(f"rows: {counted}{loaded:,} arrived, the raw table holds {row[0]:,}")
         return LoadCounts(read=loaded, written=loaded, inserted=loaded)
 
     def _check_keys(self, target: str, rows: str, keys: list[str]) -> None:
@@ -433,6 +438,7 @@ class DuckDBWarehouse:
                 f"{src[1]}), the warehouse holds {raw[0]} of them (checksum {raw[1]}); "
                 "the merge was rolled back"
             )
+        self.checks.append(reconciled(expected_rows, src, raw))
 
     def watermark(self, schema: str, name: str, column: str) -> Any:
         """The highest ``column`` value in a raw table: where an incremental read resumes.
@@ -461,6 +467,7 @@ class DuckDBWarehouse:
         final = table(model.schema, model.name)
         staged = table(model.schema, model.name + STAGING_SUFFIX)
         conn = self.conn
+        self.checks = []
         conn.execute("BEGIN TRANSACTION")
         try:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(model.schema)}")
@@ -476,6 +483,7 @@ class DuckDBWarehouse:
                     + "; ".join(failures)
                     + f"; {final} was left as it was"
                 )
+            self.checks = [f"{c.description}: 0 rows" for c in model.checks]
             conn.execute(f"DROP TABLE IF EXISTS {final}")
             conn.execute(f"ALTER TABLE {staged} RENAME TO {ident(model.name)}")
             row = conn.execute(f"SELECT count(*) FROM {final}").fetchone()

@@ -31,7 +31,7 @@ from ..connections import SnowflakeTarget
 from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from ..types import LogicalType
-from . import DELETED_AT
+from . import DELETED_AT, reconciled
 from .identifiers import ident, idents, table
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ class SnowflakeWarehouse:
 
     def __init__(self, target: SnowflakeTarget) -> None:
         self.target = target
+        # What the last merge or model build checked before it committed, for the report.
+        self.checks: list[str] = []
         params = dict(target.params)
         database = params.pop("database", None)
         warehouse = params.pop("warehouse", None)
@@ -281,6 +283,7 @@ class SnowflakeWarehouse:
         transaction; see DuckDBWarehouse.merge for ``full``, ``deletes`` and
         ``keys_unique``."""
         target = table(schema, name)
+        self.checks = []
         tag = f"{run_id}_{uuid.uuid4().hex[:8]}"
         landing = table(self.schema, f"dataferry_landing_{tag}")
         stage = table(self.schema, f"dataferry_stage_{tag}")
@@ -412,6 +415,7 @@ class SnowflakeWarehouse:
                 f"{src[1]}), the warehouse holds {raw[0]} of them (checksum {raw[1]}); "
                 "the merge was rolled back"
             )
+        self.checks.append(reconciled(expected, src, raw))
 
     def _deletions(
         self, target: str, stage: str, keys: list[str], deletes: str, run_id: str
@@ -463,6 +467,7 @@ class SnowflakeWarehouse:
         final = table(model.schema, model.name)
         staged_name = model.name + STAGING_SUFFIX
         staged = table(model.schema, staged_name)
+        self.checks = []
         with self._translated(f"model {model.name} ({model.file})"):
             self._create_schema(model.schema)
             self._exec(f"CREATE OR REPLACE TABLE {staged} AS {model.sql}")
@@ -478,6 +483,7 @@ class SnowflakeWarehouse:
                         + "; ".join(failures)
                         + f"; {final} was left as it was"
                     )
+                self.checks = [f"{c.description}: 0 rows" for c in model.checks]
                 old = self._columns(model.schema, model.name)
                 new = self._columns(model.schema, staged_name)
                 if old and old == new:

@@ -3,6 +3,7 @@ its ledger remembers (`dataferry history`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,17 +130,21 @@ def status(
     counts: bool = True,
     history: int = 0,
     dataset: str | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset (and
     per model, in the warehouse): its rows (``counts``), its last load and when its data
     last changed; and the ledger's ``history`` rows, newest first. Each target gets
     ``wait_s`` to answer (or, for the DuckDB file, to be released by a run that is
-    writing it). A stopped embedded server is reported as down, not started."""
+    writing it). A stopped embedded server is reported as down, not started. ``only``:
+    these targets alone."""
     ask = _Ask(wait_s, counts, history, dataset)
     out: dict[str, dict[str, Any]] = {}
-    if spec.datasets_for("postgres"):
+    wanted = {"postgres", "dynamodb", "warehouse"} if only is None else set(only)
+    if spec.datasets_for("postgres") and "postgres" in wanted:
         out["postgres"] = _postgres(spec, ask)
-    if spec.datasets_for("dynamodb"):
+    if spec.datasets_for("dynamodb") and "dynamodb" in wanted:
         out["dynamodb"] = _dynamodb(spec, ask)
-    out["warehouse"] = _warehouse(spec, ask)
+    if "warehouse" in wanted:
+        out["warehouse"] = _warehouse(spec, ask)
     return out

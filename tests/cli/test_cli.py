@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -338,8 +340,10 @@ def test_every_writing_command_ends_with_a_verdict(
 ) -> None:
     ok = dataferry("load", "sql", "-c", str(example), "--force")
     assert ok.returncode == 0, ok.stderr
-    last = ok.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"ok: run [0-9a-f]{12} in [\d.]+s: \d+ rows written, 0 rejected", last)
+    verdict, report = ok.stdout.strip().splitlines()[-2:]
+    assert re.fullmatch(r"ok: run [0-9a-f]{12} in [\d.]+s: \d+ rows written, 0 rejected", verdict)
+    assert report.startswith("report: ")
+    assert report.endswith("(`dataferry report --open` shows it)")
     payload = as_json(dataferry("load", "sql", "-c", str(example), "--json"))
     assert {"run_id", "seconds", "rows_written", "rows_rejected"} <= set(payload)
     assert dataferry("load", "sql", "-c", str(example), "-q").stdout == ""  # -q: nothing
@@ -354,7 +358,7 @@ def test_every_writing_command_ends_with_a_verdict(
     finally:
         dataferry("stack", "down", "-c", str(spec))
     assert failed.returncode == 4
-    verdict = failed.stderr.strip().splitlines()[-1]
+    verdict = failed.stderr.strip().splitlines()[-2]
     assert verdict.startswith("failed: run ")
     assert re.search(r"1 rejected \(listed in \S*rejects/orders\.rejects\.csv\)", verdict)
     assert "done: customer, item; not done: orders. Next: fix the file" in verdict
@@ -427,3 +431,208 @@ def test_quiet_stack_commands_print_nothing(tmp_path: Path) -> None:
     finally:
         down = dataferry("stack", "down", "-c", spec, "-q")
     assert (down.returncode, down.stdout, down.stderr) == (0, "", "")
+
+
+def _stack_urls(spec: Path) -> dict[str, str]:
+    status = as_json(dataferry("stack", "status", "-c", str(spec), "--json"))
+    return {s["service"]: s["url"] for s in status["services"] if s["url"]}
+
+
+def _rows_in_targets(spec: Path) -> dict[tuple[str, str], int]:
+    """Every table's rows, read with the targets' own clients, not with dataferry."""
+    import boto3
+    import psycopg
+
+    urls = _stack_urls(spec)
+    found: dict[tuple[str, str], int] = {}
+    with psycopg.connect(urls["postgres"]) as conn:
+        for table in ("customer", "item", "orders"):
+            found[("postgres", table)] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=urls["dynamodb"],
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    for table in ("customers_data", "items_data", "items_bought_data"):
+        found[("dynamodb", table)] = ddb.scan(TableName=table, Select="COUNT")["Count"]
+    with duckdb.connect(str(spec.parent / ".dataferry" / "warehouse.duckdb"), read_only=True) as db:
+        for schema, table in db.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('raw_postgres', 'raw_dynamodb', 'analytics')"
+        ).fetchall():
+            found[("warehouse", f"{schema}.{table}")] = db.execute(
+                f'SELECT count(*) FROM "{schema}"."{table}"'
+            ).fetchone()[0]
+    return found
+
+
+def test_a_run_leaves_a_report_that_matches_the_targets(example: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    payload = as_json(
+        dataferry("run", "-c", str(example), "--force", "--json", "--summary", str(summary))
+    )
+    page = Path(payload["report"])
+    if not page.is_absolute():
+        page = Path.cwd() / page
+    assert page.parent == example.parent / ".dataferry" / "reports"
+    report = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+    assert (report["run_id"], report["status"], report["exit_code"]) == (payload["run_id"], "ok", 0)
+    assert report["spec"]["sha256"] == hashlib.sha256(example.read_bytes()).hexdigest()
+    assert report["rows_written"] == payload["rows_written"]
+
+    actual = _rows_in_targets(example)
+    entries = report["datasets"]
+    assert len(entries) == 16  # 3 + 3 loads, 6 raw tables, 4 models
+    for d in entries:
+        target = {"load sql": d["target"], "load nosql": d["target"]}.get(d["stage"], "warehouse")
+        name = d["table"] if target != "warehouse" or "." in d["table"] else None
+        if name is None:  # a raw table: its schema is the source's store
+            name = f"raw_{d['source'].split(':')[0]}.{d['table']}"
+        assert d["table_rows_after"] == actual[(target, name)], d
+        assert d["rows"]["read"] == actual[(target, name)], d  # --force: every row read again
+        assert (d["status"], d["seconds"] > 0, bool(d["steps"])) == ("ok", True, True), d
+        assert d["checks"], d
+        assert not [c for c in d["checks"] if c.endswith("DIFFERS")], d
+        if d["target"] in ("postgres", "dynamodb"):
+            source = example.parent / d["source"]  # shown relative to the spec's folder
+            assert d["file_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    orders = next(d for d in entries if d["stage"] == "etl" and d["dataset"] == "orders")
+    # the warehouse's own reconciliation: rows (and, merging into rows already there, values)
+    assert any(
+        c.startswith(("rows: the source counted 40", "rows and values")) for c in orders["checks"]
+    )
+    nodes = {n["id"] for n in report["lineage"]["nodes"]}
+    assert ["raw:orders", "model:fact_orders"] in report["lineage"]["edges"]
+    assert {"file:orders", "postgres:orders", "dynamodb:items_bought_data"} <= nodes
+
+    html = page.read_text(encoding="utf-8")
+    assert '<svg id="chart"' in html
+    assert '<svg id="lineage"' in html
+    assert "<script" not in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith(f"### dataferry run `{payload['run_id']}`: ok")
+    assert "```mermaid" in text
+    assert f"Report: `{payload['report']}`" in text
+
+    shown = as_json(dataferry("report", "-c", str(example), "--json"))
+    assert shown["report"] == report  # the latest run's
+    assert (
+        as_json(dataferry("report", payload["run_id"][:6], "-c", str(example), "--json"))["report"][
+            "run_id"
+        ]
+        == payload["run_id"]
+    )
+    missing = dataferry("report", "0000000", "-c", str(example))
+    assert missing.returncode == 1
+    assert "no run report of run 0000000" in missing.stderr
+
+
+def test_a_failed_run_reports_what_it_did_and_its_rejects(example: Path, tmp_path: Path) -> None:
+    root = tmp_path / "failing"
+    shutil.copytree(example.parent, root, ignore=shutil.ignore_patterns(".*"), dirs_exist_ok=True)
+    spec = root / "dataferry.yaml"
+    bad = root / "data" / "sql" / "item.csv"
+    bad.write_text(bad.read_text(encoding="utf-8") + "x,broken,not a price\n", "utf-8")
+    reports, summary = tmp_path / "reports", tmp_path / "summary.md"
+    try:
+        failed = dataferry(
+            "load", "sql", "-c", str(spec), "--report-dir", str(reports), "--summary", str(summary)
+        )
+    finally:
+        dataferry("stack", "down", "-c", str(spec))
+    assert failed.returncode == 4, failed.stderr
+    assert f"report: {reports}" in failed.stderr
+    report = json.loads(next(reports.glob("*.json")).read_text(encoding="utf-8"))
+    assert (report["status"], report["exit_code"], report["command"]) == ("failed", 4, "load sql")
+    assert "not a valid integer" in report["error"]
+    by_name = {d["dataset"]: d for d in report["datasets"]}
+    assert by_name["customer"]["status"] == "ok"
+    assert by_name["item"]["status"] == "failed"
+    assert "orders" not in by_name  # never started: its parent failed
+    rejects = by_name["item"]["rejects"]
+    assert rejects["total"] == 1
+    assert rejects["shown"][0]["reason"] == "column item_id: not a valid integer"
+    assert by_name["customer"]["table_rows_after"] == 30  # counted after the failure
+    text = summary.read_text(encoding="utf-8")
+    assert ": failed" in text.splitlines()[0]
+    assert "**Error:**" in text
+    assert "first: column item_id: not a valid integer" in text
+
+
+def _chromium() -> str:
+    """Debian's chromium (.ci/run installs it) and Playwright to drive it; without them the
+    test is skipped on a workstation and fails in CI."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    missing = []
+    if path is None:
+        missing.append("chromium (apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("playwright (the dev extra)")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have {' and '.join(missing)}")
+        pytest.skip(f"needs {' and '.join(missing)}")
+    assert path is not None
+    return path
+
+
+def test_the_report_page_renders_in_a_real_browser(example: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    payload = as_json(dataferry("run", "-c", str(example), "--force", "--json"))
+    page_file = Path(payload["report"]).resolve()
+    report = json.loads(page_file.with_suffix(".json").read_text(encoding="utf-8"))
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        # The flags keep Chromium off the network it would otherwise call home on.
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith("file:") else problems.append(r.url),
+            )
+            page.goto(page_file.as_uri())
+            page.wait_for_load_state("load")
+            chart = page.locator("#chart").bounding_box()
+            lineage = page.locator("#lineage").bounding_box()
+            assert chart is not None
+            assert lineage is not None
+            assert chart["width"] > 500
+            assert chart["height"] > 100
+            assert lineage["width"] > 500
+            # two bars (rows, seconds) per table; one box per lineage node
+            assert page.locator("#chart rect").count() == 2 * len(report["datasets"])
+            assert page.locator("#lineage rect").count() == len(report["lineage"]["nodes"])
+            assert page.get_by_text("fact_orders").first.is_visible()
+            shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
+            page.screenshot(path=str(shots / "run-report.png"))
+            page.locator("#lineage").screenshot(path=str(shots / "run-report-lineage.png"))
+            assert (shots / "run-report.png").stat().st_size > 20_000
+        finally:
+            browser.close()
+    assert not problems, problems

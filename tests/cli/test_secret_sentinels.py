@@ -51,11 +51,11 @@ def leaks(text: str) -> list[str]:
 
 
 def everything_written(gen: GeneratedPipeline) -> str:
-    """Rejects files, summaries, and every ledger's rows, as text."""
+    """Rejects files, job summaries, run reports, and every ledger's rows, as text."""
     parts = [
         p.read_text(encoding="utf-8", errors="replace")
         for p in gen.root.rglob("*")
-        if p.is_file() and p.suffix in (".csv", ".md") and "data" not in p.parts
+        if p.is_file() and p.suffix in (".csv", ".md", ".json", ".html") and "data" not in p.parts
     ]
     with gen.pg() as conn:
         if conn.execute("SELECT to_regclass('dataferry.loads')").fetchone() != (None,):

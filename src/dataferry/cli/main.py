@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import gc
 import logging
@@ -21,7 +22,15 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from .. import __version__, interrupt
-from ..errors import DataferryError, InputError, Interrupted, SpecError
+from ..errors import (
+    DataferryError,
+    InputError,
+    Interrupted,
+    SpecError,
+    StackError,
+    TargetUnavailable,
+)
+from ..ledger import utcnow
 from ..log_context import JsonFormatter, about
 from ..progress import Mode, StageProgress, make_display
 from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
@@ -32,7 +41,6 @@ from .render import (
     history_rows,
     history_table,
     plan_table,
-    records_markdown,
     records_table,
     status_tables,
     stdout,
@@ -59,9 +67,13 @@ class Options:
     from_terraform: Path | None = None
     progress: Mode = "auto"
     log_format: str = "text"
+    report_dir: Path | None = None
     run_id: str | None = None  # set by the commands that write: their verdict names it
     started: float = field(default_factory=time.monotonic)
+    started_at: dt.datetime = field(default_factory=utcnow)
     completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
+    command: str = ""  # "load sql", for the report
+    loaded: Spec | None = None  # the spec a writing command runs, once read
 
     def spec(self) -> Spec:
         spec = load_spec(self.config)
@@ -161,10 +173,12 @@ def common(
                 migrate=kwargs.pop("migrate", False),
                 full_refresh=kwargs.pop("full_refresh", False),
                 summary=kwargs.pop("summary", None),
+                report_dir=kwargs.pop("report_dir", None),
                 progress=kwargs.pop("progress", "auto"),
                 log_format=log_format,
                 from_terraform=from_terraform,
             )
+            opts.command = click.get_current_context().command_path.partition(" ")[2]
             _setup_logging(opts)
             try:
                 with interrupt.handle_signals():
@@ -234,12 +248,21 @@ def common(
             )(wrapper)
         if rejects or etl:
             wrapper = click.option(
+                "--report-dir",
+                "report_dir",
+                type=click.Path(path_type=Path, file_okay=False),
+                default=None,
+                metavar="DIR",
+                help="Where the run's report goes (<run id>.json and .html; default: "
+                "reports/ in the stack folder). `dataferry report` shows it.",
+            )(wrapper)
+            wrapper = click.option(
                 "--summary",
                 type=click.Path(path_type=Path),
                 default=None,
                 metavar="FILE",
-                help="Also append the run as Markdown to FILE (in GitHub Actions: "
-                '"$GITHUB_STEP_SUMMARY").',
+                help="Also append the run's report as Markdown to FILE, failed runs "
+                'included (in GitHub Actions: "$GITHUB_STEP_SUMMARY").',
             )(wrapper)
         if datasets:
             wrapper = click.option(
@@ -258,12 +281,86 @@ def _verdict(opts: Options, err: BaseException | None = None) -> Verdict:
     return Verdict(opts.run_id, time.monotonic() - opts.started, opts.completed, err)
 
 
+def _after_run_counts(
+    opts: Options, err: BaseException | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Each touched target's rows after the run, for the report's reconciliation; or
+    None and why they were not counted (a target that is gone is not waited for)."""
+    from ..reports.run_report import STAGE_OF
+    from ..status import status
+
+    if opts.loaded is None or opts.run_id is None:
+        return None, None  # nothing ran
+    if isinstance(err, Interrupted):
+        return None, "targets not counted: the run was interrupted"
+    if isinstance(err, (TargetUnavailable, StackError)):
+        return None, "targets not counted: a target could not be reached"
+    touched = {STAGE_OF.get(r.target) for r in opts.completed}
+    only = {
+        target
+        for target, stage in (("postgres", "load sql"), ("dynamodb", "load nosql"))
+        if stage in touched
+    }
+    if "etl" in touched:
+        only.add("warehouse")
+    if not only:
+        return None, None
+    try:
+        return status(opts.loaded, opts.wait_s, only=only), None
+    except DataferryError as e:
+        return None, f"targets not counted: {e}"
+    except Interrupted:
+        return None, "targets not counted: interrupted while counting"
+
+
+def _leave_report(
+    opts: Options,
+    err: BaseException | None = None,
+    code: int = 0,
+    targets: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> Path | None:
+    """Write the run's report (JSON and HTML) and, with --summary, its Markdown; the
+    page's path. A report that cannot be written is a warning: the data is loaded."""
+    if opts.run_id is None or opts.loaded is None:
+        return None  # nothing ran: the spec was not read, or the command does not write
+    from ..reports import build_report, report_folder, report_markdown, write_report
+
+    spec = opts.loaded
+    folder = report_folder(spec, opts.report_dir)
+    page = None
+    try:
+        report = build_report(
+            spec,
+            run_id=opts.run_id,
+            command=opts.command,
+            records=opts.completed,
+            started_at=opts.started_at,
+            seconds=time.monotonic() - opts.started,
+            error=err,
+            exit_code=code,
+            verdict=_verdict(opts, err).line(),
+            targets=targets,
+            targets_note=note,
+        )
+        _, page = write_report(report, folder)
+        if opts.summary is not None:
+            with opts.summary.open("a", encoding="utf-8") as f:
+                f.write(report_markdown(report, page))
+    except OSError as e:
+        logging.getLogger("dataferry").warning(
+            "the run report could not be written to %s: %s", folder, e.strerror or e
+        )
+    return page
+
+
 def _fail(opts: Options, err: DataferryError) -> None:
     if interrupt.cancelled():
         # A driver stopped by the signal reports its own error (a cancelled query): the
         # cause is the signal, and so is the exit code.
         _interrupted(opts, Interrupted(interrupt.received_signal()))
     code = exit_code_for(err)
+    page = _leave_report(opts, err, code, *_after_run_counts(opts, err))
     if opts.json:
         emit_json(
             {
@@ -273,6 +370,7 @@ def _fail(opts: Options, err: DataferryError) -> None:
                 "exit_code": code,
                 "completed": [r.flat() for r in opts.completed],
                 **({"run_id": opts.run_id, **_verdict(opts, err).as_json()} if opts.run_id else {}),
+                **({"report": str(page)} if page else {}),
             }
         )
     else:
@@ -285,7 +383,18 @@ def _fail(opts: Options, err: DataferryError) -> None:
     )
     if opts.run_id and not opts.json:
         stderr.print(escape(_verdict(opts, err).line()), highlight=False, soft_wrap=True)
+        _say_report(page, stderr)
     sys.exit(code)
+
+
+def _say_report(page: Path | None, console: Console) -> None:
+    if page is not None:
+        console.print(
+            f"[dim]report: {escape(str(page))} (`dataferry report --open` shows it)[/]",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _log_verdict(opts: Options, err: BaseException | None, code: int) -> None:
@@ -303,6 +412,7 @@ def _log_verdict(opts: Options, err: BaseException | None, code: int) -> None:
 def _interrupted(opts: Options, err: Interrupted) -> None:
     code = 128 + err.signum
     unfinished = [r for r in opts.completed if r.status == "interrupted"]
+    page = _leave_report(opts, err, code, *_after_run_counts(opts, err))
     if opts.json:
         emit_json(
             {
@@ -334,6 +444,7 @@ def _interrupted(opts: Options, err: Interrupted) -> None:
         )
     if opts.run_id and not opts.json and opts.log_format != "json":
         stderr.print(escape(_verdict(opts, err).line()), highlight=False, soft_wrap=True)
+        _say_report(page, stderr)
     # Everything that matters is done: transactions rolled back, the ledger written.
     # Leave now: Python's teardown joins threads (a file still being hashed) and, once
     # it has reset the signal handlers, would let another Ctrl-C kill it mid-exit.
@@ -350,9 +461,8 @@ def _print_completed(opts: Options, when: str) -> None:
 
 def _run_stages(opts: Options, names: list[str]) -> None:
     from .. import stages
-    from ..status import status
 
-    spec = opts.spec()
+    spec = opts.loaded = opts.spec()
     display = make_display(
         opts.progress, stderr, opts.quiet or opts.json, opts.log_format == "json"
     )
@@ -379,9 +489,8 @@ def _run_stages(opts: Options, names: list[str]) -> None:
                     )
     finally:
         display.stop()
-    if opts.summary is not None:
-        with opts.summary.open("a", encoding="utf-8") as f:
-            f.write(records_markdown(ctx.run_id, results))
+    targets, note = _after_run_counts(opts, None)
+    page = _leave_report(opts, None, 0, targets, note)
     verdict = _verdict(opts)
     if opts.log_format == "json" and not opts.quiet:
         _log_verdict(opts, None, 0)
@@ -392,6 +501,7 @@ def _run_stages(opts: Options, names: list[str]) -> None:
                 "run_id": ctx.run_id,
                 **verdict.as_json(),
                 "stages": {k: [r.flat() for r in v] for k, v in results.items()},
+                **({"report": str(page)} if page else {}),
             }
         )
         return
@@ -400,10 +510,11 @@ def _run_stages(opts: Options, names: list[str]) -> None:
     for stage, records in results.items():
         if records:
             stdout.print(records_table(stage, records))
-    if len(names) > 1:
-        for table in status_tables(status(spec, opts.wait_s)):
+    if len(names) > 1 and targets:
+        for table in status_tables(targets):
             stdout.print(table)
     stdout.print(f"[bold green]ok[/]{escape(verdict.line()[2:])}", markup=True, soft_wrap=True)
+    _say_report(page, stdout)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -524,6 +635,50 @@ def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
     stdout.print(history_table(rows))
     for target in down:
         stderr.print(f"{target}: {STACK_DOWN}; its ledger was not read")
+
+
+@cli.command("report")
+@common()
+@click.argument("run_id", required=False, metavar="[RUN_ID]")
+@click.option(
+    "--report-dir",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Where the reports are (default: reports/ in the stack folder).",
+)
+@click.option("--open", "open_page", is_flag=True, help="Open the HTML page in a browser.")
+def report_cmd(opts: Options, run_id: str | None, open_page: bool) -> None:
+    """A run's report: what it loaded, rows and time per table, reconciliation, rejects
+    and lineage. RUN_ID (or a unique start of it) names the run; the latest by default.
+    Prints where its HTML page is; --json prints the report itself."""
+    import json
+
+    from ..reports import find_report, report_folder
+
+    # --report-dir alone needs no spec: the reports may have been copied off a CI runner
+    folder = opts.report_dir or report_folder(opts.spec())
+    found = find_report(folder, run_id)
+    page = found.with_suffix(".html")
+    try:
+        report = json.loads(found.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataferryError(f"{found}: the report cannot be read ({e})") from None
+    if opts.json:
+        emit_json({"ok": True, "page": str(page), "report": report})
+    elif not opts.quiet:
+        stdout.print(escape(report.get("verdict") or ""), highlight=False, soft_wrap=True)
+        stdout.print(f"report: {escape(str(page))}", highlight=False, soft_wrap=True)
+    if open_page:
+        import webbrowser
+
+        if not webbrowser.open(page.resolve().as_uri()):
+            stderr.print(
+                f"no browser could be started here; open {escape(str(page))} yourself",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @cli.command()

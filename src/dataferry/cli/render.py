@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..ledger import LoadRecord
 
-__all__ = ["emit_json", "records_markdown", "records_table", "status_tables"]
+__all__ = ["emit_json", "records_table", "status_tables"]
 
 stdout = Console(highlight=False, emoji=False)  # names like ":x:" are text, not emoji
 if not stdout.is_terminal:
@@ -67,38 +67,6 @@ def _status(r: LoadRecord) -> str:
     if r.counts.deleted:
         return f"ok, {r.counts.deleted} deleted"
     return r.status
-
-
-def records_markdown(run_id: str, results: Mapping[str, Iterable[LoadRecord]]) -> str:
-    """The run as Markdown, for a CI job summary ($GITHUB_STEP_SUMMARY)."""
-    lines = [f"### dataferry run `{run_id}`", ""]
-    columns = (
-        "stage",
-        "dataset",
-        "table",
-        "read",
-        "written",
-        "new",
-        "changed",
-        "unchanged",
-        "rejected",
-        "seconds",
-        "status",
-    )
-    lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    rejects = []
-    for stage, records in results.items():
-        for r in records:
-            c = r.counts
-            cells = [stage, r.dataset, r.table, *_count_cells(r), _seconds(r), _status(r)]
-            lines.append("| " + " | ".join(cells) + " |")
-            if r.rejects_file:
-                rejects.append(
-                    f"- {r.dataset}: {c.rejected} rejected, listed in `{r.rejects_file}`"
-                )
-    if rejects:
-        lines += ["", *rejects]
-    return "\n".join([*lines, ""])
 
 
 def _when(value: Any) -> str:

@@ -28,8 +28,9 @@ class FileCheck:
     rows: int
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
-    # the columns of the rejected values; None for a reject that names none (a JSON
-    # record, a row with the wrong field count, a file that cannot be read)
+    # the columns (JSON: declared attributes) of the rejected values; None for a reject
+    # that names none (a row with the wrong field count, a record DynamoDB cannot store
+    # whatever the spec says, a file that cannot be read)
     columns: set[str | None] = field(default_factory=set)
 
     @property

@@ -10,7 +10,9 @@ decimals (digits and scale), booleans or dates. From those:
   over the whole file (names ending in ``id`` first); a foreign key is a column whose
   values all appear in another file's key (value containment);
 - a JSON file's DynamoDB key is its first unique, never-missing string or number
-  attribute, else the first such pair; scalar attributes are declared, others are kept
+  attribute, else the first such pair (pairs of columns with too few distinct values
+  between them for the file's rows are ruled out; the rest are checked eight at a time
+  in one pass each, names ending in ``id`` first); scalar attributes are declared, others are kept
   whole in the raw table's ``_attributes``.
 
 Each inference carries a comment saying what was seen. The spec is then checked by
@@ -36,7 +38,9 @@ _INT = re.compile(r"-?\d+\Z")
 _DEC = re.compile(r"-?\d+\.\d+\Z")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 MAX_KEY_VALUES = 5_000_000  # distinct values kept per candidate key column
-MAX_PAIR_COLUMNS = 6  # a key pair is looked for among the first columns only
+FEW = 4_096  # distinct values counted per column, to rule out pairs that cannot be keys
+PAIRS_PER_PASS = 8  # key pairs checked together in one more pass over a file
+MAX_PAIRS = 300  # pairs tried in all (every pair of 25 never-empty columns)
 
 
 @dataclass
@@ -54,6 +58,7 @@ class _Column:
     bools: bool = True
     values: set[str] | None = field(default_factory=set)  # while it may be a key
     repeated: bool = False
+    few: set[str] | None = field(default_factory=set)  # its distinct values, up to FEW
 
     def add(self, value: str | None) -> None:
         self.seen += 1
@@ -84,6 +89,11 @@ class _Column:
                 self.dates = False
         if self.bools and value.lower() not in ("true", "false"):
             self.bools = False
+        if self.few is not None and value not in self.few:
+            if len(self.few) < FEW:
+                self.few.add(value)
+            else:
+                self.few = None  # FEW or more
         if self.values is not None:
             if value in self.values:
                 self.repeated = True
@@ -200,33 +210,59 @@ def _rows_of(path: Path) -> Iterator[dict[str, Any]]:
         yield rec
 
 
-def _pair_unique(path: Path, a: str, b: str) -> bool:
-    """Whether (a, b) is present and unique in every row: one more pass, 8 bytes a row (a
-    hash collision can only make a pair look repeated, never unique)."""
-    seen: set[int] = set()
+def _pairs(cols: list[_Column], candidates: list[_Column], rows: int) -> list[tuple[str, str]]:
+    """Pairs that could be a key, likeliest first: both never empty, and with enough
+    distinct values between them for ``rows`` rows; names ending in id first."""
+    full = [c for c in candidates if c.empty == 0]
+
+    def distinct(c: _Column) -> int:
+        return len(c.few) if c.few is not None else rows  # FEW or more: could be any
+
+    pairs = [
+        (a, b)
+        for i, a in enumerate(full)
+        for b in full[i + 1 :]
+        if distinct(a) * distinct(b) >= rows
+    ]
+    ids = {c.name for c in full if c.name.lower().endswith("id")}
+    pairs.sort(key=lambda p: (-(p[0].name in ids) - (p[1].name in ids), *map(cols.index, p)))
+    return [(a.name, b.name) for a, b in pairs[:MAX_PAIRS]]
+
+
+def _unique_pairs(path: Path, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Which of ``pairs`` are present and unique together in every row: one more pass
+    over the file, 8 bytes a row per pair still unique (a pair is dropped at its first
+    repeat, and the pass ends when none is left; a hash collision can only make a pair
+    look repeated, never unique)."""
+    seen: dict[tuple[str, str], set[int]] = {p: set() for p in pairs}
     for row in _rows_of(path):
-        x, y = row.get(a), row.get(b)
-        if x in (None, "") or y in (None, ""):
-            return False
-        h = hash((str(x), str(y)))
-        if h in seen:
-            return False
-        seen.add(h)
-    return bool(seen)
+        for pair in list(seen):
+            x, y = row.get(pair[0]), row.get(pair[1])
+            h = hash((str(x), str(y)))
+            if x in (None, "") or y in (None, "") or h in seen[pair]:
+                del seen[pair]
+            else:
+                seen[pair].add(h)
+        if not seen:
+            return []
+    return [p for p in pairs if seen.get(p)]
 
 
-def _key(path: Path, cols: list[_Column], candidates: list[_Column]) -> tuple[list[str], str]:
+def _key(
+    path: Path, cols: list[_Column], candidates: list[_Column], rows: int
+) -> tuple[list[str], str]:
     """A single unique, never-empty column (names ending in id first), else such a pair."""
     single = [c for c in candidates if c.unique and c.empty == 0]
     single.sort(key=lambda c: (not c.name.lower().endswith("id"), cols.index(c)))
     if single:
         c = single[0]
         return [c.name], f"{c.name}: unique and never empty in all {c.seen} rows"
-    full = [c for c in candidates if c.empty == 0]
-    for i, a in enumerate(full[:MAX_PAIR_COLUMNS]):
-        for b in full[i + 1 : MAX_PAIR_COLUMNS]:
-            if _pair_unique(path, a.name, b.name):
-                return [a.name, b.name], f"({a.name}, {b.name}): unique together in every row"
+    pairs = _pairs(cols, candidates, rows)
+    for start in range(0, len(pairs), PAIRS_PER_PASS):
+        found = _unique_pairs(path, pairs[start : start + PAIRS_PER_PASS])
+        if found:
+            a, b = found[0]
+            return [a, b], f"({a}, {b}): unique together in every row"
     return [], "no column, nor pair of columns, is unique and never empty"
 
 
@@ -244,13 +280,13 @@ def infer_files(data_dir: Path, spec_dir: Path) -> list[Inferred]:
         rel = _relative(path, spec_dir)
         if path.suffix == ".csv":
             cols, rows = _scan_csv(path)
-            key, why = _key(path, cols, cols)
+            key, why = _key(path, cols, cols, rows)
             columns = {c.name: (*c.type_and_why(), c.empty > 0 or c.seen == 0) for c in cols}
             store = "postgres"
         else:
             cols, rows, nested = _scan_json(path)
             flat = [c for c in cols if c.name not in nested and not c.bools]
-            key, why = _key(path, cols, flat)
+            key, why = _key(path, cols, flat, rows)
             columns = {}
             for c in cols:
                 if c.name in nested:

@@ -108,6 +108,27 @@ def _columns_that_reject(spec_path: Path) -> dict[str, set[str] | None]:
     }
 
 
+def _relax(items: list[Inferred], rejecting: dict[str, set[str] | None]) -> bool:
+    """Relax the declarations of the columns that rejected a value: a CSV column becomes
+    text, a JSON attribute undeclared (stored as the file has it). A reject that names no
+    column (a ragged row) relaxes every column of its file. Whether anything changed."""
+    changed = False
+    for item in items:
+        if item.name not in rejecting:
+            continue
+        bad = rejecting[item.name]
+        for col, (kind, why, nullable) in list(item.columns.items()):
+            if col in item.key or (bad is not None and col not in bad):
+                continue
+            if item.store == "dynamodb":
+                del item.columns[col]
+                changed = True
+            elif kind != "text":
+                item.columns[col] = ("text", f"{why}; {kind} rejected a value", nullable)
+                changed = True
+    return changed
+
+
 def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> list[Path]:
     """Write the project under ``dest``; the paths written."""
     spec_path = dest / "dataferry.yaml"
@@ -130,20 +151,8 @@ def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> li
                 render_spec(dest.resolve().name, items, infer_from), encoding="utf-8"
             )
             rejecting = _columns_that_reject(spec_path)
-            if not rejecting:
+            if not rejecting or not _relax(items, rejecting):
                 break
-            for item in items:
-                if item.name not in rejecting:
-                    continue
-                bad = rejecting[item.name]
-                for col, (kind, why, nullable) in list(item.columns.items()):
-                    if col in item.key or (bad is not None and col not in bad):
-                        continue
-                    if item.store == "dynamodb":
-                        # undeclared, an attribute is stored as the file has it
-                        del item.columns[col]
-                    elif kind != "text":
-                        item.columns[col] = ("text", f"{why}; {kind} rejected a value", nullable)
         written.append(spec_path)
     for rel, text in ((".gitignore", GITIGNORE), (".github/workflows/dataferry.yml", WORKFLOW)):
         path = dest / rel

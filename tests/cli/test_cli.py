@@ -471,7 +471,16 @@ def _rows_in_targets(spec: Path) -> dict[tuple[str, str], int]:
 def test_a_run_leaves_a_report_that_matches_the_targets(example: Path, tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     payload = as_json(
-        dataferry("run", "-c", str(example), "--force", "--json", "--summary", str(summary))
+        dataferry(
+            "run",
+            "-c",
+            str(example),
+            "--force",
+            "--full-refresh",
+            "--json",
+            "--summary",
+            str(summary),
+        )
     )
     page = Path(payload["report"])
     if not page.is_absolute():

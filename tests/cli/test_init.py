@@ -107,7 +107,8 @@ def test_values_a_number_would_change_stay_text_and_the_spec_still_loads(tmp_pat
     data.mkdir()
     (data / "stock.csv").write_text("sku,code,qty\n1,007,5\n2,010,\n", encoding="utf-8")
     (data / "things.json").write_text(
-        '[{"id": "a", "n": 1.5e3}, {"id": "b", "n": 2}]', encoding="utf-8"
+        '[{"id": "a", "n": 1.5e3, "name": "x", "qty": 3}, {"id": "b", "n": 2, "qty": 4}]',
+        encoding="utf-8",
     )
     proc = dataferry("init", str(tmp_path), "--infer", str(data))
     assert proc.returncode == 0, proc.stderr
@@ -116,5 +117,8 @@ def test_values_a_number_would_change_stay_text_and_the_spec_still_loads(tmp_pat
     assert stock["code"]["type"] == "varchar(3)"  # 007 is not 7
     assert stock["qty"].get("nullable", True) is True
     assert spec["datasets"]["things"]["key"] == {"hash": "id"}
+    # only the attribute that rejected a value is left undeclared; the others keep theirs
+    assert set(spec["datasets"]["things"]["columns"]) == {"id", "name", "qty"}
+    assert spec["datasets"]["things"]["columns"]["qty"]["type"] == "integer"
     payload = run_clean(tmp_path / "dataferry.yaml")
     assert payload["rows_rejected"] == 0

@@ -54,10 +54,16 @@ class RejectLog:
         self.items.append(Reject(row, column, text, reason, line))
 
     def add_record(
-        self, line: int | None, record: int | None, key: str | None, reason: str
+        self,
+        line: int | None,
+        record: int | None,
+        key: str | None,
+        reason: str,
+        column: str | None = None,
     ) -> None:
-        """A rejected JSON record: by line (JSON Lines) or array index, with its key."""
-        self.items.append(Reject(None, None, key, reason, line=line, record=record))
+        """A rejected JSON record: by line (JSON Lines) or array index, with its key and,
+        when one declared attribute is the reason, that attribute."""
+        self.items.append(Reject(None, column, key, reason, line=line, record=record))
 
     def __len__(self) -> int:
         """Rejected rows: a row that failed twice (say, a repeated key and an orphan) is one."""

@@ -75,7 +75,11 @@ def dynamodb_items(
                 where = {"line": pos} if jsonl else {"record": pos}
                 raise InputError(str(path), str(e), **where) from None
             log.add_record(
-                pos if jsonl else None, None if jsonl else pos, _key_text(ds, rec), str(e)
+                pos if jsonl else None,
+                None if jsonl else pos,
+                _key_text(ds, rec),
+                str(e),
+                column=getattr(e, "column", None),
             )
 
 

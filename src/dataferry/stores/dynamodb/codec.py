@@ -24,7 +24,14 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ...spec import Column, Dataset
 
-__all__ = ["MAX_DEPTH", "MAX_ITEM_BYTES", "ItemCodec", "number_text", "to_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ITEM_BYTES",
+    "ColumnRejected",
+    "ItemCodec",
+    "number_text",
+    "to_json",
+]
 
 MAX_ITEM_BYTES = 400 * 1024
 MAX_DEPTH = 32  # a map or list attribute is level 1; one inside it level 2; and so on
@@ -33,6 +40,15 @@ MAX_EXPONENT = 125  # the largest magnitude is 9.9999999999999999999999999999999
 MIN_EXPONENT = -130  # the smallest non-zero magnitude is 1E-130
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+class ColumnRejected(ValueError):
+    """A declared attribute's value does not fit its column: the reject names it, so
+    that `init --infer` can relax that declaration alone."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
 
 
 def _check_value(name: str, col: Column, value: Any) -> Any:
@@ -205,9 +221,12 @@ class ItemCodec:
             value = record.get(name)
             if value is None:
                 if not col.nullable:
-                    raise ValueError(f"attribute {name} is required")
+                    raise ColumnRejected(name, f"attribute {name} is required")
                 continue
-            new = _check_value(name, col, value)
+            try:
+                new = _check_value(name, col, value)
+            except ValueError as e:
+                raise ColumnRejected(name, str(e)) from None
             if new is not value:
                 converted[name] = new
         if converted:

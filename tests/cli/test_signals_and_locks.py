@@ -5,6 +5,8 @@ generated data set."""
 
 from __future__ import annotations
 
+import json
+import re
 import resource
 import signal
 import subprocess
@@ -66,6 +68,13 @@ def test_a_signal_stops_a_stage_rolls_back_and_the_rerun_completes(
     assert "Traceback" not in err + out
     assert took < PROMPT_S
     assert gen.interrupted_in_ledger(stage), f"the interrupted load is in the ledger: {err}"
+    # its report says so too, with what it had done
+    found = re.search(r"interrupted: run ([0-9a-f]{12})", err)
+    assert found, err
+    (saved,) = (gen.spec.stack_dir / "reports").glob(f"*-{found[1]}.json")
+    report = json.loads(saved.read_text(encoding="utf-8"))
+    assert (report["status"], report["exit_code"]) == ("interrupted", 128 + signum)
+    assert "interrupted" in {d["status"] for d in report["datasets"]}
     gen.stage(stage)  # the next ordinary run completes the work exactly
     assert_exact(gen, stage)
 

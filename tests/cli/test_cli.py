@@ -645,3 +645,16 @@ def test_the_report_page_renders_in_a_real_browser(example: Path, tmp_path: Path
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_a_report_that_cannot_be_written_is_a_warning_not_a_failure(
+    example: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = dataferry(
+        "load", "sql", "-c", str(example), "--force", "--report-dir", str(blocker / "reports")
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "the run report could not be written to" in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith("ok: run ")  # no report line

@@ -70,6 +70,8 @@ class Options:
     report_dir: Path | None = None
     run_id: str | None = None  # set by the commands that write: their verdict names it
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None  # set when the run's report is written
+    report: Path | None = None  # the report's HTML page, once written
     started_at: dt.datetime = field(default_factory=utcnow)
     completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
     command: str = ""  # "load sql", for the report
@@ -278,7 +280,8 @@ def common(
 
 
 def _verdict(opts: Options, err: BaseException | None = None) -> Verdict:
-    return Verdict(opts.run_id, time.monotonic() - opts.started, opts.completed, err)
+    ended = opts.ended if opts.ended is not None else time.monotonic()
+    return Verdict(opts.run_id, ended - opts.started, opts.completed, err)
 
 
 def _after_run_counts(
@@ -327,31 +330,34 @@ def _leave_report(
     from ..reports import build_report, report_folder, report_markdown, write_report
 
     spec = opts.loaded
+    opts.ended = time.monotonic()  # the report and every verdict after it tell one time
+    verdict = _verdict(opts, err)
     folder = report_folder(spec, opts.report_dir)
-    page = None
+    report = build_report(
+        spec,
+        run_id=opts.run_id,
+        command=opts.command,
+        records=opts.completed,
+        started_at=opts.started_at,
+        seconds=verdict.seconds,
+        error=err,
+        exit_code=code,
+        verdict=verdict.line(),
+        targets=targets,
+        targets_note=note,
+    )
+    warn = logging.getLogger("dataferry").warning
     try:
-        report = build_report(
-            spec,
-            run_id=opts.run_id,
-            command=opts.command,
-            records=opts.completed,
-            started_at=opts.started_at,
-            seconds=time.monotonic() - opts.started,
-            error=err,
-            exit_code=code,
-            verdict=_verdict(opts, err).line(),
-            targets=targets,
-            targets_note=note,
-        )
-        _, page = write_report(report, folder)
-        if opts.summary is not None:
-            with opts.summary.open("a", encoding="utf-8") as f:
-                f.write(report_markdown(report, page))
+        _, opts.report = write_report(report, folder)
     except OSError as e:
-        logging.getLogger("dataferry").warning(
-            "the run report could not be written to %s: %s", folder, e.strerror or e
-        )
-    return page
+        warn("the run report could not be written to %s: %s", folder, e.strerror or e)
+    if opts.summary is not None:
+        try:
+            with opts.summary.open("a", encoding="utf-8") as f:
+                f.write(report_markdown(report, opts.report))
+        except OSError as e:
+            warn("the job summary could not be written to %s: %s", opts.summary, e.strerror or e)
+    return opts.report
 
 
 def _fail(opts: Options, err: DataferryError) -> None:
@@ -404,6 +410,8 @@ def _log_verdict(opts: Options, err: BaseException | None, code: int) -> None:
     if opts.run_id:
         verdict = _verdict(opts, err)
         fields |= {"verdict": verdict.line(), "run_id": opts.run_id, **verdict.as_json()}
+        if opts.report is not None:
+            fields["report"] = str(opts.report)
         message = message or verdict.line()
     level = logging.ERROR if err else logging.INFO
     logging.getLogger("dataferry.verdict").log(level, message, extra=fields)

@@ -235,8 +235,13 @@ def test_help_lists_every_command() -> None:
         "config",
         "generate",
         "tf",
+        "plan",
+        "doctor",
+        "history",
+        "report",
+        "init",
     ):
-        assert command in proc.stdout
+        assert re.search(rf"^  {command}\b", proc.stdout, re.MULTILINE), command
 
 
 def test_tf_export_writes_what_deploy_reads(tmp_path: Path) -> None:
@@ -365,7 +370,11 @@ def test_every_writing_command_ends_with_a_verdict(
 
 
 def test_options_are_accepted_only_where_they_do_something(example: Path) -> None:
-    for args in (["validate", "--wait", "5"], ["validate", "--summary", "x.md"]):
+    for args in (
+        ["validate", "--wait", "5"],
+        ["validate", "--summary", "x.md"],
+        ["report", "--from-terraform", "."],  # reads files only: no endpoint to take
+    ):
         proc = dataferry(*args, "-c", str(example))
         assert proc.returncode == 64, (args, proc.stderr)  # the command line: no such option
         assert "No such option" in proc.stderr

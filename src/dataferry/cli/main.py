@@ -118,6 +118,7 @@ def common(
     migrate: bool = False,
     etl: bool = False,
     wait_s: float | None = None,
+    terraform: bool = True,
 ) -> Callable[[F], F]:
     """-c/--config, -v, -q, --json (and --dataset) on every command that reads a spec;
     --wait on the stage commands (default DEFAULT_DEADLINE_S) and where ``wait_s`` is
@@ -144,15 +145,6 @@ def common(
             help="json: logs, progress, errors and the verdict on stderr as one JSON object "
             "per line (with the run id, stage and dataset), for log collectors.",
         )
-        @click.option(
-            "--from-terraform",
-            "from_terraform",
-            type=click.Path(path_type=Path, exists=True),
-            default=None,
-            metavar="DIR|FILE",
-            help="Take endpoints and table names from Terraform's outputs: a root module "
-            "(runs `terraform output -json` there) or a file saved from that command.",
-        )
         @functools.wraps(fn)
         def wrapper(
             config: Path,
@@ -160,7 +152,7 @@ def common(
             quiet: bool,
             as_json: bool,
             log_format: str,
-            from_terraform: Path | None,
+            from_terraform: Path | None = None,
             **kwargs: Any,
         ) -> Any:
             opts = Options(
@@ -195,6 +187,16 @@ def common(
                 # A driver stopped by the signal raised its own error ("Query interrupted")
                 _interrupted(opts, Interrupted(interrupt.received_signal()))
 
+        if terraform:  # every command that contacts a target or shows where they are
+            wrapper = click.option(
+                "--from-terraform",
+                "from_terraform",
+                type=click.Path(path_type=Path, exists=True),
+                default=None,
+                metavar="DIR|FILE",
+                help="Take endpoints and table names from Terraform's outputs: a root module "
+                "(runs `terraform output -json` there) or a file saved from that command.",
+            )(wrapper)
         if etl:
             wrapper = click.option(
                 "--full-refresh",
@@ -646,7 +648,7 @@ def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
 
 
 @cli.command("report")
-@common()
+@common(terraform=False)
 @click.argument("run_id", required=False, metavar="[RUN_ID]")
 @click.option(
     "--report-dir",

@@ -12,6 +12,7 @@ import pytest
 from dataferry import stages
 from dataferry.connections import resolve_dynamodb
 from dataferry.errors import NotSupported, SpecError, TargetError
+from dataferry.progress import Display, StageProgress, describe
 from tests.conftest import PipelineFactory, unique
 from tests.integration.test_load_nosql import BOUGHT, dataset
 
@@ -43,8 +44,12 @@ def test_an_exported_table_lands_like_a_scanned_one(
     spec = make_spec(pipeline, moto_stores, table)
     bucket = s3(spec)
     stages.load_nosql(spec)
-    (rec,) = stages.etl(spec)
+    display = Display()
+    ctx = stages.for_stage(stages.RunContext(progress=StageProgress(display)), "etl")
+    (rec,) = stages.etl(spec, None, ctx)
     assert (rec.counts.read, rec.counts.inserted) == (3, 3)
+    # the export's own item count is the progress's total
+    assert describe(display._lines[("etl", "bought")]).startswith("[etl] bought: 3 / 3 rows (100%)")
     assert rec.note is not None
     assert rec.note.startswith(f"export: s3://dataferry-exports/dataferry/exports/{table}/")
     listed = bucket.list_objects_v2(

@@ -120,7 +120,8 @@ def _from_dynamodb(
         source = f"dynamodb:{ds.target.table}"
         record = new_record(spec, name, "warehouse", ctx, source)
         with ledgered(record, wh.record_load, ctx):
-            if ddb.count(client, ds) is None:
+            items = ddb.count(client, ds)  # DescribeTable's ItemCount
+            if items is None:
                 raise _missing(name, ds, "DynamoDB", "load nosql")
             raw = spec.raw_table(name)
             with record.step("provision"):
@@ -138,7 +139,10 @@ def _from_dynamodb(
                 batches = counting(exported.batches(), name, ctx.progress)
                 # the export says how many items it wrote: a count independent of the read
                 expected = exported.item_count
+                ctx.progress.expect(name, expected)
             else:
+                if items:  # AWS refreshes it about every 6 h: the progress's estimate only
+                    ctx.progress.expect(name, items)
                 batches = counting(ddb.read(client, ds), name, ctx.progress)
             with record.step("read, merge, reconcile"):
                 counts = wh.merge(

@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1.7
 # dataferry as a container: `docker run --rm -v "$PWD:/work" dataferry run -c dataferry.yaml`
 # Multi-stage: the wheel is built in the first stage; the image carries only it.
 
@@ -21,6 +22,11 @@ COPY --from=build /dist/ /tmp/dist/
 # versions (a pin here would repeat pyproject.toml's).
 # hadolint ignore=DL3013
 RUN whl="$(ls /tmp/dist/*.whl)" && pip install --no-cache-dir "${whl}[snowflake]" && rm -rf /tmp/dist
+# RDS's CA bundle, fetched at build: IAM logins (stores.postgres.iam_auth) verify the
+# server with it. Named for those logins only, not as PGSSLROOTCERT, which would make libpq
+# check every other server against it too.
+ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+ENV DATAFERRY_RDS_CA_BUNDLE=/etc/ssl/certs/rds-global-bundle.pem
 USER 10001
 WORKDIR /work
 ENTRYPOINT ["dataferry"]

@@ -71,16 +71,13 @@ data "aws_iam_policy_document" "pipeline" {
     resources = [local.db_user_arn]
   }
 
-  statement {
-    sid       = "ReadTheDatabaseSecret"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [aws_db_instance.postgres.master_user_secret[0].secret_arn]
-  }
+  # No Secrets Manager statement: the pipeline logs in as its own role with IAM tokens
+  # (`dataferry db bootstrap` makes that role, run once with the master's secret).
 }
 
 resource "aws_iam_policy" "pipeline" {
   name        = "dataferry-pipeline-${var.environment}"
-  description = "What dataferry needs: its DynamoDB tables, rds-db:connect as its user, the database secret"
+  description = "What dataferry needs: its DynamoDB tables and rds-db:connect as its database role"
   policy      = data.aws_iam_policy_document.pipeline.json
 }
 

@@ -24,7 +24,7 @@ output "rds_database" {
 }
 
 output "rds_master_secret_arn" {
-  description = "Secrets Manager secret holding the master user's generated password."
+  description = "Secrets Manager secret holding the master user's generated password: for `dataferry db bootstrap` only; the pipeline logs in as rds_pipeline_user."
   value       = aws_db_instance.postgres.master_user_secret[0].secret_arn
 }
 
@@ -51,4 +51,9 @@ output "aws_region" {
 output "rds_username" {
   description = "The master user's name (its password is in rds_master_secret_arn)."
   value       = aws_db_instance.postgres.username
+}
+
+output "rds_pipeline_user" {
+  description = "The database role the pipeline logs in as with IAM tokens (made by `dataferry db bootstrap`)."
+  value       = var.pipeline_db_user
 }

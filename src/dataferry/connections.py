@@ -20,6 +20,7 @@ connections.toml.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -51,6 +52,8 @@ class PostgresTarget:
     # A Secrets Manager secret holding the password, read when connecting (not here:
     # showing or checking the configuration must not need AWS credentials).
     password_secret: str | None = None
+    # RDS IAM authentication: a token signed for this region at each connection.
+    iam_region: str | None = None
 
     @property
     def local(self) -> bool:
@@ -116,10 +119,41 @@ def read_secret(secret_id: str, env: Mapping[str, str] | None = None) -> dict[st
 def resolve_postgres(
     spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True
 ) -> PostgresTarget:
-    """Decide which PostgreSQL to use; start the embedded one when that is the answer."""
+    """Decide which PostgreSQL to use; start the embedded one when that is the answer.
+    With ``iam_auth``, a server given by any rule but the embedded one is logged into with
+    an IAM token (see stores.postgres.iam_auth)."""
+    env = os.environ if env is None else env
+    target = _resolve_postgres(spec, env, start)
+    s = spec.stores.postgres
+    if not s.iam_auth or target.embedded:
+        return target
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from .stores.postgres.iam_auth import region_of_host
+
+    params = conninfo_to_dict(target.conninfo)
+    host = str(params.get("host") or env.get("PGHOST") or "")
+    region = (
+        s.region
+        or region_of_host(host)
+        or env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or DEFAULT_REGION
+    )
+    conninfo = target.conninfo
+    if not params.get("sslmode"):
+        conninfo = make_conninfo(conninfo, sslmode="verify-full")
+    bundle = env.get("DATAFERRY_RDS_CA_BUNDLE")
+    if bundle and not params.get("sslrootcert") and not env.get("PGSSLROOTCERT"):
+        # The image ships RDS's CA bundle and names it here, for IAM logins only: as
+        # PGSSLROOTCERT it would make libpq verify every server with it, others included.
+        conninfo = make_conninfo(conninfo, sslrootcert=bundle)
+    return dataclasses.replace(target, conninfo=conninfo, iam_region=region, password_secret=None)
+
+
+def _resolve_postgres(spec: Spec, env: Mapping[str, str], start: bool) -> PostgresTarget:
     from psycopg.conninfo import make_conninfo
 
-    env = os.environ if env is None else env
     s = spec.stores.postgres
     extra: dict[str, Any] = {
         k: v for k, v in (("sslmode", s.sslmode), ("sslrootcert", s.sslrootcert)) if v

@@ -86,9 +86,7 @@ def _postgres(spec: Spec, wait_s: float) -> list[Finding]:
             table = sql.Identifier(schema, DOCTOR_TABLE)
             try:
                 with conn.transaction(force_rollback=True):
-                    conn.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-                    )
+                    pg.ensure_schema(conn, schema)
                     conn.execute(sql.SQL("CREATE TABLE {} (n integer)").format(table))
                     conn.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(table))
                     back = conn.execute(sql.SQL("SELECT n FROM {}").format(table)).fetchone()

@@ -306,6 +306,31 @@ class PostgresStore(_Connection):
         description="An AWS Secrets Manager secret (ARN or name) holding the password, as "
         "RDS keeps a managed master password: read at connect time, never stored.",
     )
+    iam_auth: bool = Field(
+        default=False,
+        description="Amazon RDS IAM authentication: a fresh token per connection (signed "
+        "with the AWS credentials at hand) instead of a password; needs a user and TLS "
+        "(sslmode verify-full, the default here, with RDS's CA bundle as sslrootcert).",
+    )
+    region: str | None = Field(
+        default=None,
+        description="The database's AWS region, for IAM tokens (default: from the RDS host "
+        "name, else AWS_REGION).",
+    )
+
+    @model_validator(mode="after")
+    def _iam(self) -> PostgresStore:
+        if self.iam_auth and (self.password is not None or self.password_secret is not None):
+            raise ValueError(
+                "iam_auth: the token is the password; set neither password nor password_secret"
+            )
+        if self.iam_auth and self.sslmode not in (None, "verify-full", "verify-ca"):
+            raise ValueError(
+                f"iam_auth sends a token that is a credential for 15 minutes: "
+                f"sslmode {self.sslmode} does not verify the server "
+                "(verify-full does)"
+            )
+        return self
 
 
 class DynamoDBStore(_Connection):

@@ -1,11 +1,12 @@
 """Endpoints from Terraform: ``--from-terraform deploy/aws`` (or a saved outputs file).
 
 What deploy/aws creates is read from ``terraform output -json`` and put into the spec,
-so no one copies host names by hand: the RDS host, port, database and user, the
-password's Secrets Manager secret (read at connect time, never stored), AWS's own
-DynamoDB endpoint and region, and each DynamoDB table's real name (deploy/aws may add
-``table_name_prefix``), the ledger table's included. What the spec or the environment
-already sets explicitly still wins for PostgreSQL (DATABASE_URL, a url).
+so no one copies host names by hand: the RDS host, port and database, the pipeline's
+least-privilege role logged into with IAM tokens (``rds_pipeline_user``; the master's
+secret is for `dataferry db bootstrap` only), AWS's own DynamoDB endpoint and region,
+and each DynamoDB table's real name (deploy/aws may add ``table_name_prefix``), the
+ledger table's included. What the spec or the environment already sets explicitly
+still wins for PostgreSQL (DATABASE_URL, a url, a password).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ OUTPUTS_READ = (
     "rds_database",
     "rds_username",
     "rds_master_secret_arn",
+    "rds_pipeline_user",
     "dynamodb_table_names",
     "dynamodb_ledger_table",
 )
@@ -75,18 +77,28 @@ def apply_outputs(spec: Spec, outputs: dict[str, Any]) -> Spec:
     stores = spec.stores
     pg = stores.postgres
     if outputs.get("rds_endpoint") and pg.url is None:
-        pg = pg.model_copy(
-            update={
-                "host": outputs["rds_endpoint"],
-                "port": outputs.get("rds_port") or pg.port,
-                "database": outputs.get("rds_database") or pg.database,
+        update: dict[str, Any] = {
+            "host": outputs["rds_endpoint"],
+            "port": outputs.get("rds_port") or pg.port,
+            "database": outputs.get("rds_database") or pg.database,
+        }
+        if outputs.get("rds_pipeline_user") and pg.password is None and not pg.password_secret:
+            # The pipeline's least-privilege role (`dataferry db bootstrap`), logged into
+            # with IAM tokens over verified TLS: the RDS CA bundle in PGSSLROOTCERT (the
+            # image sets it) or stores.postgres.sslrootcert.
+            update |= {
+                "user": outputs["rds_pipeline_user"],
+                "iam_auth": True,
+                "region": pg.region or outputs.get("aws_region"),
+                "sslmode": pg.sslmode or "verify-full",
+            }
+        else:  # a password given in the spec: its user, as before
+            update |= {
                 "user": pg.user or outputs.get("rds_username"),
                 "password_secret": pg.password_secret or outputs.get("rds_master_secret_arn"),
-                # deploy/aws forces TLS (rds.force_ssl); verify-full needs the RDS CA bundle
-                # in PGSSLROOTCERT, which libpq reads itself.
                 "sslmode": pg.sslmode or "require",
             }
-        )
+        pg = pg.model_copy(update=update)
     ddb = stores.dynamodb
     names: dict[str, str] = outputs.get("dynamodb_table_names") or {}
     if names or outputs.get("dynamodb_ledger_table"):

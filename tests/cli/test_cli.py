@@ -667,3 +667,12 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_failure(
     assert proc.returncode == 0, proc.stderr
     assert "the run report could not be written to" in proc.stderr
     assert proc.stdout.strip().splitlines()[-1].startswith("ok: run ")  # no report line
+
+
+def test_db_bootstrap_makes_the_pipeline_role_and_is_idempotent(example: Path) -> None:
+    first = as_json(dataferry("db", "bootstrap", "-c", str(example), "--json", "--role", "etl"))
+    assert first["role"] == "etl"
+    assert "etl: usage and create on schema public" in first["done"]
+    second = as_json(dataferry("db", "bootstrap", "-c", str(example), "--json", "--role", "etl"))
+    assert "role etl exists" in second["done"]
+    assert not [line for line in second["done"] if "created" in line]

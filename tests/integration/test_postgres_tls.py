@@ -26,11 +26,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dataferry import stages
+from dataferry.db_bootstrap import bootstrap
 from dataferry.errors import TargetUnavailable
 from dataferry.stages import RunContext
 from tests.conftest import PipelineFactory
 
 SERVER_BINS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+IAM_ROLE = "iam_loader"
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -111,8 +113,11 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             f"\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
             f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{pgdata}'\n"
         )
-    # TLS only: a connection without it is refused outright
-    (pgdata / "pg_hba.conf").write_text("hostssl all all 127.0.0.1/32 trust\n")
+    # TLS only: a connection without it is refused outright. The IAM role gives a password
+    # (as RDS has it check the IAM token sent as one); everyone else is trusted.
+    (pgdata / "pg_hba.conf").write_text(
+        f"hostssl all {IAM_ROLE} 127.0.0.1/32 password\nhostssl all all 127.0.0.1/32 trust\n"
+    )
     pg_ctl = str(bins / "pg_ctl")
     _as_postgres(pg_ctl, "-D", str(pgdata), "-l", str(pgdata / "log"), "-w", "start")
     try:
@@ -171,3 +176,88 @@ def test_verify_full_refuses_a_server_it_cannot_verify(
     spec = _spec(pipeline, url)
     with pytest.raises(TargetUnavailable, match=why):
         stages.load_sql(spec, ctx=RunContext(wait_s=1))
+
+
+def _iam_spec(pipeline: PipelineFactory, tls_server: dict[str, Any]) -> Any:
+    pipeline.write("t.csv", "id,name\n1,a\n2,b\n")
+    return pipeline.spec(
+        {
+            "t": {
+                "source": {"path": "t.csv"},
+                "target": {"store": "postgres", "table": "t", "schema": IAM_ROLE},
+                "columns": {"id": {"type": "integer", "nullable": False}, "name": {"type": "text"}},
+                "primary_key": ["id"],
+            }
+        },
+        stores={
+            "postgres": {
+                "host": "localhost",
+                "port": tls_server["port"],
+                "database": "postgres",
+                "user": IAM_ROLE,
+                "iam_auth": True,
+                "region": "us-west-2",
+                "sslrootcert": str(tls_server["ca"]),
+            }
+        },
+    )
+
+
+@pytest.fixture
+def aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys of the documentation's example: signing is local, nothing is sent to AWS."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+
+def test_iam_token_login_over_verified_tls_with_the_signing_clock_frozen(
+    pipeline: PipelineFactory,
+    tls_server: dict[str, Any],
+    aws_keys: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server here cannot check a token as RDS does, so the role's password is set to
+    the very token dataferry will send: the signing clock is frozen (the one stand-in of
+    this test) so that the token of each connection is the same."""
+    import boto3
+    import botocore.auth
+
+    frozen = dt.datetime(2026, 11, 30, 9, 0, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: frozen)
+    token = boto3.client("rds", region_name="us-west-2").generate_db_auth_token(
+        DBHostname="localhost", Port=tls_server["port"], DBUsername=IAM_ROLE, Region="us-west-2"
+    )
+    spec = _iam_spec(pipeline, tls_server)
+    admin = f"postgresql://postgres@localhost:{tls_server['port']}/postgres"
+    admin += f"?sslmode=verify-full&sslrootcert={tls_server['ca']}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (IAM_ROLE,)).fetchone():
+            role = psycopg.sql.Identifier(IAM_ROLE)
+            conn.execute(psycopg.sql.SQL("DROP OWNED BY {}").format(role))
+            conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(role))
+        bootstrap(conn, spec, IAM_ROLE)
+        conn.execute(
+            psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                psycopg.sql.Identifier(IAM_ROLE), psycopg.sql.Literal(token)
+            )
+        )
+    (loaded,) = stages.load_sql(spec, ctx=RunContext(force=True))
+    assert (loaded.status, loaded.counts.read) == ("ok", 2)
+    (read,) = stages.etl(spec)  # ADBC's libpq, given a token of its own
+    assert read.counts.read == 2
+    with psycopg.connect(admin) as conn:
+        owner = conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = %s AND tablename = 't'",
+            (IAM_ROLE,),
+        ).fetchone()
+    assert owner == (IAM_ROLE,)
+
+
+def test_a_refused_token_is_never_shown(
+    pipeline: PipelineFactory, tls_server: dict[str, Any], aws_keys: None
+) -> None:
+    spec = _iam_spec(pipeline, tls_server)  # the real clock: not the token the role has
+    with pytest.raises(TargetUnavailable) as caught:
+        stages.load_sql(spec, ctx=RunContext(wait_s=1))
+    assert "password authentication failed" in str(caught.value)
+    assert "X-Amz" not in str(caught.value)

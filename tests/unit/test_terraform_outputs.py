@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from dataferry.connections import resolve_dynamodb, resolve_postgres
 from dataferry.errors import SpecError
@@ -29,6 +30,7 @@ OUTPUTS = {
         "type": ["map", "string"],
     },
     "dynamodb_ledger_table": {"value": "prod-dataferry_loads", "type": "string"},
+    "rds_pipeline_user": {"value": "dataferry", "type": "string"},
 }
 
 
@@ -47,14 +49,28 @@ def test_outputs_fill_endpoints_and_the_prefixed_table_names(tmp_path: Path) -> 
     ddb = resolve_dynamodb(spec, env={})
     assert (ddb.endpoint_url, ddb.region, ddb.embedded) == (None, "eu-west-1", False)
     pg = spec.stores.postgres
-    assert (pg.host, pg.port, pg.database, pg.user, pg.sslmode) == (
+    # the pipeline's least-privilege role, with IAM tokens over verified TLS; the master's
+    # secret is not used (it is for `db bootstrap` only)
+    assert (pg.host, pg.port, pg.database, pg.user, pg.sslmode, pg.iam_auth) == (
         "shop.abc123.eu-west-1.rds.amazonaws.com",
         5432,
         "shop",
-        "dataferry_admin",
-        "require",
+        "dataferry",
+        "verify-full",
+        True,
     )
-    assert pg.password_secret == OUTPUTS["rds_master_secret_arn"]["value"]
+    assert pg.password_secret is None
+    target = resolve_postgres(spec, env={})
+    assert (target.iam_region, target.password_secret) == ("eu-west-1", None)
+    assert "sslmode=verify-full" in target.conninfo
+
+
+def test_a_password_in_the_spec_keeps_the_master_login(tmp_path: Path) -> None:
+    spec = load_spec(EXAMPLE, env={})
+    pg = spec.stores.postgres.model_copy(update={"password": SecretStr("s3cret")})
+    spec = spec.model_copy(update={"stores": spec.stores.model_copy(update={"postgres": pg})})
+    pg = apply_outputs(spec, read_outputs(saved(tmp_path))).stores.postgres
+    assert (pg.user, pg.iam_auth, pg.sslmode) == ("dataferry_admin", False, "require")
 
 
 def test_an_explicit_database_url_still_wins(tmp_path: Path) -> None:

@@ -751,6 +751,50 @@ def doctor(opts: Options) -> None:
 
 
 @cli.group()
+def db() -> None:
+    """The PostgreSQL database itself: the pipeline's least-privilege role."""
+
+
+@db.command("bootstrap")
+@common(wait_s=DEFAULT_DEADLINE_S)
+@click.option(
+    "--role",
+    default="dataferry",
+    show_default=True,
+    metavar="NAME",
+    help="The login role the pipeline loads as.",
+)
+@click.option(
+    "--master-secret",
+    "master_secret",
+    default=None,
+    metavar="ARN",
+    help="A Secrets Manager secret of a user who can create roles (RDS's master secret, "
+    "{username, password}); with --from-terraform, the deployed one.",
+)
+def db_bootstrap(opts: Options, role: str, master_secret: str | None) -> None:
+    """Create or update the least-privilege role the pipeline logs in as (idempotent):
+    login, connect and temporary tables, its schemas, the ownership of its tables, and
+    rds_iam on RDS; no CREATE on the database. Run it as a user who can create roles."""
+    from ..db_bootstrap import bootstrap_as_master
+
+    spec = opts.spec()
+    master_user = None
+    if opts.from_terraform is not None and master_secret is None:
+        from ..terraform_outputs import read_outputs
+
+        outputs = read_outputs(opts.from_terraform)
+        master_secret = outputs.get("rds_master_secret_arn")
+        master_user = outputs.get("rds_username")
+    done = bootstrap_as_master(spec, role, master_secret, master_user, opts.wait_s)
+    if opts.json:
+        emit_json({"ok": True, "role": role, "done": done})
+    elif not opts.quiet:
+        for line in done:
+            stdout.print(escape(line), highlight=False, soft_wrap=True)
+
+
+@cli.group()
 def stack() -> None:
     """The embedded local stack: PostgreSQL, a DynamoDB endpoint, a DuckDB file."""
 

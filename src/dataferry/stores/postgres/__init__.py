@@ -3,7 +3,7 @@ Arrow through ADBC."""
 
 from .arrow_stream import ArrowReader
 from .connection import connect, probe, translated, unusable
-from .ddl import count, keys_unique, provision, table_ident
+from .ddl import count, ensure_schema, keys_unique, provision, table_ident
 from .ledger import history, last_loads, ok_loads, record_load
 from .lock import writer_lock
 from .read import read, snapshot
@@ -13,6 +13,7 @@ __all__ = [
     "ArrowReader",
     "connect",
     "count",
+    "ensure_schema",
     "history",
     "keys_unique",
     "last_loads",

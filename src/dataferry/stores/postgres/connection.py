@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import psycopg
 
 from ...connections import PostgresTarget, read_secret
-from ...errors import TargetError, TargetUnavailable
+from ...errors import SpecError, TargetError, TargetUnavailable
 
 __all__ = ["connect", "connect_kwargs", "probe", "translated", "unusable"]
 
@@ -18,10 +19,25 @@ CONNECT_TIMEOUT_S = 10
 
 def connect_kwargs(target: PostgresTarget) -> dict[str, Any]:
     """What the connection string lacks: the password (and the user, if none is given)
-    from the target's Secrets Manager secret, read now and kept nowhere."""
+    from the target's Secrets Manager secret, read now and kept nowhere; or, with IAM
+    authentication, a token made now for this connection."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    if target.iam_region is not None:
+        from .iam_auth import auth_token
+
+        params = conninfo_to_dict(target.conninfo)
+        user = params.get("user") or os.environ.get("PGUSER")
+        host = params.get("host") or os.environ.get("PGHOST")
+        if not user or not host or str(host).startswith("/"):
+            raise SpecError(
+                "stores.postgres.iam_auth: IAM tokens are signed for a user at a host name "
+                f"and port; {target.display} names no user or no host"
+            )
+        port = int(params.get("port") or os.environ.get("PGPORT") or 5432)
+        return {"password": auth_token(str(host), port, str(user), target.iam_region)}
     if target.password_secret is None:
         return {}
-    from psycopg.conninfo import conninfo_to_dict
 
     secret = read_secret(target.password_secret)
     kwargs = {"password": secret.get("password")}

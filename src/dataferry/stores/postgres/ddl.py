@@ -69,10 +69,16 @@ def column_types(conn: psycopg.Connection, ds: Dataset) -> dict[str, LogicalType
     return {name: from_postgres(typ) for name, (typ, _) in _existing_columns(conn, ds).items()}
 
 
+def ensure_schema(conn: psycopg.Connection, schema: str) -> None:
+    """Create ``schema`` only when it is missing. CREATE SCHEMA IF NOT EXISTS asks for
+    CREATE on the database even when the schema exists, and the least-privilege role of
+    `dataferry db bootstrap` has no such right: its schemas are made for it."""
+    if conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone() == (None,):
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
 def _create(conn: psycopg.Connection, spec: Spec, ds: Dataset) -> None:
-    conn.execute(
-        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(ds.target.schema_))
-    )
+    ensure_schema(conn, ds.target.schema_)
     conn.execute(_create_statement(spec, ds))
 
 

@@ -9,6 +9,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ...ledger import LoadRecord
+from .ddl import ensure_schema
 
 __all__ = ["history", "last_loads", "ok_loads", "record_load"]
 
@@ -39,7 +40,7 @@ _COLUMNS = {
 
 
 def _ensure(conn: psycopg.Connection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS dataferry")
+    ensure_schema(conn, "dataferry")
     columns = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()]
     conn.execute(
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(LEDGER, sql.SQL(", ").join(columns))

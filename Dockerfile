@@ -9,7 +9,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN python -m build --wheel --outdir /dist
 
-FROM python:3.12-slim
+FROM python:3.12-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -31,3 +31,13 @@ USER 10001
 WORKDIR /work
 ENTRYPOINT ["dataferry"]
 CMD ["--help"]
+
+# The pipeline image the ECS task runs (deploy/aws, deploy/run-pipeline-task.sh): dataferry
+# and the project, its specs, models and data files, read-only. What a run writes goes to
+# /scratch, the task's own storage (see deploy/aws/pipeline_task.tf).
+FROM runtime AS pipeline
+COPY --chown=root:root examples/retail /work
+CMD ["run", "-c", "production.yaml"]
+
+# The default target: dataferry alone, for `docker run -v "$PWD:/work" ...`.
+FROM runtime

@@ -71,6 +71,39 @@ data "aws_iam_policy_document" "pipeline" {
     resources = [local.db_user_arn]
   }
 
+  statement {
+    sid       = "ExportTheTables"
+    actions   = ["dynamodb:ExportTableToPointInTime"]
+    resources = [for t in aws_dynamodb_table.dataset : t.arn]
+  }
+
+  statement {
+    sid       = "FollowTheExports"
+    actions   = ["dynamodb:DescribeExport"]
+    resources = [for t in aws_dynamodb_table.dataset : "${t.arn}/export/*"]
+  }
+
+  statement {
+    sid       = "WriteAndReadTheExports"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.exports.arn}/*"]
+  }
+
+  statement {
+    sid       = "ListTheExports"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.exports.arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseTheTablesAndExportsKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+      resources = [statement.value]
+    }
+  }
+
   # No Secrets Manager statement: the pipeline logs in as its own role with IAM tokens
   # (`dataferry db bootstrap` makes that role, run once with the master's secret).
 }
@@ -124,8 +157,71 @@ resource "aws_iam_role" "github_pipeline" {
   max_session_duration = 3600
 }
 
+# GitHub's jobs touch no data: they push the image and start the task in the VPC, which
+# has the pipeline policy (pipeline_task.tf).
+data "aws_iam_policy_document" "launcher" {
+  statement {
+    sid = "PushThePipelineImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload",
+      "ecr:PutImage", "ecr:UploadLayerPart",
+    ]
+    resources = [aws_ecr_repository.pipeline.arn]
+  }
+
+  statement {
+    sid = "EcrLoginAndTaskDefinitions"
+    # none of these has resource-level permissions
+    actions   = ["ecr:GetAuthorizationToken", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "RunThePipelineTask"
+    actions = ["ecs:RunTask"]
+    resources = [
+      "arn:${data.aws_partition.current.partition}:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:task-definition/${local.pipeline_name}:*",
+    ]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.pipeline.arn]
+    }
+  }
+
+  statement {
+    sid       = "FollowTheTask"
+    actions   = ["ecs:DescribeTasks"]
+    resources = ["arn:${data.aws_partition.current.partition}:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:task/${aws_ecs_cluster.pipeline.name}/*"]
+  }
+
+  statement {
+    sid       = "HandItsRolesToECS"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.pipeline_execution.arn, aws_iam_role.pipeline_task.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "ReadTheTaskLog"
+    actions   = ["logs:GetLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.pipeline.arn}:log-stream:*"]
+  }
+}
+
+resource "aws_iam_policy" "launcher" {
+  name        = "dataferry-launcher-${var.environment}"
+  description = "What the GitHub jobs need: push the pipeline image, run its task, read its log"
+  policy      = data.aws_iam_policy_document.launcher.json
+}
+
 resource "aws_iam_role_policy_attachment" "github_pipeline" {
   count      = var.github_repository != null ? 1 : 0
   role       = aws_iam_role.github_pipeline[0].name
-  policy_arn = aws_iam_policy.pipeline.arn
+  policy_arn = aws_iam_policy.launcher.arn
 }

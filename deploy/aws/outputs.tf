@@ -57,3 +57,43 @@ output "rds_pipeline_user" {
   description = "The database role the pipeline logs in as with IAM tokens (made by `dataferry db bootstrap`)."
   value       = var.pipeline_db_user
 }
+
+output "dynamodb_export_bucket" {
+  description = "Where DynamoDB table exports land (etl.method: export); --from-terraform sets stores.dynamodb.export_bucket."
+  value       = aws_s3_bucket.exports.bucket
+}
+
+output "pipeline_ecr_repository_url" {
+  description = "The pipeline image's ECR repository (tags are commits, immutable)."
+  value       = aws_ecr_repository.pipeline.repository_url
+}
+
+output "pipeline_cluster" {
+  description = "The ECS cluster the pipeline task runs in."
+  value       = aws_ecs_cluster.pipeline.name
+}
+
+output "pipeline_task_family" {
+  description = "The task definition family (the workflows register a revision per commit)."
+  value       = aws_ecs_task_definition.pipeline.family
+}
+
+output "pipeline_subnet_ids" {
+  description = "The private subnets the task runs in."
+  value       = var.private_subnet_ids
+}
+
+output "pipeline_security_group_id" {
+  description = "The task's security group (PostgreSQL lets it in)."
+  value       = aws_security_group.pipeline.id
+}
+
+output "pipeline_log_group" {
+  description = "CloudWatch Logs group of the task's output."
+  value       = aws_cloudwatch_log_group.pipeline.name
+}
+
+output "alarms_topic_arn" {
+  description = "SNS topic of every alarm and of the pipeline task's failures."
+  value       = aws_sns_topic.alarms.arn
+}

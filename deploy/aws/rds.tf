@@ -80,10 +80,11 @@ resource "aws_db_instance" "postgres" {
   username                    = var.db_username
   manage_master_user_password = true # RDS generates it and keeps it in Secrets Manager
 
-  allocated_storage = var.db_allocated_storage_gb
-  storage_type      = "gp3"
-  storage_encrypted = true
-  kms_key_id        = var.kms_key_arn
+  allocated_storage     = var.db_allocated_storage_gb
+  max_allocated_storage = var.db_max_allocated_storage_gb
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = var.kms_key_arn
 
   db_subnet_group_name   = aws_db_subnet_group.postgres.name
   vpc_security_group_ids = [aws_security_group.postgres.id]
@@ -95,14 +96,28 @@ resource "aws_db_instance" "postgres" {
   copy_tags_to_snapshot               = true
   deletion_protection                 = var.deletion_protection
   skip_final_snapshot                 = var.db_skip_final_snapshot
-  final_snapshot_identifier           = "dataferry-${var.environment}-final"
-  auto_minor_version_upgrade          = true
-  multi_az                            = var.environment == "prod"
-  enabled_cloudwatch_logs_exports     = ["postgresql"]
+  # A name per instance: a fixed one would clash with the snapshot of the instance before.
+  final_snapshot_identifier       = "dataferry-${var.environment}-final-${formatdate("YYYYMMDDhhmmss", timestamp())}"
+  auto_minor_version_upgrade      = true
+  multi_az                        = var.environment == "prod"
+  enabled_cloudwatch_logs_exports = ["postgresql"]
 
   monitoring_interval = var.db_monitoring_interval
   monitoring_role_arn = aws_iam_role.rds_monitoring.arn
 
   performance_insights_enabled    = var.db_performance_insights
   performance_insights_kms_key_id = var.db_performance_insights ? var.kms_key_arn : null
+
+  depends_on = [aws_cloudwatch_log_group.postgres] # made with its retention before RDS makes it without
+
+  lifecycle {
+    ignore_changes = [final_snapshot_identifier] # set once, when the instance is made
+  }
+}
+
+# RDS would create this group itself, keeping the logs forever.
+resource "aws_cloudwatch_log_group" "postgres" {
+  name              = "/aws/rds/instance/dataferry-${var.environment}/postgresql"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
 }

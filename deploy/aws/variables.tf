@@ -86,13 +86,19 @@ variable "private_subnet_ids" {
 }
 
 variable "allowed_cidr_blocks" {
-  description = "CIDR blocks that may connect to PostgreSQL on 5432 (keep them narrow; never 0.0.0.0/0)."
+  description = "CIDR blocks besides the pipeline's task that may connect to PostgreSQL on 5432 (a bastion, a VPN): each a /16 or narrower."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = !contains(var.allowed_cidr_blocks, "0.0.0.0/0")
-    error_message = "The database must not be open to the whole internet."
+    condition     = alltrue([for c in var.allowed_cidr_blocks : can(cidrhost(c, 0)) && can(regex("^[0-9.]+/[0-9]+$", c))])
+    error_message = "Each allowed_cidr_blocks entry is an IPv4 CIDR block, such as 10.0.8.0/24."
+  }
+
+  validation {
+    # 0.0.0.0/1 is as open as 0.0.0.0/0 in all but name: the width is what counts
+    condition     = alltrue([for c in var.allowed_cidr_blocks : try(tonumber(split("/", c)[1]) >= 16, false)])
+    error_message = "No range wider than a /16 may reach the database (0.0.0.0/0, 0.0.0.0/1 and 10.0.0.0/8 are all refused)."
   }
 }
 
@@ -125,6 +131,17 @@ variable "db_allocated_storage_gb" {
   description = "Storage in GiB (gp3)."
   type        = number
   default     = 20
+}
+
+variable "db_max_allocated_storage_gb" {
+  description = "Storage autoscaling: RDS grows the storage up to this many GiB when it runs short (at least db_allocated_storage_gb)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.db_max_allocated_storage_gb >= var.db_allocated_storage_gb
+    error_message = "db_max_allocated_storage_gb must be at least db_allocated_storage_gb."
+  }
 }
 
 variable "db_backup_retention_days" {
@@ -189,4 +206,127 @@ variable "create_github_oidc_provider" {
   description = "Create the account's GitHub OIDC provider (false when it already exists)."
   type        = bool
   default     = true
+}
+
+# ---- the pipeline task (pipeline_task.tf)
+variable "image_tag" {
+  description = "The tag of the image in the pipeline's ECR repository that Terraform's task definition names; the workflows register newer revisions with each commit's image."
+  type        = string
+  default     = "initial"
+}
+
+variable "images_kept" {
+  description = "Images kept in the ECR repository (older ones expire)."
+  type        = number
+  default     = 30
+}
+
+variable "task_cpu" {
+  description = "Fargate CPU units of the task (1024 = 1 vCPU)."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.task_cpu)
+    error_message = "Fargate offers 256, 512, 1024, 2048, 4096, 8192 or 16384 CPU units."
+  }
+}
+
+variable "task_memory" {
+  description = "Fargate memory of the task in MiB (dataferry stays under 600 MB at 1M DynamoDB items)."
+  type        = number
+  default     = 2048
+}
+
+variable "task_architecture" {
+  description = "X86_64 or ARM64 (the image must be built for it)."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.task_architecture)
+    error_message = "task_architecture is X86_64 or ARM64."
+  }
+}
+
+variable "pipeline_command" {
+  description = "The dataferry command the task runs (the image's entrypoint is dataferry)."
+  type        = list(string)
+  default     = ["run", "-c", "production.yaml", "--wait", "300", "--progress", "plain", "--log-format", "json", "--report-dir", "/scratch/reports"]
+}
+
+variable "pipeline_environment" {
+  description = "More environment variables for the task (plain values; secrets go in pipeline_secrets). Merged over the endpoints Terraform fills in."
+  type        = map(string)
+  default     = {}
+}
+
+variable "pipeline_secrets" {
+  description = "Environment variables of the task taken from Secrets Manager at start: name -> secret ARN (optionally with a \":json-key::\" suffix). For Snowflake: SNOWFLAKE_PRIVATE_KEY (the key-pair's PEM) and SNOWFLAKE_PRIVATE_KEY_PASSPHRASE."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for arn in values(var.pipeline_secrets) : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:", arn))])
+    error_message = "pipeline_secrets values are Secrets Manager secret ARNs."
+  }
+}
+
+variable "pipeline_schedule" {
+  description = "Run the task on a schedule, without GitHub: an EventBridge Scheduler expression such as \"cron(0 6 * * ? *)\" or \"rate(1 day)\"; null for no schedule."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pipeline_schedule == null || can(regex("^(cron|rate|at)\\(.+\\)$", var.pipeline_schedule))
+    error_message = "pipeline_schedule is cron(...), rate(...) or at(...)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the task's and the database's logs are kept in CloudWatch Logs (a year by default, as audits commonly ask)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days is one of CloudWatch Logs' retention periods (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
+}
+
+variable "export_retention_days" {
+  description = "Days DynamoDB exports stay in the exports bucket (the etl reads each once)."
+  type        = number
+  default     = 7
+}
+
+# ---- alarms (alarms.tf)
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarms topic (each confirms by mail)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_db_cpu_percent" {
+  description = "PostgreSQL CPU (%) above which, for 15 minutes, an alarm is raised."
+  type        = number
+  default     = 85
+}
+
+variable "alarm_db_free_storage_gb" {
+  description = "PostgreSQL free storage (GiB) under which an alarm is raised."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_db_freeable_memory_mb" {
+  description = "PostgreSQL freeable memory (MiB) under which an alarm is raised."
+  type        = number
+  default     = 128
+}
+
+variable "alarm_db_connections" {
+  description = "PostgreSQL connections above which an alarm is raised."
+  type        = number
+  default     = 80
 }

@@ -2,7 +2,7 @@
 # (The Snowflake objects will live in their own root module, deploy/snowflake, so this
 # one validates with only the AWS provider.)
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.10" # the S3 backend's own lock file (use_lockfile) needs 1.10
 
   required_providers {
     aws = {

@@ -11,7 +11,8 @@ Region: the spec, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then us-west-2 (the or
 Credentials come from the AWS default chain, except on the embedded endpoint.
 
 Snowflake, field by field: the spec's ``warehouse.snowflake``, then ``SNOWFLAKE_ACCOUNT``,
-``SNOWFLAKE_USER``, ``SNOWFLAKE_PASSWORD``, ``SNOWFLAKE_PRIVATE_KEY_PATH`` (and
+``SNOWFLAKE_USER``, ``SNOWFLAKE_PASSWORD``, ``SNOWFLAKE_PRIVATE_KEY_PATH`` or the key itself
+in ``SNOWFLAKE_PRIVATE_KEY`` (PEM, as a container gets a secret; and
 ``SNOWFLAKE_PRIVATE_KEY_PASSPHRASE``), ``SNOWFLAKE_ROLE``, ``SNOWFLAKE_WAREHOUSE``,
 ``SNOWFLAKE_DATABASE``, ``SNOWFLAKE_SCHEMA``; with ``connection_name`` (or
 ``SNOWFLAKE_DEFAULT_CONNECTION_NAME``) the connector reads what is still missing from its
@@ -309,7 +310,34 @@ def resolve_snowflake(spec: Spec, env: Mapping[str, str] | None = None) -> Snowf
     name = s.connection_name or env.get("SNOWFLAKE_DEFAULT_CONNECTION_NAME")
     if name:
         params["connection_name"] = name
-    if params.get("private_key_file"):
+    if not params.get("private_key_file") and env.get("SNOWFLAKE_PRIVATE_KEY"):
+        # The key itself (PEM), as a container gets a secret: ECS injects it as a variable.
+        params["private_key"] = _private_key_der(
+            env["SNOWFLAKE_PRIVATE_KEY"], params.pop("private_key_file_pwd", None)
+        )
+        sources.append("SNOWFLAKE_PRIVATE_KEY")
+    if params.get("private_key_file") or params.get("private_key"):
         params["authenticator"] = "SNOWFLAKE_JWT"
     source = "connections.toml" if name else ("spec" if "spec" in sources else "environment")
     return SnowflakeTarget(params, source)
+
+
+def _private_key_der(pem: str, passphrase: str | None) -> bytes:
+    """A PEM private key (encrypted or not) as the DER bytes the connector takes."""
+    from cryptography.hazmat.primitives import serialization
+
+    from .errors import SpecError
+
+    try:
+        key = serialization.load_pem_private_key(
+            pem.replace("\\n", "\n").encode(),
+            password=passphrase.encode() if passphrase else None,
+        )
+    except (ValueError, TypeError) as e:
+        # the reason only: never the key
+        raise SpecError(f"SNOWFLAKE_PRIVATE_KEY is not a usable PEM private key ({e})") from None
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

@@ -31,6 +31,7 @@ OUTPUTS_READ = (
     "rds_username",
     "rds_master_secret_arn",
     "rds_pipeline_user",
+    "dynamodb_export_bucket",
     "dynamodb_table_names",
     "dynamodb_ledger_table",
 )
@@ -107,6 +108,7 @@ def apply_outputs(spec: Spec, outputs: dict[str, Any]) -> Spec:
                 "endpoint": "aws",
                 "region": outputs.get("aws_region") or ddb.region,
                 "ledger_table": outputs.get("dynamodb_ledger_table") or ddb.ledger_table,
+                "export_bucket": ddb.export_bucket or outputs.get("dynamodb_export_bucket"),
             }
         )
     datasets = {}

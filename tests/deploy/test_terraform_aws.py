@@ -98,7 +98,7 @@ def test_providers_are_pinned_where_they_validate_offline() -> None:
     aws = terraform["required_providers"][0]["aws"]
     assert aws["source"] == "hashicorp/aws"
     assert aws["version"] == ">= 5.92, < 6.0"
-    assert terraform["required_version"] == ">= 1.6"
+    assert terraform["required_version"] == ">= 1.10"  # the S3 backend's use_lockfile
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
@@ -127,6 +127,39 @@ def test_terraform_fmt_and_validate(tmp_path: Path) -> None:
         ["terraform", "validate", "-no-color"], cwd=work, capture_output=True, text=True, env=env
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_terraform_test_with_a_mocked_provider(tmp_path: Path, environment: str) -> None:
+    """deploy/aws/tests: the variable validations refuse what they must (0.0.0.0/1, a /8,
+    a ceiling under the storage), and the environment's settings apply, against a mocked
+    AWS provider, into what they promise (private database reached from the task, no
+    secret in the pipeline's policy, expiring exports, alarms, the schedule)."""
+    plugins = _plugin_dir()
+    if plugins is None:
+        pytest.skip("no local provider cache (registry.terraform.io) to run offline")
+    work = tmp_path / "aws"
+    shutil.copytree(AWS, work, ignore=shutil.ignore_patterns(".terraform*"))
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    init = subprocess.run(
+        ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    test = subprocess.run(
+        ["terraform", "test", "-no-color", f"-var-file=environments/{environment}.tfvars"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "0 failed" in test.stdout
 
 
 def _resources(tf_file: str) -> dict[str, dict[str, Any]]:
@@ -159,8 +192,8 @@ def test_rds_is_private_encrypted_tls_only_with_a_managed_password() -> None:
         variables = {
             name: body for v in _unquote(hcl2.load(f))["variable"] for name, body in v.items()
         }
-    guard = variables["allowed_cidr_blocks"]["validation"][0]["condition"]
-    assert "0.0.0.0/0" in guard  # the variable refuses the whole internet
+    # what the validations refuse is run by `terraform test` (deploy/aws/tests)
+    assert len(variables["allowed_cidr_blocks"]["validation"]) == 2
     for tfvars in AWS.glob("environments/*.tfvars"):
         text = tfvars.read_text()
         assert "password" not in text.lower(), tfvars

@@ -43,10 +43,11 @@ def test_the_original_triggers_are_all_kept() -> None:
     assert "terraform validate -no-color" in [s.get("run") for s in jobs["check"]["steps"]]
     stages = workflow("stages")
     assert stages["on"]["push"]["branches"] == ["sql_pipeline", "nosql_pipeline", "etl_pipeline"]
-    runs = {s.get("if"): s.get("run", "") for s in stages["jobs"]["stage"]["steps"]}
-    assert runs["github.ref_name == 'sql_pipeline'"].startswith("dataferry load sql")
-    assert runs["github.ref_name == 'nosql_pipeline'"].startswith("dataferry load nosql")
-    assert runs["github.ref_name == 'etl_pipeline'"].startswith("dataferry etl")
+    run = stages["jobs"]["stage"]["steps"][-1]["run"]
+    for branch, stage in (("sql", "load sql"), ("nosql", "load nosql"), ("etl", "etl")):
+        assert f"{branch}_pipeline) stage=({stage}) ;;" in run
+    assert run.lstrip().startswith("case")
+    assert "deploy/run-pipeline-task.sh" in run
     pipeline = workflow("pipeline")["on"]
     assert "workflow_dispatch" in pipeline
     assert pipeline["workflow_run"]["workflows"] == ["terraform"]
@@ -82,10 +83,14 @@ def test_workflows_are_hardened(path: Path) -> None:
             assert job.get("environment") == "production"
 
 
-def test_pipeline_runs_write_a_job_summary() -> None:
+def test_pipeline_runs_go_through_the_task_in_the_vpc_and_write_a_job_summary() -> None:
     for name in ("stages", "pipeline"):
         text = (REPO / ".github" / "workflows" / f"{name}.yml").read_text()
-        assert '--summary "$GITHUB_STEP_SUMMARY"' in text
+        assert "deploy/run-pipeline-task.sh" in text
+        assert "dataferry run -c" not in text  # no run on the hosted runner itself
+    script = (REPO / "deploy" / "run-pipeline-task.sh").read_text()
+    assert "GITHUB_STEP_SUMMARY" in script
+    assert 'exit "$code"' in script
 
 
 def test_actionlint_finds_nothing() -> None:
@@ -102,9 +107,12 @@ def test_actionlint_finds_nothing() -> None:
 
 def test_dockerfile_is_multi_stage_non_root_and_lint_clean() -> None:
     text = (REPO / "Dockerfile").read_text(encoding="utf-8")
-    stages = re.findall(r"^FROM (\S+)", text, re.M)
-    assert len(stages) == 2
-    assert all((s.startswith("python:") and s.endswith("-slim")) or " AS " in s for s in stages)
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?", text, re.M)
+    # build (the wheel), runtime (dataferry alone), pipeline (with the project, for the
+    # ECS task), and the default target: runtime again
+    assert [name for _, name in stages] == ["build", "runtime", "pipeline", ""]
+    assert [base for base, _ in stages][2:] == ["runtime", "runtime"]
+    assert all(b.startswith("python:") and b.endswith("-slim") for b, _ in stages[:2])
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     assert 'ENTRYPOINT ["dataferry"]' in text
     assert '"${whl}[snowflake]"' in text  # the production warehouse's connector is in it

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from dataferry.connections import masked_conninfo, resolve_dynamodb, resolve_postgres
+from dataferry.connections import (
+    masked_conninfo,
+    resolve_dynamodb,
+    resolve_postgres,
+    resolve_snowflake,
+)
+from dataferry.errors import SpecError
 from dataferry.spec import Spec, load_spec
 from tests.conftest import PipelineFactory
 
@@ -106,3 +112,43 @@ def test_example_spec_resolves_from_its_own_variables(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DATAFERRY_POSTGRES_URL", f"postgresql://a:{SENTINEL}@h/d")
     spec = load_spec(Path(__file__).parents[2] / "examples" / "retail" / "dataferry.yaml")
     assert resolve_postgres(spec, {}, start=False).source == "spec url"
+
+
+def test_a_snowflake_key_given_as_pem_text_is_used_for_key_pair_auth(
+    pipeline: PipelineFactory,
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pass phrase"),
+    ).decode()
+    spec = pipeline.spec(
+        {
+            "t": {
+                "source": {"path": "t.csv"},
+                "target": {"store": "postgres", "table": "t"},
+                "columns": {"id": {"type": "integer"}},
+                "primary_key": ["id"],
+            }
+        },
+        warehouse={"snowflake": {"database": "ANALYTICS"}},
+    )
+    env = {
+        "SNOWFLAKE_ACCOUNT": "acme-x1",
+        "SNOWFLAKE_USER": "svc",
+        "SNOWFLAKE_PRIVATE_KEY": pem.replace("\n", "\\n"),  # as one line, as env files hold it
+        "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "pass phrase",
+    }
+    target = resolve_snowflake(spec, env)
+    assert target.params["authenticator"] == "SNOWFLAKE_JWT"
+    assert target.params["private_key"] == key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert "private_key_file_pwd" not in target.params
+    with pytest.raises(SpecError, match="not a usable PEM private key") as caught:
+        resolve_snowflake(spec, {**env, "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "wrong"})
+    assert "BEGIN" not in str(caught.value)

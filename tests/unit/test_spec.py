@@ -216,3 +216,31 @@ def test_the_readmes_spec_excerpt_is_the_example_files() -> None:
     for line in lines(block.group(1)):
         assert line in example[at:], f"not in the example (in this order): {line!r}"
         at = example.index(line, at) + 1
+
+
+def test_the_production_spec_is_the_example_with_production_targets() -> None:
+    """examples/retail/production.yaml (what the ECS task runs) cannot drift from the
+    example: same datasets and models; only where the data goes differs."""
+    retail = Path(__file__).parents[2] / "examples" / "retail"
+    env = {
+        "DATAFERRY_RDS_HOST": "shop.abc123.us-west-2.rds.amazonaws.com",
+        "DATAFERRY_RDS_DATABASE": "shop",
+        "AWS_REGION": "us-west-2",
+        "SNOWFLAKE_ACCOUNT": "acme-x1",
+    }
+    example = load_spec(retail / "dataferry.yaml", env={})
+    production = load_spec(retail / "production.yaml", env=env)
+    assert production.datasets == example.datasets
+    assert production.models == example.models
+    pg = production.stores.postgres
+    assert (pg.user, pg.iam_auth, pg.password, pg.password_secret) == (
+        "dataferry",
+        True,
+        None,
+        None,
+    )
+    assert production.stores.dynamodb.endpoint == "aws"
+    assert production.stores.dynamodb.export_bucket is None  # "" from the environment: none
+    assert production.warehouse.kind == "snowflake"
+    prefixed = load_spec(retail / "production.yaml", env={**env, "DATAFERRY_TABLE_PREFIX": "prod-"})
+    assert prefixed.datasets["items_data"].target.table == "prod-items_data"

@@ -31,6 +31,7 @@ OUTPUTS = {
     },
     "dynamodb_ledger_table": {"value": "prod-dataferry_loads", "type": "string"},
     "rds_pipeline_user": {"value": "dataferry", "type": "string"},
+    "dynamodb_export_bucket": {"value": "dataferry-exports-prod-abc", "type": "string"},
 }
 
 
@@ -46,6 +47,7 @@ def test_outputs_fill_endpoints_and_the_prefixed_table_names(tmp_path: Path) -> 
     assert tables["items_bought_data"] == "prod-items_bought_data"
     assert tables["orders"] == "orders"  # PostgreSQL tables keep their names
     assert spec.stores.dynamodb.ledger_table == "prod-dataferry_loads"
+    assert spec.stores.dynamodb.export_bucket == "dataferry-exports-prod-abc"
     ddb = resolve_dynamodb(spec, env={})
     assert (ddb.endpoint_url, ddb.region, ddb.embedded) == (None, "eu-west-1", False)
     pg = spec.stores.postgres

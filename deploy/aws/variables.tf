@@ -203,9 +203,9 @@ variable "github_environment" {
 }
 
 variable "create_github_oidc_provider" {
-  description = "Create the account's GitHub OIDC provider (false when it already exists)."
+  description = "Create the account's GitHub OIDC provider; deploy/bootstrap makes it, so only where that module is not used."
   type        = bool
-  default     = true
+  default     = false
 }
 
 # ---- the pipeline task (pipeline_task.tf)

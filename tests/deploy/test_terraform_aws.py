@@ -112,21 +112,26 @@ def test_terraform_fmt_and_validate(tmp_path: Path) -> None:
     plugins = _plugin_dir()
     if plugins is None:
         pytest.skip("no local provider cache (registry.terraform.io) to validate offline")
-    work = tmp_path / "aws"
-    shutil.copytree(AWS, work, ignore=shutil.ignore_patterns(".terraform*"))
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    init = subprocess.run(
-        ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert init.returncode == 0, init.stdout + init.stderr
-    validate = subprocess.run(
-        ["terraform", "validate", "-no-color"], cwd=work, capture_output=True, text=True, env=env
-    )
-    assert validate.returncode == 0, validate.stdout + validate.stderr
+    for module in (AWS, AWS.parent / "bootstrap"):  # the ones whose provider is cached
+        work = tmp_path / module.name
+        shutil.copytree(module, work, ignore=shutil.ignore_patterns(".terraform*"))
+        init = subprocess.run(
+            ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert init.returncode == 0, init.stdout + init.stderr
+        validate = subprocess.run(
+            ["terraform", "validate", "-no-color"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert validate.returncode == 0, module.name + validate.stdout + validate.stderr
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")

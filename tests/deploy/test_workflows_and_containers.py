@@ -38,9 +38,12 @@ def test_the_original_triggers_are_all_kept() -> None:
     assert tf["pull_request"]["branches"] == ["main"]
     assert tf["push"]["branches"] == ["main"]
     jobs = workflow("terraform")["jobs"]
-    assert jobs["plan"]["if"] == "github.event_name == 'pull_request'"
-    assert jobs["apply"]["if"] == "github.event_name == 'push'"
-    assert "terraform validate -no-color" in [s.get("run") for s in jobs["check"]["steps"]]
+    assert "if" not in jobs["plan"]  # every event plans; pull requests get a comment
+    assert jobs["apply"]["if"] == "github.event_name != 'pull_request'"
+    assert jobs["apply"]["needs"] == "plan"
+    checks = " ".join(s.get("run", "") for s in jobs["check"]["steps"])
+    assert "validate -no-color" in checks
+    assert "terraform -chdir=deploy/aws test" in checks
     stages = workflow("stages")
     assert stages["on"]["push"]["branches"] == ["sql_pipeline", "nosql_pipeline", "etl_pipeline"]
     run = stages["jobs"]["stage"]["steps"][-1]["run"]
@@ -131,3 +134,26 @@ def test_dev_container_brings_up_the_embedded_stack() -> None:
         ".venv/bin/dataferry stack up -c examples/retail/dataferry.yaml"
     )
     assert config["postCreateCommand"] == "python3 dev.py lint"  # makes .venv
+
+
+def test_terraform_applies_the_reviewed_plan_with_the_write_role_only_in_production() -> None:
+    wf = workflow("terraform")
+    assert set(wf["on"]["push"]["paths"]) >= {"deploy/**"}  # docs do not deploy
+    plan, apply = wf["jobs"]["plan"], wf["jobs"]["apply"]
+    plan_text = yaml.safe_dump(plan)
+    assert "AWS_TERRAFORM_PLAN_ROLE_ARN" in plan_text
+    assert "AWS_TERRAFORM_ROLE_ARN }}" not in plan_text
+    assert "environment" not in plan
+    assert apply["environment"] == "production"
+    assert apply["concurrency"]["group"] == "production"  # shared with the data jobs
+    runs = [s.get("run", "") for s in apply["steps"]]
+    assert any(r.startswith("terraform apply") and r.endswith(" tfplan") for r in runs)
+    assert not any("-auto-approve" in r for r in runs)
+    assert any("download-artifact" in s.get("uses", "") for s in apply["steps"])
+    for name in ("pipeline", "stages"):
+        assert workflow(name)["concurrency"]["group"] == "production"
+    for job in (plan, apply, wf["jobs"]["check"]):
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("hashicorp/setup-terraform"):
+                assert step["with"]["terraform_version"] == "${{ env.TF_VERSION }}"
+    assert re.fullmatch(r"1\.1\d\.\d+", wf["env"]["TF_VERSION"])

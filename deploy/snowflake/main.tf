@@ -2,11 +2,37 @@ locals {
   warehouse = "${var.name_prefix}DATAFERRY_WH"
   database  = "${var.name_prefix}${var.database_name}"
   role      = "${var.name_prefix}DATAFERRY_LOADER"
+  reader    = "${var.name_prefix}DATAFERRY_READER"
   user      = "${var.name_prefix}DATAFERRY_SVC"
+  monitor   = "${var.name_prefix}DATAFERRY_MONITOR"
+}
+
+# A ceiling on what the warehouse can cost.
+resource "snowflake_resource_monitor" "dataferry" {
+  provider                  = snowflake.accountadmin
+  name                      = local.monitor
+  credit_quota              = var.monthly_credit_quota
+  notify_triggers           = [75, 90]
+  suspend_trigger           = 100
+  suspend_immediate_trigger = 110
+}
+
+# SYSADMIN, which owns the warehouse, may then attach the monitor to it.
+resource "snowflake_grant_privileges_to_account_role" "monitor_to_sysadmin" {
+  provider          = snowflake.accountadmin
+  account_role_name = "SYSADMIN"
+  privileges        = ["MONITOR", "MODIFY"]
+  on_account_object {
+    object_type = "RESOURCE MONITOR"
+    object_name = snowflake_resource_monitor.dataferry.name
+  }
 }
 
 resource "snowflake_warehouse" "dataferry" {
+  provider            = snowflake.sysadmin
   name                = local.warehouse
+  resource_monitor    = snowflake_resource_monitor.dataferry.name
+  depends_on          = [snowflake_grant_privileges_to_account_role.monitor_to_sysadmin]
   warehouse_size      = var.warehouse_size
   auto_suspend        = var.auto_suspend_seconds
   auto_resume         = "true"
@@ -15,6 +41,7 @@ resource "snowflake_warehouse" "dataferry" {
 }
 
 resource "snowflake_database" "dataferry" {
+  provider                    = snowflake.sysadmin
   name                        = local.database
   data_retention_time_in_days = var.data_retention_days
   comment                     = "dataferry: raw_postgres, raw_dynamodb, the models and the ledger."
@@ -25,11 +52,13 @@ resource "snowflake_database" "dataferry" {
 # then owns; stage and create tables in PUBLIC, its session schema. No account-level
 # privilege, no ownership of the database.
 resource "snowflake_account_role" "loader" {
-  name    = local.role
-  comment = "dataferry's pipeline."
+  provider = snowflake.securityadmin
+  name     = local.role
+  comment  = "dataferry's pipeline."
 }
 
 resource "snowflake_grant_privileges_to_account_role" "warehouse" {
+  provider          = snowflake.securityadmin
   account_role_name = snowflake_account_role.loader.name
   privileges        = ["USAGE"]
   on_account_object {
@@ -39,6 +68,7 @@ resource "snowflake_grant_privileges_to_account_role" "warehouse" {
 }
 
 resource "snowflake_grant_privileges_to_account_role" "database" {
+  provider          = snowflake.securityadmin
   account_role_name = snowflake_account_role.loader.name
   privileges        = ["USAGE", "CREATE SCHEMA"]
   on_account_object {
@@ -48,6 +78,7 @@ resource "snowflake_grant_privileges_to_account_role" "database" {
 }
 
 resource "snowflake_grant_privileges_to_account_role" "session_schema" {
+  provider          = snowflake.securityadmin
   account_role_name = snowflake_account_role.loader.name
   privileges        = ["USAGE", "CREATE TABLE", "CREATE STAGE"]
   on_schema {
@@ -57,11 +88,13 @@ resource "snowflake_grant_privileges_to_account_role" "session_schema" {
 
 # Administrators inherit the role, so they can read and manage what it creates.
 resource "snowflake_grant_account_role" "to_sysadmin" {
+  provider         = snowflake.securityadmin
   role_name        = snowflake_account_role.loader.name
   parent_role_name = "SYSADMIN"
 }
 
 resource "snowflake_service_user" "pipeline" {
+  provider          = snowflake.securityadmin
   name              = local.user
   comment           = "dataferry's pipeline (key-pair authentication only)."
   default_role      = snowflake_account_role.loader.name
@@ -71,6 +104,93 @@ resource "snowflake_service_user" "pipeline" {
 }
 
 resource "snowflake_grant_account_role" "to_pipeline" {
+  provider  = snowflake.securityadmin
   role_name = snowflake_account_role.loader.name
   user_name = snowflake_service_user.pipeline.name
+}
+
+# ---- read-only: every table and view dataferry makes in its database (the raw schemas,
+# the models, its ledger), now and as they are made (future grants).
+resource "snowflake_account_role" "reader" {
+  provider = snowflake.securityadmin
+  name     = local.reader
+  comment  = "Read-only on dataferry's raw tables and models."
+}
+
+resource "snowflake_grant_privileges_to_account_role" "reader_database" {
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.reader.name
+  privileges        = ["USAGE"]
+  on_account_object {
+    object_type = "DATABASE"
+    object_name = snowflake_database.dataferry.name
+  }
+}
+
+resource "snowflake_grant_privileges_to_account_role" "reader_warehouse" {
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.reader.name
+  privileges        = ["USAGE"]
+  on_account_object {
+    object_type = "WAREHOUSE"
+    object_name = snowflake_warehouse.dataferry.name
+  }
+}
+
+resource "snowflake_grant_privileges_to_account_role" "reader_schemas" {
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.reader.name
+  privileges        = ["USAGE"]
+  on_schema {
+    future_schemas_in_database = snowflake_database.dataferry.name
+  }
+}
+
+resource "snowflake_grant_privileges_to_account_role" "reader_tables" {
+  for_each          = toset(["TABLES", "VIEWS"])
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.reader.name
+  privileges        = ["SELECT"]
+  on_schema_object {
+    future {
+      object_type_plural = each.value
+      in_database        = snowflake_database.dataferry.name
+    }
+  }
+}
+
+# and what a run made before this role existed
+resource "snowflake_grant_privileges_to_account_role" "reader_existing_schemas" {
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.reader.name
+  privileges        = ["USAGE"]
+  on_schema {
+    all_schemas_in_database = snowflake_database.dataferry.name
+  }
+}
+
+resource "snowflake_grant_privileges_to_account_role" "reader_existing_tables" {
+  for_each          = toset(["TABLES", "VIEWS"])
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.reader.name
+  privileges        = ["SELECT"]
+  on_schema_object {
+    all {
+      object_type_plural = each.value
+      in_database        = snowflake_database.dataferry.name
+    }
+  }
+}
+
+resource "snowflake_grant_account_role" "reader_to" {
+  for_each         = toset(var.readers)
+  provider         = snowflake.securityadmin
+  role_name        = snowflake_account_role.reader.name
+  parent_role_name = each.value
+}
+
+resource "snowflake_grant_account_role" "reader_to_sysadmin" {
+  provider         = snowflake.securityadmin
+  role_name        = snowflake_account_role.reader.name
+  parent_role_name = "SYSADMIN"
 }

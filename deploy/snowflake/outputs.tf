@@ -17,3 +17,13 @@ output "user" {
   description = "The pipeline's service user (SNOWFLAKE_USER); its private key is SNOWFLAKE_PRIVATE_KEY_PATH."
   value       = snowflake_service_user.pipeline.name
 }
+
+output "reader_role" {
+  description = "Read-only on dataferry's tables (future grants): give it to analysts' roles."
+  value       = snowflake_account_role.reader.name
+}
+
+output "resource_monitor" {
+  description = "The warehouse's monthly credit ceiling."
+  value       = snowflake_resource_monitor.dataferry.name
+}

@@ -1,7 +1,18 @@
-variable "admin_role" {
-  description = "The role Terraform works as: it creates the warehouse, database, role and user."
-  type        = string
-  default     = "ACCOUNTADMIN"
+variable "monthly_credit_quota" {
+  description = "Credits the warehouse may use a month: notified at 75% and 90%, suspended at 100% (running queries finish) and at 110% at once."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.monthly_credit_quota > 0
+    error_message = "monthly_credit_quota must be positive (0 would mean no quota at all)."
+  }
+}
+
+variable "readers" {
+  description = "Roles given DATAFERRY_READER: read-only on every table and view dataferry makes, now and later."
+  type        = list(string)
+  default     = []
 }
 
 variable "name_prefix" {

@@ -51,8 +51,47 @@ def test_provider_is_pinned_and_takes_no_secret() -> None:
     provider = versions["terraform"][0]["required_providers"][0]["snowflake"]
     assert provider["source"] == "snowflakedb/snowflake"
     assert provider["version"] == ">= 2.0, < 3.0"
-    config = versions["provider"][0]["snowflake"]
-    assert set(config) == {"role"}  # account, user and key from SNOWFLAKE_* variables
+    configs = {b["snowflake"]["alias"]: b["snowflake"] for b in versions["provider"]}
+    # account, user and key from SNOWFLAKE_* variables; a role per alias, nothing else
+    assert {a: c["role"] for a, c in configs.items()} == {
+        "sysadmin": "SYSADMIN",
+        "securityadmin": "SECURITYADMIN",
+        "accountadmin": "ACCOUNTADMIN",
+    }
+    assert all(set(c) == {"alias", "role"} for c in configs.values())
+
+
+def test_each_object_is_made_by_its_system_role_and_accountadmin_only_for_the_monitor() -> None:
+    by_provider: dict[str, set[str]] = {}
+    for kind, named in _resources().items():
+        for name, body in named.items():
+            by_provider.setdefault(body["provider"], set()).add(f"{kind}.{name}")
+    assert by_provider["${snowflake.accountadmin}"] == {
+        "snowflake_resource_monitor.dataferry",
+        "snowflake_grant_privileges_to_account_role.monitor_to_sysadmin",
+    }
+    assert by_provider["${snowflake.sysadmin}"] == {
+        "snowflake_warehouse.dataferry",
+        "snowflake_database.dataferry",
+    }
+    assert set(by_provider) == {
+        "${snowflake.accountadmin}",
+        "${snowflake.sysadmin}",
+        "${snowflake.securityadmin}",
+    }
+    monitor = _resources()["snowflake_resource_monitor"]["dataferry"]
+    assert monitor["credit_quota"] == "${var.monthly_credit_quota}"
+    assert (monitor["suspend_trigger"], monitor["suspend_immediate_trigger"]) == (100, 110)
+    wh = _resources()["snowflake_warehouse"]["dataferry"]
+    assert wh["resource_monitor"] == "${snowflake_resource_monitor.dataferry.name}"
+
+
+def test_the_reader_only_reads_now_and_later() -> None:
+    grants = _resources()["snowflake_grant_privileges_to_account_role"]
+    reader = {n: g for n, g in grants.items() if "reader" in g["account_role_name"]}
+    assert {p for g in reader.values() for p in g["privileges"]} == {"USAGE", "SELECT"}
+    futures = [g for g in reader.values() if "future" in str(g)]
+    assert len(futures) == 2  # future schemas, and future tables and views
 
 
 def test_the_service_user_has_a_key_and_no_password() -> None:
@@ -72,7 +111,11 @@ def test_the_warehouse_suspends_and_resumes_by_itself() -> None:
 
 
 def test_the_role_gets_only_what_dataferry_uses() -> None:
-    grants = _resources()["snowflake_grant_privileges_to_account_role"]
+    grants = {
+        n: g
+        for n, g in _resources()["snowflake_grant_privileges_to_account_role"].items()
+        if g["account_role_name"] == "${snowflake_account_role.loader.name}"
+    }
     granted = {p for g in grants.values() for p in g["privileges"]}
     assert granted == {"USAGE", "CREATE SCHEMA", "CREATE TABLE", "CREATE STAGE"}
     assert not granted & TOO_MUCH

@@ -216,3 +216,39 @@ def test_the_ledger_answers_status_history_and_doctor(
     assert started == sorted(started, reverse=True)
     assert {r["dataset"] for r in orders_only} == {"orders"}
     assert len(orders_only) == 2
+
+
+def test_the_originals_objects_and_names(
+    emulator: None, pipeline: PipelineFactory, schema: str
+) -> None:
+    """examples/original/snowflake.yaml's settings: SYSADMIN, TEST_WAREHOUSE, BANKAYA_DB,
+    TEST_SCHEMA (the original named them unquoted: Snowflake folds them to upper case),
+    and the raw tables named <table> and <table>_dynamodb there."""
+    write_retail_csv(pipeline)
+    pipeline.write("bought.json", BOUGHT)
+    table = unique("bought")
+    spec = pipeline.spec(
+        {**retail_sql_datasets(schema), "bought": dataset(table)},
+        warehouse={
+            "naming": "original",
+            "raw_schema": "TEST_SCHEMA",
+            "snowflake": {
+                **SNOWFLAKE,
+                "role": "SYSADMIN",
+                "warehouse": "TEST_WAREHOUSE",
+                "database": "BANKAYA_DB",
+                "schema": "TEST_SCHEMA",
+            },
+        },
+    )
+    stages.load_sql(spec)
+    stages.load_nosql(spec)
+    assert [r.status for r in stages.etl(spec)] == ["ok"] * 4
+    conn = snowflake.connector.connect(database="BANKAYA_DB", schema="TEST_SCHEMA")
+    try:
+        cur = conn.cursor()
+        assert cur.execute('SELECT count(*) FROM TEST_SCHEMA."orders"').fetchone() == (3,)
+        got = cur.execute(f'SELECT count(*) FROM TEST_SCHEMA."{table}_dynamodb"').fetchone()
+        assert got == (3,)
+    finally:
+        conn.close()

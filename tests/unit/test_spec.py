@@ -244,3 +244,22 @@ def test_the_production_spec_is_the_example_with_production_targets() -> None:
     assert production.warehouse.kind == "snowflake"
     prefixed = load_spec(retail / "production.yaml", env={**env, "DATAFERRY_TABLE_PREFIX": "prod-"})
     assert prefixed.datasets["items_data"].target.table == "prod-items_data"
+
+
+def test_the_original_snowflake_spec_keeps_the_originals_objects_and_datasets() -> None:
+    original = Path(__file__).parents[2] / "examples" / "original"
+    env = {"SNOWFLAKE_ACCOUNT": "acme-x1", "SNOWFLAKE_USER": "svc"}
+    duck = load_spec(original / "dataferry.yaml", env={})
+    snow = load_spec(original / "snowflake.yaml", env=env)
+    assert snow.datasets == duck.datasets
+    sf = snow.warehouse.snowflake
+    assert sf is not None
+    # the original named them unquoted: Snowflake holds them in upper case
+    assert (sf.role, sf.warehouse, sf.database, sf.schema_) == (
+        "SYSADMIN",
+        "TEST_WAREHOUSE",
+        "BANKAYA_DB",
+        "TEST_SCHEMA",
+    )
+    assert snow.raw_table("customer") == ("TEST_SCHEMA", "customer")
+    assert snow.raw_table("customers_data") == ("TEST_SCHEMA", "customers_data_dynamodb")

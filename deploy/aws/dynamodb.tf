@@ -27,6 +27,15 @@ resource "aws_dynamodb_table" "dataset" {
     }
   }
 
+  # time to live: the spec's ttl_attribute, as load nosql turns it on outside Terraform
+  dynamic "ttl" {
+    for_each = each.value.ttl_attribute == null ? [] : [each.value.ttl_attribute]
+    content {
+      attribute_name = ttl.value
+      enabled        = true
+    }
+  }
+
   point_in_time_recovery {
     enabled = var.point_in_time_recovery || each.value.point_in_time_recovery
   }

@@ -23,6 +23,7 @@ variable "dynamodb_tables" {
     attributes             = list(object({ name = string, type = string }))
     billing_mode           = optional(string, "PAY_PER_REQUEST")
     point_in_time_recovery = optional(bool, false)
+    ttl_attribute          = optional(string)
     global_secondary_indexes = optional(list(object({
       name               = string
       hash_key           = string

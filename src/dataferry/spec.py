@@ -199,6 +199,11 @@ class Dataset(_Model):
     point_in_time_recovery: bool = Field(
         default=False, description="DynamoDB continuous backups, turned on after creation."
     )
+    ttl_attribute: str | None = Field(
+        default=None,
+        description="DynamoDB time to live: the attribute holding each item's expiry (a "
+        "number, epoch seconds); turned on by load nosql and in the Terraform export.",
+    )
     mode: Literal["merge", "replace", "append"] = Field(
         default="merge",
         description="merge: upsert on the key; replace: the table becomes the file; "
@@ -227,8 +232,10 @@ class Dataset(_Model):
                         f"columns.{name}.type: {column.type} is a DynamoDB type; "
                         "a postgres dataset cannot hold it"
                     )
-            if self.indexes or self.point_in_time_recovery:
-                raise ValueError("indexes and point_in_time_recovery are for dynamodb datasets")
+            if self.indexes or self.point_in_time_recovery or self.ttl_attribute:
+                raise ValueError(
+                    "indexes, point_in_time_recovery and ttl_attribute are for dynamodb datasets"
+                )
             if self.key is not None:
                 raise ValueError("key: is for dynamodb datasets; use primary_key for postgres")
             if not self.primary_key:
@@ -267,6 +274,14 @@ class Dataset(_Model):
             names = [ix.name for ix in self.indexes]
             if len(set(names)) != len(names):
                 raise ValueError("indexes: two indexes have the same name")
+            if self.ttl_attribute in self.key.attributes:
+                raise ValueError("ttl_attribute: a key attribute cannot be the time to live")
+            ttl = self.columns.get(self.ttl_attribute or "")
+            if ttl is not None and not ttl.type.is_numeric:
+                raise ValueError(
+                    f"ttl_attribute: {self.ttl_attribute} is declared {ttl.type}; DynamoDB "
+                    "expires items by a number (epoch seconds)"
+                )
             for attr in self.key.attributes + [a for ix in self.indexes for a in ix.attributes]:
                 if self.key_type(attr).name in ("string_set", "number_set", "json", "boolean"):
                     raise ValueError(

@@ -30,6 +30,7 @@ def dynamodb_tables(spec: Spec) -> dict[str, dict[str, Any]]:
             "attributes": [{"name": a, "type": ds.key_type(a).dynamodb()} for a in keyed],
             "billing_mode": ds.billing_mode,
             "point_in_time_recovery": ds.point_in_time_recovery,
+            "ttl_attribute": ds.ttl_attribute,
             "global_secondary_indexes": [
                 {
                     "name": ix.name,

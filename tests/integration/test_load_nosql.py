@@ -1,4 +1,5 @@
 import csv
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -368,3 +369,30 @@ def test_a_deleted_table_is_loaded_again_though_the_ledger_has_the_file(
     client.get_waiter("table_not_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2})
     (rec,) = stages.load_nosql(spec)
     assert (rec.status, rec.counts.written) == ("ok", 3)
+
+
+def test_time_to_live_is_turned_on_where_the_endpoint_has_it(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """moto's server has UpdateTimeToLive (as AWS): it is turned on, once. dynalite has no
+    such operation and never expires items: the load goes on, saying so."""
+    pipeline.write("bought.json", BOUGHT)
+    table = unique("bought")
+    ds = dataset(table) | {"ttl_attribute": "expires_at"}
+    spec = pipeline.spec({"bought": ds}, stores=dynamodb_stores)
+    with caplog.at_level(logging.INFO, logger="dataferry"):
+        (first,) = stages.load_nosql(spec)
+        (again,) = stages.load_nosql(spec, ctx=stages.RunContext(force=True))
+    assert (first.status, again.status) == ("ok", "ok")
+    said = [r.getMessage() for r in caplog.records]
+    if dynamodb_stores:  # moto
+        ttl = ddb_client(spec).describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+        assert said.count(f"{table}: time to live by expires_at turned on") == 1
+        other = pipeline.spec(
+            {"bought": dataset(table) | {"ttl_attribute": "gone_at"}}, stores=dynamodb_stores
+        )
+        with pytest.raises(TargetError, match="expires items by expires_at; the spec says gone_at"):
+            stages.load_nosql(other, ctx=stages.RunContext(force=True))
+    else:
+        assert any("has no time to live" in m and table in m for m in said)

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dataferry.errors import SpecError
 from dataferry.spec import load_spec
@@ -263,3 +264,39 @@ def test_the_original_snowflake_spec_keeps_the_originals_objects_and_datasets() 
     )
     assert snow.raw_table("customer") == ("TEST_SCHEMA", "customer")
     assert snow.raw_table("customers_data") == ("TEST_SCHEMA", "customers_data_dynamodb")
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"ttl_attribute": "price"}, "DynamoDB expires items by a number"),
+        ({"ttl_attribute": "item"}, "a key attribute cannot be the time to live"),
+    ],
+)
+def test_a_time_to_live_that_cannot_work_is_refused(
+    tmp_path: Path, change: dict[str, str], why: str
+) -> None:
+    ds = {
+        "source": {"path": "b.json"},
+        "target": {"store": "dynamodb", "table": "bought"},
+        "key": {"hash": "item"},
+        "columns": {"item": {"type": "text"}, "price": {"type": "text"}},
+        **change,
+    }
+    (tmp_path / "dataferry.yaml").write_text(yaml.safe_dump({"version": 1, "datasets": {"b": ds}}))
+    with pytest.raises(SpecError, match=why):
+        load_spec(tmp_path / "dataferry.yaml", env={})
+
+
+def test_the_time_to_live_goes_into_the_terraform_export(tmp_path: Path) -> None:
+    from dataferry.terraform import dynamodb_tables
+
+    ds = {
+        "source": {"path": "b.json"},
+        "target": {"store": "dynamodb", "table": "bought"},
+        "key": {"hash": "item"},
+        "ttl_attribute": "expires_at",
+    }
+    (tmp_path / "dataferry.yaml").write_text(yaml.safe_dump({"version": 1, "datasets": {"b": ds}}))
+    tables = dynamodb_tables(load_spec(tmp_path / "dataferry.yaml", env={}))
+    assert tables["bought"]["ttl_attribute"] == "expires_at"

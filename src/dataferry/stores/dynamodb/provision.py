@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from .connection import translate
 __all__ = ["count", "create_table_args", "provision"]
 
 ACTIVE_DEADLINE_S = 300.0
+log = logging.getLogger("dataferry")
 
 
 def create_table_args(ds: Dataset) -> dict[str, Any]:
@@ -115,6 +117,8 @@ def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -
             f"{sorted(have_types)}; the spec says {sorted(want_keys)} {sorted(want_types)} "
             f"(nothing was changed)"
         )
+    if ds.ttl_attribute:
+        _time_to_live(client, table, ds.ttl_attribute)
     if created and ds.point_in_time_recovery:
         try:
             client.update_continuous_backups(
@@ -124,6 +128,48 @@ def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -
         except (BotoCoreError, ClientError) as e:
             raise translate(e, f"table {table}: turning on point-in-time recovery") from None
     return created
+
+
+def _time_to_live(client: Any, table: str, attribute: str) -> None:
+    """Turn on time to live by ``attribute`` unless it is on already. An endpoint without
+    the operation (dynalite: it never expires items) is told once, and the load goes on;
+    another attribute already in use is an error (DynamoDB allows one, changed only after
+    turning it off)."""
+    try:
+        current = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    except ClientError as e:
+        raise translate(e, f"table {table}: reading its time to live") from None
+    status, have = current.get("TimeToLiveStatus"), current.get("AttributeName")
+    if have == attribute and status in ("ENABLED", "ENABLING"):
+        return
+    if have and have != attribute and status in ("ENABLED", "ENABLING"):
+        raise TargetError(
+            f"DynamoDB table {table} expires items by {have}; the spec says {attribute} "
+            "(turn the old one off first; nothing was changed)"
+        )
+    try:
+        client.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+        )
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "UnknownOperationException":
+            _say_once(
+                f"the DynamoDB endpoint has no time to live: {table} items by "
+                f"{attribute} will not expire there (they do on AWS)"
+            )
+            return
+        raise translate(e, f"table {table}: turning on time to live by {attribute}") from None
+    log.info("%s: time to live by %s turned on", table, attribute)
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning("%s", message)
 
 
 def size_bytes(client: Any, ds: Dataset) -> int | None:

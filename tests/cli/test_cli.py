@@ -676,3 +676,26 @@ def test_db_bootstrap_makes_the_pipeline_role_and_is_idempotent(example: Path) -
     second = as_json(dataferry("db", "bootstrap", "-c", str(example), "--json", "--role", "etl"))
     assert "role etl exists" in second["done"]
     assert not [line for line in second["done"] if "created" in line]
+
+
+def test_a_dot_env_file_fills_in_what_the_environment_lacks(example: Path, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "# as the original's dev container had it\n"
+        "DATAFERRY_DYNAMODB_ENDPOINT=http://127.0.0.1:9\n"
+        'AWS_REGION="eu-central-1"\n'
+    )
+    shown = as_json(dataferry("config", "show", "-c", str(example), "--json", cwd=tmp_path))
+    assert "http://127.0.0.1:9" in json.dumps(shown)
+    assert "eu-central-1" in json.dumps(shown)
+    # the environment wins over the file
+    env = {"AWS_REGION": "ap-south-1"}
+    shown = as_json(
+        dataferry("config", "show", "-c", str(example), "--json", cwd=tmp_path, env=env)
+    )
+    assert "ap-south-1" in json.dumps(shown)
+    assert "eu-central-1" not in json.dumps(shown)
+    missing = dataferry(
+        "config", "show", "-c", str(example), env={"DATAFERRY_ENV_FILE": str(tmp_path / "no")}
+    )
+    assert missing.returncode == 3
+    assert "DATAFERRY_ENV_FILE" in missing.stderr

@@ -22,6 +22,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from .. import __version__, interrupt
+from ..env_file import load_env_file
 from ..errors import (
     DataferryError,
     InputError,
@@ -176,6 +177,7 @@ def common(
             _setup_logging(opts)
             try:
                 with interrupt.handle_signals():
+                    load_env_file()  # before the spec: it may name what the file sets
                     return fn(opts, **kwargs)
             except DataferryError as e:
                 _fail(opts, e)

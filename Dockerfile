@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1.7
-# dataferry as a container: `docker run --rm -v "$PWD:/work" dataferry run -c dataferry.yaml`
-# Multi-stage: the wheel is built in the first stage; the image carries only it.
+# dataferry as a container. On a Linux host, run it as yourself, so that what it writes
+# into the mounted folder (rejects, reports) is yours and the folder is writable to it:
+#   docker run --rm -u "$(id -u):$(id -g)" -v "$PWD:/work" dataferry run -c dataferry.yaml
+# Multi-stage: the wheel is built in the first stage; the image carries only it and its
+# pinned dependencies.
 
 FROM python:3.12-slim AS build
 WORKDIR /src
@@ -16,12 +19,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A user of its own: nothing here needs root. The image has no embedded stack (that is the
 # `embedded` extra): it talks to the servers its spec and environment name.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin dataferry
+# The dependencies first, as a layer of their own: every version pinned and every file's
+# hash checked (requirements/production.txt, the snowflake extra included); a change to
+# dataferry's own code leaves this layer as it was.
+COPY requirements/production.txt /tmp/production.txt
+RUN pip install --no-cache-dir --require-hashes -r /tmp/production.txt && rm /tmp/production.txt
+# Then dataferry itself, with nothing more (its dependencies are all above).
 COPY --from=build /dist/ /tmp/dist/
-# With the snowflake extra: the warehouse production runs against. DL3013 asks for
-# pinned packages; this is the wheel built above, whose metadata bounds the extra's
-# versions (a pin here would repeat pyproject.toml's).
 # hadolint ignore=DL3013
-RUN whl="$(ls /tmp/dist/*.whl)" && pip install --no-cache-dir "${whl}[snowflake]" && rm -rf /tmp/dist
+RUN whl="$(ls /tmp/dist/*.whl)" && pip install --no-cache-dir --no-deps "${whl}" && rm -rf /tmp/dist
 # RDS's CA bundle, fetched at build: IAM logins (stores.postgres.iam_auth) verify the
 # server with it. Named for those logins only, not as PGSSLROOTCERT, which would make libpq
 # check every other server against it too.

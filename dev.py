@@ -6,7 +6,8 @@
     python3 dev.py lint    # ruff check, ruff format --check, mypy
 
 It makes .venv/ beside this file and installs dataferry with its embedded and dev extras
-there, again only when pyproject.toml changes. Standard library only.
+there (within requirements/production.txt's pins, the image's), again only when
+pyproject.toml or that lock changes. Standard library only.
 """
 
 from __future__ import annotations
@@ -24,10 +25,24 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".dataferry-installed"
 EXAMPLE = ROOT / "examples" / "retail" / "dataferry.yaml"
+LOCK = ROOT / "requirements" / "production.txt"
+
+
+def _constraints() -> Path:
+    """The image's lock as pip constraints (its pins, not its hashes: pip would read those
+    as --require-hashes for every package), so the tests run the versions that ship."""
+    pins = []
+    for line in LOCK.read_text(encoding="utf-8").splitlines():
+        line = line.strip().rstrip("\\").strip()
+        if line and not line.startswith(("#", "--hash")):
+            pins.append(line)
+    out = VENV / "production-constraints.txt"
+    out.write_text("\n".join(pins) + "\n", encoding="utf-8")
+    return out
 
 
 def _ensure_env() -> None:
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == want:
         return
     if not (BIN / "python").exists() and not (BIN / "python.exe").exists():
@@ -36,8 +51,10 @@ def _ensure_env() -> None:
     print("installing dataferry[embedded,dev] into .venv ...", file=sys.stderr)
     py = str(BIN / "python")
     subprocess.run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    pins = str(_constraints())
     subprocess.run(
-        [py, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[embedded,dev]"], check=True
+        [py, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[embedded,dev]", "-c", pins],
+        check=True,
     )
     STAMP.write_text(want)
 

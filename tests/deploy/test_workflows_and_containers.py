@@ -118,7 +118,8 @@ def test_dockerfile_is_multi_stage_non_root_and_lint_clean() -> None:
     assert all(b.startswith("python:") and b.endswith("-slim") for b, _ in stages[:2])
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     assert 'ENTRYPOINT ["dataferry"]' in text
-    assert '"${whl}[snowflake]"' in text  # the production warehouse's connector is in it
+    # the production warehouse's connector is in the image's lock (a test below checks it)
+    assert "requirements/production.txt" in text
     # The wheel puts hadolint beside this Python, which need not be on PATH.
     beside = Path(sys.executable).parent / "hadolint"
     hadolint = str(beside) if beside.exists() else shutil.which("hadolint")
@@ -157,3 +158,30 @@ def test_terraform_applies_the_reviewed_plan_with_the_write_role_only_in_product
             if step.get("uses", "").startswith("hashicorp/setup-terraform"):
                 assert step["with"]["terraform_version"] == "${{ env.TF_VERSION }}"
     assert re.fullmatch(r"1\.1\d\.\d+", wf["env"]["TF_VERSION"])
+
+
+def test_the_image_lock_agrees_with_pyproject_and_is_what_the_image_installs() -> None:
+    """requirements/production.txt pins every dependency (and the snowflake extra) at a
+    version pyproject.toml allows, with hashes; the image installs it as its own layer
+    and dataferry's wheel without dependencies on top."""
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for r in project["optional-dependencies"]["snowflake"]]
+    lock = (REPO / "requirements" / "production.txt").read_text()
+    pins: dict[str, list[str]] = {}
+    for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", lock, re.M):
+        pins.setdefault(name.lower().replace("_", "-"), []).append(version)
+    for req in wanted:
+        versions = pins.get(req.name.lower().replace("_", "-"))
+        assert versions, f"{req.name} is not in the lock"
+        assert all(req.specifier.contains(v, prereleases=True) for v in versions), (req, versions)
+    entries = re.findall(r"^[A-Za-z0-9_.-]+==", lock, re.M)
+    assert lock.count("--hash=sha256:") >= len(entries)
+    docker = (REPO / "Dockerfile").read_text()
+    assert "--require-hashes -r /tmp/production.txt" in docker
+    assert docker.index("production.txt") < docker.index("COPY --from=build")
+    assert '--no-deps "${whl}"' in docker

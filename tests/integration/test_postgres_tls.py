@@ -224,7 +224,9 @@ def test_iam_token_login_over_verified_tls_with_the_signing_clock_frozen(
 
     frozen = dt.datetime(2026, 11, 30, 9, 0, 0)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: frozen)
-    token = boto3.client("rds", region_name="us-west-2").generate_db_auth_token(
+    # a session of its own: boto3's default one keeps the keys of whichever test made it
+    rds = boto3.session.Session().client("rds", region_name="us-west-2")
+    token = rds.generate_db_auth_token(
         DBHostname="localhost", Port=tls_server["port"], DBUsername=IAM_ROLE, Region="us-west-2"
     )
     spec = _iam_spec(pipeline, tls_server)

@@ -4,7 +4,6 @@ credentials (no call to AWS) and valid for 15 minutes; RDS accepts it only over 
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -21,8 +20,9 @@ def region_of_host(host: str) -> str | None:
     return found[1] if found else None
 
 
-@functools.lru_cache(maxsize=8)
 def _client(region: str) -> Any:
+    # A client per token: it takes the credentials of this moment (a role's renewed ones,
+    # not those of the first connection); a run opens only a few connections.
     import boto3
 
     return boto3.session.Session().client("rds", region_name=region)

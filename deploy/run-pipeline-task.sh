@@ -39,7 +39,9 @@ echo "task definition: $revision"
 
 overrides='{}'
 if [ $# -gt 0 ]; then
-  overrides=$(jq -cn '{containerOverrides: [{name: "dataferry", command: $ARGS.positional}]}' --args "$@")
+  # One argument a line into jq's input: as jq's own arguments, a "-c" among them would be
+  # read as one of its options.
+  overrides=$(printf '%s\n' "$@" | jq -Rnc '{containerOverrides: [{name: "dataferry", command: [inputs]}]}')
 fi
 task=$(
   aws ecs run-task \
@@ -85,7 +87,7 @@ if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   {
     echo "### dataferry, ECS task \`${task##*/}\`: exit ${code:-none}"
     echo
-    [ -n "$verdict" ] && printf '`%s`\n\n' "$verdict"
+    [ -n "$verdict" ] && printf '%s\n\n' "\`$verdict\`"
     [ -n "$reason" ] && printf 'Stopped: %s\n\n' "$reason"
     echo "<details><summary>the last lines of its log</summary>"
     echo

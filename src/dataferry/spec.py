@@ -468,10 +468,18 @@ class Models(_Model):
     tables: dict[str, Model] = Field(default_factory=dict)
 
 
-class StackSettings(_Model):
+class StackSettings(_Connection):
     dir: Path = Path(".dataferry")
     # The embedded DynamoDB endpoint: dynalite (Node.js, LevelDB) unless it cannot be had.
     dynamodb: Literal["auto", "dynalite", "moto"] = "auto"
+    postgres_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also open the embedded PostgreSQL on 127.0.0.1:<port> at `stack up` "
+        "(for a GUI client, or a dev container's forwarded port); it listens on a socket "
+        "in its folder only otherwise.",
+    )
 
 
 class Spec(_Model):

@@ -385,3 +385,46 @@ def test_ctrl_c_while_waiting_for_the_stack_lock_ends_the_command(tmp_path: Path
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_postgres_port_opens_at_up_and_closes_at_down(tmp_path: Path) -> None:
+    """stack.postgres_port: a GUI client on the host (or a dev container's forwarded
+    port) reaches the embedded server on 127.0.0.1, as well as through its socket."""
+    port = _free_port()
+    stack = EmbeddedStack(tmp_path / "stack", postgres_port=port)
+    try:
+        services = {s.service: s for s in stack.up()}
+        tcp = services["postgres-tcp"]
+        assert tcp.running
+        assert tcp.url == f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        with psycopg.connect(tcp.url, connect_timeout=5) as conn:
+            # the same server as through the socket
+            via_tcp = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+        with psycopg.connect(services["postgres"].url or "", connect_timeout=5) as conn:
+            assert conn.execute("SELECT pg_postmaster_start_time()").fetchone() == via_tcp
+        again = {s.service: s for s in stack.up()}  # up twice: the same forwarder
+        assert again["postgres-tcp"].pid == tcp.pid
+    finally:
+        stopped = stack.down()
+    assert "postgres-tcp" in stopped
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=2)
+
+
+def test_a_postgres_port_in_use_is_named(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = EmbeddedStack(tmp_path / "stack", postgres_port=port)
+        try:
+            with pytest.raises(StackError, match=f"127.0.0.1:{port} could not be opened"):
+                stack.up()
+        finally:
+            stack.down()

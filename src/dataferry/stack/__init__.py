@@ -50,16 +50,22 @@ def _require(module: str, what: str) -> None:
 class EmbeddedStack:
     """The local services for one spec, rooted at its stack folder."""
 
-    def __init__(self, root: Path, dynamodb: Literal["auto", "dynalite", "moto"] = "auto") -> None:
+    def __init__(
+        self,
+        root: Path,
+        dynamodb: Literal["auto", "dynalite", "moto"] = "auto",
+        postgres_port: int | None = None,
+    ) -> None:
         for module in _NEEDED:
             _require(module, "the embedded stack")
         # Absolute: the detached servers must find their files whatever their cwd.
         self.root = root.resolve()
         self.dynamodb_choice = dynamodb
+        self.postgres_port = postgres_port  # also on 127.0.0.1:<port> (stack up)
 
     @classmethod
     def for_spec(cls, spec: Spec) -> EmbeddedStack:
-        return cls(spec.stack_dir, spec.stack.dynamodb)
+        return cls(spec.stack_dir, spec.stack.dynamodb, spec.stack.postgres_port)
 
     @property
     def postgres_dir(self) -> Path:
@@ -131,14 +137,26 @@ class EmbeddedStack:
 
     def up(self) -> list[ServiceStatus]:
         with self._locked("starting"):
-            self._start_postgres()
+            url = self._start_postgres()
+            if self.postgres_port is not None:
+                self._open_postgres_port(url, self.postgres_port)
             self._start_dynamodb()
         return self.status()
+
+    def _open_postgres_port(self, url: str, port: int) -> None:
+        from psycopg.conninfo import conninfo_to_dict
+
+        from . import postgres_tcp
+
+        params = conninfo_to_dict(url)
+        socket = Path(str(params["host"])) / f".s.PGSQL.{params['port']}"
+        postgres_tcp.start(self.root, socket, port)
 
     def down(self) -> dict[str, str]:
         """Stop what runs; per service, how it ended."""
         from . import embedded_dynamodb_server as dynamodb
         from . import embedded_postgres_server as postgres
+        from . import postgres_tcp
 
         stopped: dict[str, str] = {}
         failures: list[str] = []
@@ -146,6 +164,7 @@ class EmbeddedStack:
             # each is stopped even when the other cannot be
             for service, stop, folder in (
                 ("dynamodb", dynamodb.stop, self.dynamodb_dir),
+                ("postgres-tcp", postgres_tcp.stop, self.root),
                 ("postgres", postgres.stop, self.postgres_dir),
             ):
                 try:
@@ -165,7 +184,16 @@ class EmbeddedStack:
         pg = postgres.status(self.postgres_dir)
         dd = dynamodb.status(self.dynamodb_dir)
         pg_detail = "" if pg.state in ("ready", "down") else pg.state
-        return [
+        services = [
             ServiceStatus("postgres", pg.running, pg.url, pg.data_dir, pg.pid, pg_detail),
             ServiceStatus("dynamodb", dd.running, dd.url, dd.data_dir, dd.pid, dd.engine or ""),
         ]
+        if self.postgres_port is not None:
+            from . import postgres_tcp
+
+            tcp = postgres_tcp.status(self.root)
+            detail = f"127.0.0.1:{self.postgres_port} -> the socket"
+            services.insert(
+                1, ServiceStatus("postgres-tcp", tcp.running, tcp.url, self.root, tcp.pid, detail)
+            )
+        return services

@@ -29,6 +29,7 @@ __all__ = [
     "end_process",
     "identify",
     "read_record",
+    "reap",
     "spawn_detached",
     "write_atomic",
 ]
@@ -90,11 +91,11 @@ def identify(pid: int, started: float | None, markers: Sequence[str]) -> psutil.
         if started is not None and abs(proc.create_time() - started) > START_TIME_SLACK_S:
             return None
         if proc.status() == psutil.STATUS_ZOMBIE:
-            _reap(pid)  # a server of ours that died: collect it
+            reap(pid)  # a server of ours that died: collect it
             return None
         argv = set(proc.cmdline())
     except psutil.NoSuchProcess:
-        _reap(pid)
+        reap(pid)
         return None
     except (psutil.Error, OSError):
         return None
@@ -128,7 +129,7 @@ def exit_status(pid: int) -> int | None:
     return None
 
 
-def _reap(pid: int, wait_s: float = 0.0) -> None:
+def reap(pid: int, wait_s: float = 0.0) -> None:
     """Collect a server of ours that has ended. ``wait_s``: a process seen gone may still
     be exiting (no longer listed, not yet waitable) for a moment."""
     for proc in [p for p in _detached if p.pid == pid]:
@@ -145,7 +146,7 @@ def _gone(proc: psutil.Process) -> bool:
     except psutil.Error:
         gone = True
     if gone:
-        _reap(proc.pid, 1.0)  # a child of ours stays a zombie until waited for
+        reap(proc.pid, 1.0)  # a child of ours stays a zombie until waited for
     return gone
 
 

@@ -160,6 +160,9 @@ resource "aws_iam_role" "github_pipeline" {
 # GitHub's jobs touch no data: they push the image and start the task in the VPC, which
 # has the pipeline policy (pipeline_task.tf).
 data "aws_iam_policy_document" "launcher" {
+  # run-task and iam:PassRole, as the schedule has them (pipeline_task.tf)
+  source_policy_documents = [data.aws_iam_policy_document.run_pipeline_task.json]
+
   statement {
     sid = "PushThePipelineImage"
     actions = [
@@ -178,33 +181,9 @@ data "aws_iam_policy_document" "launcher" {
   }
 
   statement {
-    sid     = "RunThePipelineTask"
-    actions = ["ecs:RunTask"]
-    resources = [
-      "arn:${data.aws_partition.current.partition}:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:task-definition/${local.pipeline_name}:*",
-    ]
-    condition {
-      test     = "ArnEquals"
-      variable = "ecs:cluster"
-      values   = [aws_ecs_cluster.pipeline.arn]
-    }
-  }
-
-  statement {
     sid       = "FollowTheTask"
     actions   = ["ecs:DescribeTasks"]
     resources = ["arn:${data.aws_partition.current.partition}:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:task/${aws_ecs_cluster.pipeline.name}/*"]
-  }
-
-  statement {
-    sid       = "HandItsRolesToECS"
-    actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.pipeline_execution.arn, aws_iam_role.pipeline_task.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
-    }
   }
 
   statement {

@@ -277,7 +277,8 @@ resource "aws_iam_role" "scheduler" {
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
 }
 
-data "aws_iam_policy_document" "scheduler" {
+# Starting the task: what the schedule and the GitHub jobs (iam.tf, launcher) both need.
+data "aws_iam_policy_document" "run_pipeline_task" {
   statement {
     sid     = "RunThePipelineTask"
     actions = ["ecs:RunTask"]
@@ -307,5 +308,5 @@ resource "aws_iam_role_policy" "scheduler" {
   count  = var.pipeline_schedule == null ? 0 : 1
   name   = "run-the-pipeline-task"
   role   = aws_iam_role.scheduler[0].id
-  policy = data.aws_iam_policy_document.scheduler.json
+  policy = data.aws_iam_policy_document.run_pipeline_task.json
 }

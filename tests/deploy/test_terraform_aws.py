@@ -101,6 +101,22 @@ def test_providers_are_pinned_where_they_validate_offline() -> None:
     assert terraform["required_version"] == ">= 1.10"  # the S3 backend's use_lockfile
 
 
+def _initialised(module: Path, tmp_path: Path, plugins: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of ``module`` after `terraform init` against the offline provider cache."""
+    work = tmp_path / module.name
+    shutil.copytree(module, work, ignore=shutil.ignore_patterns(".terraform*"))
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    init = subprocess.run(
+        ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    return work, env
+
+
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 def test_terraform_fmt_and_validate(tmp_path: Path) -> None:
     fmt = subprocess.run(
@@ -112,18 +128,8 @@ def test_terraform_fmt_and_validate(tmp_path: Path) -> None:
     plugins = _plugin_dir()
     if plugins is None:
         pytest.skip("no local provider cache (registry.terraform.io) to validate offline")
-    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
     for module in (AWS, AWS.parent / "bootstrap"):  # the ones whose provider is cached
-        work = tmp_path / module.name
-        shutil.copytree(module, work, ignore=shutil.ignore_patterns(".terraform*"))
-        init = subprocess.run(
-            ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert init.returncode == 0, init.stdout + init.stderr
+        work, env = _initialised(module, tmp_path, plugins)
         validate = subprocess.run(
             ["terraform", "validate", "-no-color"],
             cwd=work,
@@ -144,17 +150,7 @@ def test_terraform_test_with_a_mocked_provider(tmp_path: Path, environment: str)
     plugins = _plugin_dir()
     if plugins is None:
         pytest.skip("no local provider cache (registry.terraform.io) to run offline")
-    work = tmp_path / "aws"
-    shutil.copytree(AWS, work, ignore=shutil.ignore_patterns(".terraform*"))
-    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    init = subprocess.run(
-        ["terraform", "init", "-backend=false", f"-plugin-dir={plugins}", "-input=false"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert init.returncode == 0, init.stdout + init.stderr
+    work, env = _initialised(AWS, tmp_path, plugins)
     test = subprocess.run(
         ["terraform", "test", "-no-color", f"-var-file=environments/{environment}.tfvars"],
         cwd=work,

@@ -113,6 +113,17 @@ def _setup_logging(opts: Options) -> None:
     logging.getLogger("psycopg").setLevel(logging.DEBUG if opts.verbose >= 2 else logging.ERROR)
 
 
+def _report_dir_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--report-dir",
+        "report_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        metavar="DIR",
+        help=help_text,
+    )
+
+
 def common(
     datasets: bool = False,
     rejects: bool = False,
@@ -253,14 +264,9 @@ def common(
                 "another dataferry run that is writing it.",
             )(wrapper)
         if rejects or etl:
-            wrapper = click.option(
-                "--report-dir",
-                "report_dir",
-                type=click.Path(path_type=Path, file_okay=False),
-                default=None,
-                metavar="DIR",
-                help="Where the run's report goes (<run id>.json and .html; default: "
-                "reports/ in the stack folder). `dataferry report` shows it.",
+            wrapper = _report_dir_option(
+                "Where the run's report goes (<start>-<run id>.json and .html; default: "
+                "reports/ in the stack folder). `dataferry report` shows it."
             )(wrapper)
             wrapper = click.option(
                 "--summary",
@@ -652,14 +658,7 @@ def history_cmd(opts: Options, history_dataset: str | None, limit: int) -> None:
 @cli.command("report")
 @common(terraform=False)
 @click.argument("run_id", required=False, metavar="[RUN_ID]")
-@click.option(
-    "--report-dir",
-    "report_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    metavar="DIR",
-    help="Where the reports are (default: reports/ in the stack folder).",
-)
+@_report_dir_option("Where the reports are (default: reports/ in the stack folder).")
 @click.option("--open", "open_page", is_flag=True, help="Open the HTML page in a browser.")
 def report_cmd(opts: Options, run_id: str | None, open_page: bool) -> None:
     """A run's report: what it loaded, rows and time per table, reconciliation, rejects

@@ -188,9 +188,10 @@ def unchanged_since(
     target table is gone (dropped since: the ledger no longer describes the data)."""
     if not path.is_file():
         raise InputError(str(path), "no such file")
-    if ctx.force or not target_exists():
-        return None
-    return already_loaded(ok_loads(), path, record, mode)
+    with record.step("check ledger"):
+        if ctx.force or not target_exists():
+            return None
+        return already_loaded(ok_loads(), path, record, mode)
 
 
 def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:

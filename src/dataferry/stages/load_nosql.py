@@ -164,15 +164,14 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
 
     with rejects_kept(log, record), ledgered(record, save_failure, ctx):
         check_rejects_folder(log.dest)
-        with record.step("check ledger"):
-            earlier = unchanged_since(
-                path,
-                record,
-                ds.mode,
-                ctx,
-                lambda: ddb.ok_loads(client, name, table=ledger),
-                lambda: ddb.count(client, ds) is not None,
-            )
+        earlier = unchanged_since(
+            path,
+            record,
+            ds.mode,
+            ctx,
+            lambda: ddb.ok_loads(client, name, table=ledger),
+            lambda: ddb.count(client, ds) is not None,
+        )
         if earlier is not None:
             ddb.record_load(client, skip(record, earlier), ledger)
             return record

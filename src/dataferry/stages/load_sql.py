@@ -60,15 +60,14 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
         pg.translated(f"{name}: {path.name}"),
     ):
         check_rejects_folder(log.dest)
-        with record.step("check ledger"):
-            earlier = unchanged_since(
-                path,
-                record,
-                ds.mode,
-                ctx,
-                lambda: pg.ok_loads(conn, name),
-                lambda: pg.count(conn, ds) is not None,
-            )
+        earlier = unchanged_since(
+            path,
+            record,
+            ds.mode,
+            ctx,
+            lambda: pg.ok_loads(conn, name),
+            lambda: pg.count(conn, ds) is not None,
+        )
         if earlier is not None:
             with conn.transaction():
                 pg.record_load(conn, skip(record, earlier))

@@ -601,7 +601,8 @@ def test_the_report_page_renders_in_a_real_browser(example: Path, tmp_path: Path
     from playwright.sync_api import sync_playwright
 
     chromium = _chromium()
-    payload = as_json(dataferry("run", "-c", str(example), "--force", "--json"))
+    # every table written, models included: the page shows all of it (and docs/images too)
+    payload = as_json(dataferry("run", "-c", str(example), "--force", "--full-refresh", "--json"))
     page_file = Path(payload["report"]).resolve()
     report = json.loads(page_file.with_suffix(".json").read_text(encoding="utf-8"))
     problems: list[str] = []

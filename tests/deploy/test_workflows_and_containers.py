@@ -135,6 +135,13 @@ def test_dev_container_brings_up_the_embedded_stack() -> None:
         ".venv/bin/dataferry stack up -c examples/retail/dataferry.yaml"
     )
     assert config["postCreateCommand"] == "python3 dev.py lint"  # makes .venv
+    # as the original's: a .env file (made empty when missing, so the container starts),
+    # and the embedded PostgreSQL forwarded on 5432
+    assert config["runArgs"] == ["--env-file", "${localWorkspaceFolder}/.env"]
+    assert config["initializeCommand"] == "touch .env"
+    assert config["forwardPorts"] == [5432]
+    assert config["containerEnv"]["DATAFERRY_POSTGRES_TCP_PORT"] == "5432"
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
 
 
 def test_terraform_applies_the_reviewed_plan_with_the_write_role_only_in_production() -> None:

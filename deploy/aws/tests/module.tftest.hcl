@@ -120,6 +120,17 @@ run "the_environment_applies" {
     error_message = "throttles and system errors alarms on every table"
   }
   assert {
+    condition = alltrue([
+      for name in keys(var.pipeline_secrets) :
+      contains([for s in jsondecode(aws_ecs_task_definition.pipeline.container_definitions)[0].secrets : s.name], name)
+    ])
+    error_message = "every pipeline secret reaches the task through ECS (the Snowflake key)"
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.pipeline.container_definitions)[0].readonlyRootFilesystem
+    error_message = "the task's root filesystem is read-only"
+  }
+  assert {
     condition     = length(aws_scheduler_schedule.pipeline) == (var.pipeline_schedule == null ? 0 : 1)
     error_message = "a schedule exactly when one is asked for"
   }

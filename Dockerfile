@@ -5,14 +5,19 @@
 # Multi-stage: the wheel is built in the first stage; the image carries only it and its
 # pinned dependencies.
 
-FROM python:3.12-slim AS build
+# The base by digest: the same bytes every build. The digest is python:3.12-slim-bookworm
+# as public Dockerfiles pin it (no registry was reachable where this was written, so it
+# was not pulled there); Dependabot (.github/dependabot.yml) proposes each new one.
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm@sha256:782412e85d0f0984994c290652577d4018aff08145c85b262bb63dc0c7522254
+
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.6.1
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN python -m build --wheel --outdir /dist
 
-FROM python:3.12-slim AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1

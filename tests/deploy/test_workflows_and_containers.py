@@ -114,8 +114,10 @@ def test_dockerfile_is_multi_stage_non_root_and_lint_clean() -> None:
     # build (the wheel), runtime (dataferry alone), pipeline (with the project, for the
     # ECS task), and the default target: runtime again
     assert [name for _, name in stages] == ["build", "runtime", "pipeline", ""]
-    assert [base for base, _ in stages][2:] == ["runtime", "runtime"]
-    assert all(b.startswith("python:") and b.endswith("-slim") for b, _ in stages[:2])
+    assert [base for base, _ in stages] == ["${PYTHON_IMAGE}"] * 2 + ["runtime"] * 2
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
+    assert base is not None
+    assert re.fullmatch(r"python:3\.12-slim-bookworm@sha256:[0-9a-f]{64}", base[1])
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     assert 'ENTRYPOINT ["dataferry"]' in text
     # the production warehouse's connector is in the image's lock (a test below checks it)

@@ -472,6 +472,11 @@ class StackSettings(_Connection):
     dir: Path = Path(".dataferry")
     # The embedded DynamoDB endpoint: dynalite (Node.js, LevelDB) unless it cannot be had.
     dynamodb: Literal["auto", "dynalite", "moto"] = "auto"
+    reports_kept: int = Field(
+        default=200,
+        ge=1,
+        description="Run reports kept in the reports folder; the oldest go first.",
+    )
     postgres_port: int | None = Field(
         default=None,
         ge=1,

@@ -122,3 +122,25 @@ def test_find_report_by_prefix_latest_or_a_clear_error(tmp_path: Path) -> None:
         find_report(tmp_path, "aa")
     with pytest.raises(DataferryError, match="no run report of run ccc"):
         find_report(tmp_path, "ccc")
+
+
+def test_the_oldest_reports_go_past_the_number_kept(spec: Spec, tmp_path: Path) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a report: left alone")
+    for minute in range(5):
+        started = dt.datetime(2026, 11, 30, 8, minute, tzinfo=dt.timezone.utc)
+        report = build_report(
+            spec,
+            run_id=f"{minute:012x}",
+            command="run",
+            records=[],
+            started_at=started,
+            seconds=1.0,
+        )
+        write_report(report, folder, keep=3)
+    kept = sorted(p.name for p in folder.iterdir())
+    assert kept == [
+        *(f"20261130T08{m:02d}00Z-{m:012x}.{ext}" for m in (2, 3, 4) for ext in ("html", "json")),
+        "notes.txt",
+    ]

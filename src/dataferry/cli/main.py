@@ -358,7 +358,7 @@ def _leave_report(
     )
     warn = logging.getLogger("dataferry").warning
     try:
-        _, opts.report = write_report(report, folder)
+        _, opts.report = write_report(report, folder, keep=spec.stack.reports_kept)
     except OSError as e:
         warn("the run report could not be written to %s: %s", folder, e.strerror or e)
     if opts.summary is not None:

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,9 +209,12 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_report(report: Mapping[str, Any], folder: Path) -> tuple[Path, Path]:
+def write_report(
+    report: Mapping[str, Any], folder: Path, keep: int | None = None
+) -> tuple[Path, Path]:
     """Write ``<start>-<run id>.json`` and ``.html`` into ``folder`` (the start in UTC,
-    ``20261130T081502Z``: the folder lists the runs in order); their paths."""
+    ``20261130T081502Z``: the folder lists the runs in order); their paths. With
+    ``keep``, the oldest reports beyond that many are removed."""
     from .html_page import render_html
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -223,7 +227,21 @@ def write_report(report: Mapping[str, Any], folder: Path) -> tuple[Path, Path]:
     # Read back from the JSON text, so the page shows exactly what the JSON holds.
     _write_atomic(page, render_html(json.loads(text)))
     _write_atomic(as_json, text + "\n")
+    if keep is not None:
+        _prune(folder, keep)
     return as_json, page
+
+
+_REPORT_NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]+\.(json|html)$")
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove the oldest runs' reports past ``keep``: only files named as reports are
+    touched, whatever else the folder holds."""
+    runs = sorted({p.stem for p in folder.iterdir() if _REPORT_NAME.match(p.name)})
+    for stem in runs[:-keep]:
+        for suffix in (".json", ".html"):
+            (folder / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def _reports(folder: Path) -> Iterable[Path]:

@@ -100,6 +100,7 @@ def _dynamodb(spec: Spec, ask: _Ask) -> dict[str, Any]:
     out: dict[str, Any] = {"endpoint": target.display, "tables": tables, "history": history}
     if not target.embedded:
         out["note"] = "rows: DynamoDB's ItemCount, refreshed by AWS about every 6 hours"
+        out["estimated"] = True  # not a count to reconcile against
     return out
 
 

@@ -144,3 +144,28 @@ def test_the_oldest_reports_go_past_the_number_kept(spec: Spec, tmp_path: Path) 
         *(f"20261130T08{m:02d}00Z-{m:012x}.{ext}" for m in (2, 3, 4) for ext in ("html", "json")),
         "notes.txt",
     ]
+
+
+def test_an_estimated_item_count_is_not_reconciled_against(spec: Spec) -> None:
+    """DynamoDB's ItemCount (AWS, or any endpoint but the embedded one) is hours old: a
+    load just made would look short of items. No check is made on it."""
+    items = _record(spec, "items_data", "dynamodb", counts=LoadCounts(read=24, written=24))
+    targets = {
+        "dynamodb": {
+            "endpoint": "AWS DynamoDB (us-west-2)",
+            "estimated": True,
+            "tables": [{"dataset": "items_data", "table": "items_data", "rows": 0}],
+        }
+    }
+    report = build_report(
+        spec,
+        run_id="abc123def456",
+        command="load nosql",
+        records=[items],
+        started_at=items.started_at,
+        seconds=1.0,
+        targets=targets,
+    )
+    (entry,) = report["datasets"]
+    assert entry["checks"] == []
+    assert entry["table_rows_after"] is None

@@ -258,6 +258,8 @@ def _targets(report: Mapping[str, Any]) -> str:
         rows = [[_e(t["dataset"]), _e(t["table"]), _n(t["rows"])] for t in info["tables"]]
         parts.append(f"<h3>{_e(target)}: {_e(info['endpoint'])}</h3>")
         parts.append(_table(["dataset", "table", "rows"], rows, numeric={2}))
+        if info.get("note"):
+            parts.append(f'<p class="meta">{_e(info["note"])}</p>')
     if report.get("targets_note"):
         parts.append(f'<p class="meta">{_e(report["targets_note"])}</p>')
     return "".join(parts)

@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LoadCounts", "LoadRecord", "file_fingerprint", "new_run_id", "utcnow"]
+__all__ = [
+    "LoadCounts",
+    "LoadRecord",
+    "file_fingerprint",
+    "new_run_id",
+    "outcome",
+    "utcnow",
+]
 
 
 def new_run_id() -> str:
@@ -73,6 +80,24 @@ class LoadRecord:
     steps: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
 
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def store(self) -> str:
+        """The target whose tables and ledger hold this load: postgres, dynamodb or
+        warehouse (a model is built in the warehouse)."""
+        return "warehouse" if self.target == "model" else self.target
+
+    @property
+    def tells_new_from_changed(self) -> bool:
+        """DynamoDB's puts do not say whether an item was new or changed, and a model is
+        rebuilt whole: their new / changed / unchanged are unknown, not 0."""
+        return self.target not in ("dynamodb", "model")
+
     def flat(self) -> dict[str, Any]:
         """One level of keys, for ledger rows and --json output."""
         d = asdict(self)
@@ -89,3 +114,12 @@ class LoadRecord:
             yield
         finally:
             self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - began
+
+
+def outcome(status: str, deleted: int) -> str:
+    """A load's status as people read it in tables and summaries."""
+    if status == "skipped":
+        return "skipped: unchanged"
+    if status == "ok" and deleted:
+        return f"ok, {deleted} deleted"
+    return status

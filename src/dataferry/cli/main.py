@@ -77,14 +77,24 @@ class Options:
     completed: list[Any] = field(default_factory=list)  # the run's ended loads, in order
     command: str = ""  # "load sql", for the report
     loaded: Spec | None = None  # the spec a writing command runs, once read
+    outputs: dict[str, Any] | None = None  # Terraform's, once read
 
     def spec(self) -> Spec:
         spec = load_spec(self.config)
         if self.from_terraform is not None:
-            from ..terraform_outputs import apply_outputs, read_outputs
+            from ..terraform_outputs import apply_outputs
 
-            spec = apply_outputs(spec, read_outputs(self.from_terraform))
+            spec = apply_outputs(spec, self.terraform_outputs())
         return spec
+
+    def terraform_outputs(self) -> dict[str, Any]:
+        """`terraform output -json`, read once however many times it is asked for."""
+        from ..terraform_outputs import read_outputs
+
+        assert self.from_terraform is not None
+        if self.outputs is None:
+            self.outputs = read_outputs(self.from_terraform)
+        return self.outputs
 
 
 def _setup_logging(opts: Options) -> None:
@@ -299,7 +309,6 @@ def _after_run_counts(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Each touched target's rows after the run, for the report's reconciliation; or
     None and why they were not counted (a target that is gone is not waited for)."""
-    from ..reports.run_report import STAGE_OF
     from ..status import status
 
     if opts.loaded is None or opts.run_id is None:
@@ -308,14 +317,7 @@ def _after_run_counts(
         return None, "targets not counted: the run was interrupted"
     if isinstance(err, (TargetUnavailable, StackError)):
         return None, "targets not counted: a target could not be reached"
-    touched = {STAGE_OF.get(r.target) for r in opts.completed}
-    only = {
-        target
-        for target, stage in (("postgres", "load sql"), ("dynamodb", "load nosql"))
-        if stage in touched
-    }
-    if "etl" in touched:
-        only.add("warehouse")
+    only = {r.store for r in opts.completed}
     if not only:
         return None, None
     try:
@@ -782,9 +784,7 @@ def db_bootstrap(opts: Options, role: str, master_secret: str | None) -> None:
     spec = opts.spec()
     master_user = None
     if opts.from_terraform is not None and master_secret is None:
-        from ..terraform_outputs import read_outputs
-
-        outputs = read_outputs(opts.from_terraform)
+        outputs = opts.terraform_outputs()
         master_secret = outputs.get("rds_master_secret_arn")
         master_user = outputs.get("rds_username")
     done = bootstrap_as_master(spec, role, master_secret, master_user, opts.wait_s)

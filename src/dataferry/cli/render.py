@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..ledger import LoadRecord
+from ..ledger import LoadRecord, outcome
 
 __all__ = ["emit_json", "records_table", "status_tables"]
 
@@ -37,9 +37,7 @@ def emit_json(payload: Any) -> None:
 
 
 def _seconds(r: LoadRecord) -> str:
-    if r.finished_at is None:
-        return ""
-    return f"{(r.finished_at - r.started_at).total_seconds():.2f}"
+    return "" if r.seconds is None else f"{r.seconds:.2f}"
 
 
 def records_table(stage: str, records: Iterable[LoadRecord]) -> Table:
@@ -56,17 +54,14 @@ def _count_cells(r: LoadRecord) -> list[str]:
     """read, written, new, changed, unchanged, rejected: ``-`` where it is unknown
     (DynamoDB puts do not tell new from changed; a model is rebuilt whole)."""
     c = r.counts
-    unknown = r.target in ("dynamodb", "model")
-    split = ["-"] * 3 if unknown else [str(c.inserted), str(c.updated), str(c.unchanged)]
+    split = [str(c.inserted), str(c.updated), str(c.unchanged)]
+    if not r.tells_new_from_changed:
+        split = ["-"] * 3
     return [str(c.read), str(c.written), *split, str(c.rejected)]
 
 
 def _status(r: LoadRecord) -> str:
-    if r.status == "skipped":
-        return "skipped: unchanged"
-    if r.counts.deleted:
-        return f"ok, {r.counts.deleted} deleted"
-    return r.status
+    return outcome(r.status, r.counts.deleted)
 
 
 def _when(value: Any) -> str:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..ledger import outcome
+
 __all__ = ["report_markdown"]
 
 _COLUMNS = (
@@ -19,14 +21,6 @@ _COLUMNS = (
 def _cell(value: Any) -> str:
     text = "-" if value is None else str(value)
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _status(d: Mapping[str, Any]) -> str:
-    if d["status"] == "skipped":
-        return "skipped: unchanged"
-    if d["status"] == "ok" and d["rows"]["deleted"]:
-        return f"ok, {d['rows']['deleted']} deleted"
-    return str(d["status"])
 
 
 def _mermaid(graph: Mapping[str, Any]) -> list[str]:
@@ -55,7 +49,8 @@ def report_markdown(report: Mapping[str, Any], page: Path | None = None) -> str:
         cells = [
             d["stage"], d["dataset"], d["table"], r["read"], r["written"], r["new"],
             r["changed"], r["unchanged"], r["rejected"],
-            "" if d["seconds"] is None else f"{d['seconds']:.2f}", _status(d),
+            "" if d["seconds"] is None else f"{d['seconds']:.2f}",
+            outcome(d["status"], d["rows"]["deleted"]),
         ]  # fmt: skip
         lines.append("| " + " | ".join(map(_cell, cells)) + " |")
         if d.get("rejects"):

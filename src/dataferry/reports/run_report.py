@@ -22,7 +22,6 @@ from .lineage import lineage
 
 __all__ = [
     "REJECTS_SHOWN",
-    "STAGE_OF",
     "build_report",
     "find_report",
     "report_folder",
@@ -33,8 +32,6 @@ FORMAT = 1  # the JSON's layout version: bumped when a key changes meaning
 REJECTS_SHOWN = 20  # per dataset; the rejects file has them all
 # The stage a load record belongs to, by its target.
 STAGE_OF = {"postgres": "load sql", "dynamodb": "load nosql", "warehouse": "etl", "model": "etl"}
-# The status tables' target for a record's target.
-_TARGET_OF = {"postgres": "postgres", "dynamodb": "dynamodb", "warehouse": "warehouse"}
 
 
 def report_folder(spec: Spec, override: Path | None = None) -> Path:
@@ -46,12 +43,6 @@ def _sha256(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def _seconds(r: LoadRecord) -> float | None:
-    if r.finished_at is None:
-        return None
-    return round((r.finished_at - r.started_at).total_seconds(), 3)
 
 
 def _rejects(r: LoadRecord) -> dict[str, Any] | None:
@@ -100,13 +91,13 @@ def _dataset_entry(
     spec: Spec, r: LoadRecord, rows: Mapping[tuple[str, str], int | None]
 ) -> dict[str, Any]:
     c = r.counts
-    seconds = _seconds(r)
+    seconds = None if r.seconds is None else round(r.seconds, 3)
     ds = spec.datasets.get(r.dataset)
-    after = rows.get((_TARGET_OF.get(r.target, "warehouse"), r.dataset))
+    after = rows.get((r.store, r.dataset))
     checks = list(r.checks)
     if (row_check := _row_check(r, ds.mode if ds else None, after)) is not None:
         checks.append(row_check)
-    unknown = r.target in ("dynamodb", "model")  # puts and rebuilds do not tell new from changed
+    unknown = not r.tells_new_from_changed
     return {
         "stage": STAGE_OF.get(r.target, r.target),
         "dataset": r.dataset,

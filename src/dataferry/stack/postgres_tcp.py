@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import interrupt
 from ..errors import StackError
 
 __all__ = ["TcpStatus", "start", "status", "stop"]
@@ -56,12 +57,13 @@ def status(root: Path) -> TcpStatus:
     path = _state_file(root)
     try:
         state = json.loads(path.read_text())
-    except (OSError, ValueError):
+        pid, started, port = int(state["pid"]), float(state["started"]), int(state["port"])
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not one of ours
         return TcpStatus(False, None, None)
-    proc = identify(int(state["pid"]), float(state["started"]), [str(path)])
+    proc = identify(pid, started, [str(path)])
     if proc is None:
-        return TcpStatus(False, int(state["port"]), None)
-    return TcpStatus(True, int(state["port"]), proc.pid)
+        return TcpStatus(False, port, None)
+    return TcpStatus(True, port, proc.pid)
 
 
 def start(root: Path, socket_path: Path, port: int) -> TcpStatus:
@@ -91,7 +93,7 @@ def start(root: Path, socket_path: Path, port: int) -> TcpStatus:
             return current
         if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
             break  # it could not listen: its log says why
-        time.sleep(0.05)
+        interrupt.sleep(0.05)  # Ctrl-C ends the wait (the caller's lock is released)
     reap(pid, 1.0)
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
     raise StackError(

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from .errors import DataferryError
 from .readers import RejectLog, read_csv
+from .sources import SourceFile, dataset_files
 from .spec import Spec
 from .stages import spool_items
+from .stages.common import source_text
 
 __all__ = ["FileCheck", "validate"]
 
@@ -39,36 +41,40 @@ class FileCheck:
 
 
 def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
-    """One check per dataset file, each listing its bad rows or records."""
-    from .stores.dynamodb.codec import ItemCodec
-
+    """One check per file of each dataset, each listing its bad rows or records."""
     names = datasets or list(spec.datasets)
     spec.datasets_for("postgres", names)  # unknown names fail here
     spec.load_order()  # a foreign-key cycle fails here
     checks = []
     for name in names:
-        ds = spec.datasets[name]
-        path = spec.resolve(ds.source.path)
-        check = FileCheck(name, str(path), 0)
         try:
-            if ds.target.store == "postgres":
-                log = RejectLog(path)
-                for batch in read_csv(path, ds, log):
-                    check.rows += batch.num_rows
-                check.rejected = len(log)
-                check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
-                check.columns = {r.column for r in log.items}
-            else:
-                log = RejectLog(path, kind="json")
-                with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
-                    valid, repeated = spool_items(path, ds, ItemCodec(ds), log, spool)
-                check.rows = valid - len(repeated)
-                check.rejected = len(log)
-                check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
-                check.columns = {r.column for r in log.items}
+            files = dataset_files(spec, name)
         except DataferryError as e:
-            check.problems = [str(e)]
-            check.rejected = max(check.rejected, 1)
-            check.columns.add(None)
-        checks.append(check)
+            checks.append(FileCheck(name, source_text(spec, name), 0, 1, [str(e)], {None}))
+            continue
+        checks += [_check(spec, name, f) for f in files]
     return checks
+
+
+def _check(spec: Spec, name: str, source: SourceFile) -> FileCheck:
+    from .stores.dynamodb.codec import ItemCodec
+
+    ds = spec.datasets[name]
+    check = FileCheck(name, str(source), 0)
+    try:
+        if ds.target.store == "postgres":
+            log = RejectLog(source.path)
+            for batch in read_csv(source, ds, log):
+                check.rows += batch.num_rows
+        else:
+            log = RejectLog(source.path, kind="json")
+            with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
+                check.rows = spool_items([source], ds, ItemCodec(ds), log, spool).to_send
+        check.rejected = len(log)
+        check.problems = [log.describe(r) for r in log.sorted()[:SHOWN]]
+        check.columns = {r.column for r in log.items}
+    except DataferryError as e:
+        check.problems = [str(e)]
+        check.rejected = max(check.rejected, 1)
+        check.columns.add(None)
+    return check

@@ -7,7 +7,7 @@ RDS's master user, with its secret. Every step is idempotent. The role gets:
 - CONNECT and TEMPORARY on the database (the loads stage rows in temporary tables);
 - each schema of the spec's PostgreSQL datasets, and ``dataferry`` (the ledger): made
   for it (AUTHORIZATION) when missing, else USAGE and CREATE on it;
-- the ownership of those datasets' tables and the ledger where they exist already (a
+- the ownership of those datasets' tables and the ledger's where they exist already (a
   load alters, merges into and replaces what it owns);
 - ``rds_iam`` where the server has that role (RDS): it then logs in with IAM tokens only.
 
@@ -30,6 +30,7 @@ __all__ = ["DEFAULT_ROLE", "bootstrap", "bootstrap_as_master"]
 
 DEFAULT_ROLE = "dataferry"
 LEDGER_SCHEMA = "dataferry"
+LEDGER_TABLES = ("loads", "load_files")  # stores/postgres/ledger.py: loads and their files
 
 
 def _exists(conn: Any, query: str, *args: Any) -> bool:
@@ -115,7 +116,8 @@ def bootstrap(conn: Any, spec: Spec, role: str = DEFAULT_ROLE) -> list[str]:
                     f"created schema {schema}, owned by {role}",
                 )
         tables = [(d.target.schema_, d.target.table) for d in datasets.values()]
-        for schema, table in [*tables, (LEDGER_SCHEMA, "loads")]:
+        ledger = [(LEDGER_SCHEMA, t) for t in LEDGER_TABLES]
+        for schema, table in [*tables, *ledger]:
             owner = conn.execute(
                 "SELECT pg_get_userbyid(c.relowner) FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "

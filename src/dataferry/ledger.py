@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FileLoad",
     "LoadCounts",
     "LoadRecord",
     "file_fingerprint",
@@ -56,6 +57,22 @@ class LoadCounts:
     rejected: int = 0
     deleted: int = 0  # mode: replace, rows of the table that the file no longer has
     consumed_capacity: float = 0.0  # DynamoDB write capacity units the load used
+    # rows read whose key a later file of the same load also holds: the later one is loaded
+    superseded: int = 0
+
+
+@dataclass
+class FileLoad:
+    """One file of a dataset's load: its ledger entry. ``source`` is the file's key (its
+    path relative to the spec's folder, or its URL)."""
+
+    source: str
+    file_size: int | None = None
+    file_sha256: str | None = None
+    status: str = "loaded"  # loaded | skipped (unchanged since an earlier load)
+    read: int = 0
+    rejected: int = 0
+    earlier_run: str | None = None  # skipped: the run that loaded it
 
 
 @dataclass
@@ -79,6 +96,13 @@ class LoadRecord:
     # reconciliation the target ran on the data before it committed.
     steps: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
+    # Each file of the dataset's source, loaded or skipped: kept in the ledgers' own file
+    # entries (PostgreSQL's dataferry.load_files, DynamoDB's "<dataset>#files" items).
+    files: list[FileLoad] = field(default_factory=list)
+
+    @property
+    def loaded_files(self) -> list[FileLoad]:
+        return [f for f in self.files if f.status == "loaded"]
 
     @property
     def seconds(self) -> float | None:
@@ -102,7 +126,7 @@ class LoadRecord:
         """One level of keys, for ledger rows and --json output."""
         d = asdict(self)
         counts = d.pop("counts")
-        del d["steps"], d["checks"]
+        del d["steps"], d["checks"], d["files"]
         d.update(counts)
         return d
 

@@ -30,10 +30,12 @@ from typing import Any
 
 from .connections import resolve_dynamodb, resolve_postgres
 from .errors import DataferryError, TargetUnavailable
-from .readers import RejectLog, read_csv
+from .ledger import LoadRecord
+from .readers import RejectLog, read_csv_files
 from .readiness import wait_until_ready
+from .sources import SourceFile, dataset_files
 from .spec import Spec
-from .stages.common import RunContext, new_record, unchanged_since
+from .stages.common import RunContext, files_to_load, new_record, skip_all, source_text
 from .status import STACK_DOWN, status
 
 __all__ = ["PlanItem", "plan"]
@@ -51,6 +53,7 @@ class PlanItem:
     unchanged: int | None = None
     rejected: int | None = None
     note: str = ""
+    files: list[dict[str, str]] = field(default_factory=list)  # each file: load or skip
 
     @property
     def changes(self) -> bool:
@@ -73,19 +76,21 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
         for name in order:
             ds = spec.datasets[name]
             where = f"{ds.target.schema_}.{ds.target.table}"
-            path = spec.resolve(ds.source.path)
             item = PlanItem("load sql", name, where, "no change")
             items.append(item)
             exists = pg.count(conn, ds) is not None
-            record = new_record(spec, name, "postgres", ctx, str(path))
+            record = new_record(spec, name, "postgres", ctx, source_text(spec, name))
             try:
-                ledger = functools.partial(pg.ok_loads, conn, name)
-                if _skipped(
+                todo = _files(
                     item,
-                    unchanged_since(
-                        path, record, ds.mode, ctx, ledger, functools.partial(bool, exists)
-                    ),
-                ):
+                    spec,
+                    record,
+                    ctx,
+                    functools.partial(pg.file_loads, conn, name),
+                    functools.partial(pg.ok_loads, conn, name),
+                    exists,
+                )
+                if not todo:
                     continue
                 if not exists:
                     item.ddl = [_create_statement(spec, ds).as_string(conn)]
@@ -93,12 +98,12 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
                     done = pg.provision(conn, spec, ds, migrate=ctx.migrate)
                     if exists and done:
                         item.ddl = [f"-- {d}" for d in done]
-                    log = RejectLog(path)
+                    log = RejectLog(record.source)
                     counts = pg.write(
                         conn,
                         spec,
                         ds,
-                        functools.partial(read_csv, path, ds, log),
+                        functools.partial(read_csv_files, todo, ds, log),
                         log,
                         sys.maxsize,
                         advance_identities=False,
@@ -121,12 +126,32 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
     return items
 
 
-def _skipped(item: PlanItem, earlier: dict[str, Any] | None) -> bool:
-    """Mark the item skipped when a run would skip its file (unchanged_since said so)."""
-    if earlier is None:
-        return False
-    item.action, item.note = "skip", f"file unchanged since run {earlier.get('run_id')}"
-    return True
+def _files(
+    item: PlanItem,
+    spec: Spec,
+    record: LoadRecord,
+    ctx: RunContext,
+    earlier_files: Any,
+    ok_loads: Any,
+    exists: bool,
+) -> list[SourceFile]:
+    """The files a run would read (files_to_load); the item lists every file, and is
+    marked skipped when a run would read none."""
+    files = dataset_files(spec, record.dataset)
+    mode = spec.datasets[record.dataset].mode
+    todo = files_to_load(files, record, mode, ctx, earlier_files, ok_loads, lambda: exists)
+    item.files = [
+        {"file": f.source, "action": "load" if f.status == "loaded" else "skip"}
+        for f in record.files
+    ]
+    if not todo:
+        skip_all(record)
+        item.action, item.note = "skip", record.note or ""
+    elif len(todo) < len(record.files):
+        item.note = (
+            f"{len(todo)} of {len(record.files)} files would be read, the rest are unchanged"
+        )
+    return todo
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -171,30 +196,34 @@ def _dynamodb(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
     ledger = spec.stores.dynamodb.ledger_table
     items = []
     for name, ds in chosen.items():
-        path = spec.resolve(ds.source.path)
         item = PlanItem("load nosql", name, ds.target.table, "no change")
         items.append(item)
         exists = ddb.count(client, ds) is not None
-        record = new_record(spec, name, "dynamodb", ctx, str(path))
+        record = new_record(spec, name, "dynamodb", ctx, source_text(spec, name))
         codec = ddb.ItemCodec(ds)
-        log = RejectLog(path, kind="json")
+        log = RejectLog(record.source, kind="json")
         try:
-            loads = functools.partial(ddb.ok_loads, client, name, table=ledger)
-            if _skipped(
+            todo = _files(
                 item,
-                unchanged_since(path, record, ds.mode, ctx, loads, functools.partial(bool, exists)),
-            ):
+                spec,
+                record,
+                ctx,
+                functools.partial(ddb.file_loads, client, name, table=ledger),
+                functools.partial(ddb.ok_loads, client, name, table=ledger),
+                exists,
+            )
+            if not todo:
                 continue
             with tempfile.TemporaryFile() as spool:
-                valid, repeated = spool_items(path, ds, codec, log, spool)
+                spooled = spool_items(todo, ds, codec, log, spool)
                 item.rejected = len(log)
                 if not exists:
                     keys = ", ".join(ds.key_columns)
-                    item.action, item.new = "create", valid - len(repeated)
+                    item.action, item.new = "create", spooled.to_send
                     item.ddl = [f"CreateTable {ds.target.table} (key: {keys})"]
                 else:
                     item.new, item.changed, item.unchanged = _compare(
-                        client, ds, codec, replay_spool(spool, repeated)
+                        client, ds, codec, replay_spool(spool, spooled.skip)
                     )
                     if item.new or item.changed:
                         item.action = "update"

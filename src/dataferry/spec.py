@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -111,19 +111,83 @@ class CsvOptions(_Model):
         return v
 
 
+class DateOrder(_Model):
+    """Files ordered by a date in their names: a regular expression whose groups capture
+    the date's numbers, most significant first (year, month, day, hour...)."""
+
+    date: str
+
+    @field_validator("date")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        return v
+
+
+_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
 class Source(_Model):
-    path: Path
+    path: str | list[str] = Field(
+        description="A file, a glob (`*`, `**` across folders) or a list of them, relative "
+        "to the spec's folder. Each file is loaded once (the ledger keeps its checksum)."
+    )
     format: Literal["csv", "json", "jsonl"] | None = None
+    compression: Literal["gzip", "zstd", "bz2", "none", "auto"] = Field(
+        default="auto",
+        description="auto: told by each file's name (.gz, .zst, .bz2); none: never.",
+    )
+    order: Literal["name", "mtime"] | DateOrder = Field(
+        default="name",
+        description="The order files are loaded in (a later file's row wins over an "
+        "earlier one's with the same key): name, mtime, or {date: REGEX}.",
+    )
     csv: CsvOptions = CsvOptions()
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        if isinstance(v, PurePath):
+            return v.as_posix()
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list names no file")
+            return [p.as_posix() if isinstance(p, PurePath) else p for p in v]
+        return v
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    @property
+    def codec(self) -> str | None:
+        """The codec every file has: "auto" when each file's name tells, None for none."""
+        return None if self.compression == "none" else self.compression
 
     @property
     def file_format(self) -> str:
         if self.format:
             return self.format
-        suffix = self.path.suffix.lower()
-        return {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
-            suffix, "csv"
-        )
+        from .sources import plain_suffix
+
+        return _FORMATS.get(plain_suffix(self.paths[0]), "csv")
+
+    @model_validator(mode="after")
+    def _one_format(self) -> Source:
+        if self.format is None:
+            from .sources import plain_suffix
+
+            told = {_FORMATS.get(plain_suffix(p), "csv") for p in self.paths}
+            if len(told) > 1:
+                formats = ", ".join(sorted(told))
+                raise ValueError(
+                    f"path: its entries name files of different formats ({formats}); "
+                    "one dataset reads one format (or set format:)"
+                )
+        return self
 
 
 class Target(_Model):
@@ -539,7 +603,8 @@ class Spec(_Model):
     def base_dir(self) -> Path:
         return self.path.parent
 
-    def resolve(self, p: Path) -> Path:
+    def resolve(self, p: Path | str) -> Path:
+        p = Path(p)
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property

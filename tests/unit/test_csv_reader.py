@@ -205,3 +205,38 @@ def test_a_quote_that_never_closes_fails_the_file_at_its_line(pipeline: Pipeline
     e = error(pipeline, 'id,name,price,at,note\n1,a,,,ok\n2,b,,,"open\n3,c,,,swallowed\n')
     assert e.line == 3
     assert "never closed" in e.reason
+
+
+def _closer_look(
+    path: Path, options: object, block: int, monkeypatch: pytest.MonkeyPatch
+) -> object:
+    from dataferry.readers import csv_file
+    from dataferry.sources import SourceFile
+
+    monkeypatch.setattr(csv_file, "BLOCK_SIZE", block)
+    try:
+        return csv_file._look_closer(SourceFile.local(path), options)  # type: ignore[arg-type]
+    except InputError as e:
+        return str(e)
+
+
+@pytest.mark.parametrize("escape", [None, "\\"])
+def test_the_token_scan_reads_a_stream_in_blocks_as_it_reads_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, escape: str | None
+) -> None:
+    """Compressed files are streams: the unclosed-quote and blank-line scan reads them in
+    blocks. Tokens cut by a block's end (a quoted field, an escape, a blank line, a
+    field's first byte) must come out as they do when the file is scanned in one piece."""
+    import random
+
+    from dataferry.spec import CsvOptions
+
+    options = CsvOptions(escape=escape)
+    rng = random.Random(15)
+    alphabet = ["a", "b", ",", '"', '"', "\n", "\n", "\r\n", "\\"]
+    path = tmp_path / "f.csv"
+    for _ in range(300):
+        path.write_text("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))))
+        whole = _closer_look(path, options, 1 << 20, monkeypatch)
+        for block in (1, 2, 3, 5, 8):
+            assert _closer_look(path, options, block, monkeypatch) == whole, path.read_text()

@@ -300,3 +300,22 @@ def test_the_time_to_live_goes_into_the_terraform_export(tmp_path: Path) -> None
     (tmp_path / "dataferry.yaml").write_text(yaml.safe_dump({"version": 1, "datasets": {"b": ds}}))
     tables = dynamodb_tables(load_spec(tmp_path / "dataferry.yaml", env={}))
     assert tables["bought"]["ttl_attribute"] == "expires_at"
+
+
+def test_a_source_may_be_a_glob_or_a_list_of_one_format(tmp_path: Path) -> None:
+    base = BASE.replace("PRICE_TYPE", "text")
+    listed = base.replace("path: item.csv", "path: [a/*.csv.gz, b.csv], order: mtime")
+    source = load_spec(write(tmp_path, listed)).datasets["item"].source
+    assert source.paths == ["a/*.csv.gz", "b.csv"]
+    assert source.file_format == "csv"
+    mixed = base.replace("path: item.csv", "path: [a.csv, b.jsonl]")
+    with pytest.raises(SpecError, match="different formats"):
+        load_spec(write(tmp_path, mixed))
+    empty = base.replace("path: item.csv", "path: []")
+    with pytest.raises(SpecError, match="names no file"):
+        load_spec(write(tmp_path, empty))
+    bad = base.replace("path: item.csv", "path: x.csv, order: {date: '(\\\\d+'}")
+    with pytest.raises(SpecError, match="not a regular expression"):
+        load_spec(write(tmp_path, bad))
+    zipped = base.replace("path: item.csv", "path: x.jsonl.zst")
+    assert load_spec(write(tmp_path, zipped)).datasets["item"].source.file_format == "jsonl"

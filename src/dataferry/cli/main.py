@@ -719,6 +719,7 @@ def plan(opts: Options) -> None:
         for i in items:
             for statement in i.ddl:
                 stdout.print(f"{i.dataset}: {escape(statement)}", soft_wrap=True, highlight=False)
+            _print_files_to_read(i)
         summary = (
             f"Plan: {sum(i.action == 'create' for i in items)} to create, "
             f"{sum(i.action == 'update' for i in items)} to change, "
@@ -728,6 +729,22 @@ def plan(opts: Options) -> None:
             summary += f", {len(failures)} would fail"
         stdout.print(summary if changes or failures else "No changes: the targets match the files.")
     sys.exit(code)
+
+
+def _print_files_to_read(item: Any, shown: int = 10) -> None:
+    """A dataset of several files: which of them a run would read (all are in --json)."""
+    if len(item.files) < 2:
+        return
+    reading = [f["file"] for f in item.files if f["action"] == "load"]
+    listed = ", ".join(reading[:shown]) + (
+        f" and {len(reading) - shown} more" if len(reading) > shown else ""
+    )
+    stdout.print(
+        f"{item.dataset}: {len(reading)} of {len(item.files)} files to read"
+        + (f": {escape(listed)}" if reading else ""),
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @cli.command()

@@ -9,15 +9,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .csv_file import ROW_COLUMN, read_csv
+    from .csv_file import ROW_COLUMN, read_csv, read_csv_files
     from .json_file import read_json_records
     from .rejects import Reject, RejectLog
 
-__all__ = ["ROW_COLUMN", "Reject", "RejectLog", "read_csv", "read_json_records"]
+__all__ = ["ROW_COLUMN", "Reject", "RejectLog", "read_csv", "read_csv_files", "read_json_records"]
 
 _WHERE = {
     "ROW_COLUMN": "csv_file",
     "read_csv": "csv_file",
+    "read_csv_files": "csv_file",
     "read_json_records": "json_file",
     "Reject": "rejects",
     "RejectLog": "rejects",

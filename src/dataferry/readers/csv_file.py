@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
-import mmap
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -31,11 +30,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
+from ..sources import SourceFile
 from ..spec import CsvOptions, Dataset
 from .convert import convert_column
 from .rejects import RejectLog
 
-__all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
+__all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv", "read_csv_files"]
 
 ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 BLOCK_SIZE = 1 << 20  # bigger blocks are no faster and hold more memory
@@ -46,7 +46,7 @@ csv.field_size_limit(MAX_LINE_BYTES)  # Python's csv module reads the header and
 log = logging.getLogger("dataferry")
 
 
-def _scan(path: Path, quote: str, blank_lines: bool) -> tuple[bool, int]:
+def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int]:
     """One cheap pass over the bytes (about 40 ms per 50 MB): refuse a line longer than
     MAX_LINE_BYTES, naming it; return (suspect, lines): suspect when the file has an odd
     number of quote characters or, when ``blank_lines`` are wanted, a line break right
@@ -60,7 +60,7 @@ def _scan(path: Path, quote: str, blank_lines: bool) -> tuple[bool, int]:
     run = 0  # bytes since the last line break
     offset = 0
     tail = b""
-    with path.open("rb") as f:
+    with source.open() as f:
         while chunk := f.read(BLOCK_SIZE):
             quotes += chunk.count(q)
             breaks += chunk.count(b"\n")
@@ -75,10 +75,10 @@ def _scan(path: Path, quote: str, blank_lines: bool) -> tuple[bool, int]:
             run += len(chunk) if first < 0 else first
             if run > MAX_LINE_BYTES:
                 raise InputError(
-                    str(path),
+                    str(source),
                     f"line longer than {MAX_LINE_BYTES:,} bytes (the most one line may "
                     "hold); is this a CSV file, with its line breaks?",
-                    line=_line_at(path, offset + (len(chunk) if first < 0 else first) - run),
+                    line=_line_at(source, offset + (len(chunk) if first < 0 else first) - run),
                 )
             if first >= 0:
                 run = len(chunk) - 1 - chunk.rfind(b"\n")
@@ -87,24 +87,41 @@ def _scan(path: Path, quote: str, blank_lines: bool) -> tuple[bool, int]:
     return quotes % 2 == 1 or (paired and blank_lines), lines
 
 
-def _line_at(path: Path, position: int) -> int:
+def _line_at(source: SourceFile, position: int) -> int:
     """The number of the line that holds byte ``position`` (counted only on an error)."""
     breaks = 0
-    with path.open("rb") as f:
+    with source.open() as f:
         while position > 0 and (chunk := f.read(min(BLOCK_SIZE, position))):
             breaks += chunk.count(b"\n")
             position -= len(chunk)
     return breaks + 1
 
 
-def check_structure(path: Path, options: CsvOptions, dataset: str | None = None) -> int:
+def check_structure(source: SourceFile, options: CsvOptions, dataset: str | None = None) -> int:
     """Refuse a file with a line over MAX_LINE_BYTES or that ends inside a quoted field;
     log the blank lines it skips. Run before any row is read, so nothing is sent. Returns
     the file's lines (the rows, give or take a header, blank lines and quoted breaks)."""
     # Blank lines are only reported in the log: looked for when it will show them (-v).
-    suspect, lines = _scan(path, options.quote, log.isEnabledFor(logging.INFO))
+    suspect, lines = _scan(source, options.quote, log.isEnabledFor(logging.INFO))
     if not suspect and options.escape is None:
         return lines
+    blank, blanks = _look_closer(source, options)
+    if blanks:
+        more = f" and {blanks - len(blank)} more" if blanks > len(blank) else ""
+        log.info(
+            "%s: %d blank line(s) skipped (not rows): line(s) %s%s",
+            dataset or source,
+            blanks,
+            ", ".join(map(str, blank)),
+            more,
+        )
+    return lines
+
+
+def _look_closer(source: SourceFile, options: CsvOptions) -> tuple[list[int], int]:
+    """Scan the file token by token, in blocks (a compressed file is a stream): refuse a
+    quoted field that never closes, naming the line where it opens; return (the first
+    blank lines, how many there are)."""
     q, e = re.escape(options.quote.encode()), options.escape
     body = (
         rb"(?:[^%s\\%s]|%s.)*" % (q, re.escape(e.encode()), re.escape(e.encode()))
@@ -117,46 +134,62 @@ def check_structure(path: Path, options: CsvOptions, dataset: str | None = None)
     token = re.compile(rb"%s%s%s%s|%s(%s)|\n(?=\r?\n)" % (start, q, body, q, start, q), re.DOTALL)
     blank: list[int] = []
     blanks = 0
-    line, counted = 1, 0
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        for m in token.finditer(mm):
-            if m.group(0)[:1] == options.quote.encode() and m.group(1) is None:
-                continue  # a whole quoted field: its line breaks are data
-            line += mm[counted : m.start()].count(b"\n")
-            counted = m.start()
-            if m.group(1) is not None:
+    line = 1  # the line of buf[counted]
+    buf, at, counted = b"", 0, 0
+    with source.open() as f:
+        while True:
+            chunk = f.read(BLOCK_SIZE)
+            eof = not chunk
+            buf += chunk
+            # Near the end of the block a token may go on in the next one: it is looked
+            # at again with it (a blank line needs two bytes past its own).
+            limit = len(buf) if eof else max(len(buf) - 2, at)
+            cut = limit
+            for m in token.finditer(buf, at):
+                lone = m.group(1) is not None
+                if m.start() >= limit or (not eof and (lone or m.end() > limit)):
+                    cut = m.start()
+                    break
+                if m.group(0)[:1] == options.quote.encode() and not lone:
+                    continue  # a whole quoted field: its line breaks are data
+                line += buf.count(b"\n", counted, m.start())
+                counted = m.start()
+                if lone:
+                    raise InputError(
+                        str(source),
+                        "a quoted field opens here and is never closed: the rest of the file "
+                        "would be read as one value",
+                        line=line,
+                    )
+                blanks += 1
+                if len(blank) < 10:
+                    blank.append(line + 1)
+            if eof:
+                return blank, blanks
+            line += buf.count(b"\n", counted, cut)
+            keep = max(cut - 1, 0)  # one byte before the cut: a field's start is told by it
+            buf, at = buf[keep:], cut - keep
+            counted = at
+            if len(buf) > MAX_LINE_BYTES + BLOCK_SIZE:
                 raise InputError(
-                    str(path),
-                    "a quoted field opens here and is never closed: the rest of the file "
-                    "would be read as one value",
+                    str(source),
+                    f"a quoted field opens here and does not close within {MAX_LINE_BYTES:,} "
+                    "bytes (the most one value may hold)",
                     line=line,
                 )
-            blanks += 1
-            if len(blank) < 10:
-                blank.append(line + 1)
-    if blanks:
-        more = f" and {blanks - len(blank)} more" if blanks > len(blank) else ""
-        log.info(
-            "%s: %d blank line(s) skipped (not rows): line(s) %s%s",
-            dataset or path,
-            blanks,
-            ", ".join(map(str, blank)),
-            more,
-        )
-    return lines
 
 
-def _lines(path: Path, options: CsvOptions) -> Iterator[str]:
+def _lines(source: SourceFile, options: CsvOptions) -> Iterator[str]:
     """Decoded physical lines; a byte the encoding rejects is an error naming its line.
 
     Lines are decoded one by one (not in big chunks) so that the line number is exact.
     """
     encoding = options.encoding
-    with path.open("rb") as f:
+    with source.open() as f:
         for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
             if len(raw) > MAX_LINE_BYTES:
                 raise InputError(
-                    str(path), f"line longer than {MAX_LINE_BYTES:,} bytes", line=number
+                    str(source), f"line longer than {MAX_LINE_BYTES:,} bytes", line=number
                 )
             if number == 1 and raw.startswith(codecs.BOM_UTF8) and "8" in encoding:
                 raw = raw[len(codecs.BOM_UTF8) :]  # a BOM would glue onto the first name
@@ -164,18 +197,18 @@ def _lines(path: Path, options: CsvOptions) -> Iterator[str]:
                 yield raw.decode(encoding)
             except UnicodeDecodeError as e:
                 raise InputError(
-                    str(path),
+                    str(source),
                     f"not valid {encoding}: {e.reason} (byte 0x{raw[e.start]:02x})",
                     line=number,
                 ) from None
 
 
 def _records(
-    path: Path, options: CsvOptions, lines: Iterable[str] | None = None
+    source: SourceFile, options: CsvOptions, lines: Iterable[str] | None = None
 ) -> Iterator[tuple[int, list[str]]]:
     """(first line, fields) for each CSV record, as Python's csv module reads them."""
     reader = csv.reader(
-        _lines(path, options) if lines is None else lines,
+        _lines(source, options) if lines is None else lines,
         delimiter=options.delimiter,
         quotechar=options.quote,
         escapechar=options.escape,
@@ -187,16 +220,18 @@ def _records(
             yield start, record
             start = reader.line_num + 1
     except csv.Error as e:
-        raise InputError(str(path), str(e), line=start) from None
+        raise InputError(str(source), str(e), line=start) from None
 
 
-def _lenient_lines(path: Path, options: CsvOptions) -> Iterator[str]:
-    with path.open("rb") as f:
+def _lenient_lines(source: SourceFile, options: CsvOptions) -> Iterator[str]:
+    with source.open() as f:
         for raw in f:
             yield raw.decode(options.encoding, errors="replace")
 
 
-def lines_of_rows(path: Path, options: CsvOptions, ncols: int, rows: set[int]) -> dict[int, int]:
+def lines_of_rows(
+    source: SourceFile, options: CsvOptions, ncols: int, rows: set[int]
+) -> dict[int, int]:
     """The first line of each data row in ``rows``, counting rows as Arrow does (well-formed,
     non-empty records after the header), in one pass."""
     out: dict[int, int] = {}
@@ -204,7 +239,7 @@ def lines_of_rows(path: Path, options: CsvOptions, ncols: int, rows: set[int]) -
         return out
     last = max(rows)
     index = -1
-    records = _records(path, options, _lenient_lines(path, options))
+    records = _records(source, options, _lenient_lines(source, options))
     if options.header:
         next(records, None)
     for line, record in records:
@@ -218,9 +253,9 @@ def lines_of_rows(path: Path, options: CsvOptions, ncols: int, rows: set[int]) -
     return out
 
 
-def _ragged(path: Path, options: CsvOptions, ncols: int, log: RejectLog) -> None:
+def _ragged(source: SourceFile, options: CsvOptions, ncols: int, log: RejectLog) -> None:
     """Log every record whose field count is wrong (Arrow skipped them), with its line."""
-    records = _records(path, options, _lenient_lines(path, options))
+    records = _records(source, options, _lenient_lines(source, options))
     if options.header:
         next(records, None)
     for line, record in records:
@@ -239,14 +274,18 @@ def _some(names: list[str], shown: int = 10) -> str:
     return ", ".join(n if len(n) <= 64 else n[:61] + "..." for n in names[:shown]) + more
 
 
-def _header(path: Path, ds: Dataset) -> list[str]:
+def _header(source: SourceFile, ds: Dataset) -> list[str]:
     options = ds.source.csv
     if not options.header:
         return list(ds.columns)
-    first = next(_records(path, options), None)
+    records = _records(source, options)
+    try:
+        first = next(records, None)
+    finally:
+        records.close()  # the file is closed now, not when the generator is collected
     header = first[1] if first else None
     if not header:
-        raise InputError(str(path), "empty file: no header row", line=1)
+        raise InputError(str(source), "empty file: no header row", line=1)
     header = [h.strip() for h in header]
     present = set(header)
     missing = [c for c in ds.columns if c not in present]
@@ -260,15 +299,15 @@ def _header(path: Path, ds: Dataset) -> list[str]:
     if dupes:
         problems.append(f"repeated column(s) {_some(dupes)}")
     if problems:
-        raise InputError(str(path), "header: " + "; ".join(problems), line=1)
+        raise InputError(str(source), "header: " + "; ".join(problems), line=1)
     return header
 
 
 def _open(
-    path: Path, options: CsvOptions, header: list[str], on_invalid_row: Any
+    source: SourceFile, options: CsvOptions, header: list[str], on_invalid_row: Any
 ) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
-        path,
+        source.path if source.is_plain else source.native(),
         read_options=pacsv.ReadOptions(
             column_names=header,
             skip_rows=1 if options.header else 0,
@@ -320,26 +359,76 @@ def _invalid_utf8(batch: pa.RecordBatch, names: list[str], offset: int, log: Rej
 
 
 def read_csv(
-    path: Path,
+    source: SourceFile | Path,
     ds: Dataset,
     log: RejectLog | None = None,
     expect: Callable[[int], None] | None = None,
+    first_row: int = 0,
 ) -> Iterator[pa.RecordBatch]:
     """Yield typed batches (spec column order, plus ROW_COLUMN) of the rows that are valid.
 
     With a ``log``, bad rows are logged and left out; without one, the first bad row is an
     InputError naming its line. ``expect`` is told the rows the file appears to hold.
+    Row indexes start at ``first_row`` (a dataset's files number their rows on).
     """
+    source = SourceFile.of(source, ds.source.codec)
     options = ds.source.csv
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
+    if not source.exists():
+        raise InputError(str(source), "no such file")
     strict = log is None
-    log = log if log is not None else RejectLog(path)
-    header = _header(path, ds)
-    lines = check_structure(path, options, ds.target.table)
-    if expect is not None:
-        expect(max(0, lines - (1 if options.header else 0)))
-    log.resolver = lambda rows: lines_of_rows(path, options, len(header), rows)
+    log = log if log is not None else RejectLog(source.path)
+    with source.reading():
+        header = _header(source, ds)
+        lines = check_structure(source, options, ds.target.table)
+        if expect is not None:
+            expect(max(0, lines - (1 if options.header else 0)))
+        log.begin(source, first_row, lambda rows: lines_of_rows(source, options, len(header), rows))
+        yield from _batches(source, ds, header, log, strict, first_row)
+        if strict and len(log):
+            first = log.first()
+            assert first is not None
+            value = (
+                ""
+                if first.value is None or "fields" in first.reason
+                else (f" (value {first.value!r})")
+            )
+            raise InputError(str(source), first.reason + value, line=first.line)
+
+
+def read_csv_files(
+    files: list[SourceFile],
+    ds: Dataset,
+    log: RejectLog,
+    expect: Callable[[int], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The batches of every file in turn, their row indexes running on from one file to
+    the next; ``expect`` is told the rows of the files scanned so far."""
+    first_row = 0
+    expected = 0
+
+    def more(n: int) -> None:
+        nonlocal expected
+        expected += n
+        if expect is not None:
+            expect(expected)
+
+    for source in files:
+        for batch in read_csv(source, ds, log, more, first_row):
+            yield batch
+            first_row = batch.column(ROW_COLUMN)[-1].as_py() + 1
+        # the next file's rows come after every row of this one, kept or left out
+        first_row = max(first_row, log.next_row)
+
+
+def _batches(
+    source: SourceFile,
+    ds: Dataset,
+    header: list[str],
+    log: RejectLog,
+    strict: bool,
+    first_row: int,
+) -> Iterator[pa.RecordBatch]:
+    options = ds.source.csv
     ragged = [0]
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
@@ -347,18 +436,18 @@ def read_csv(
         return "skip"
 
     try:
-        reader = _open(path, options, header, on_invalid_row)
+        reader = _open(source, options, header, on_invalid_row)
     except pa.ArrowInvalid as e:  # the first block is read on opening (a transcoding error)
-        raise InputError(str(path), str(e)) from None
+        raise InputError(str(source), str(e)) from None
     names = list(ds.columns)
-    offset = 0
+    offset = first_row
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             break
         except pa.ArrowInvalid as e:
-            raise InputError(str(path), str(e)) from None
+            raise InputError(str(source), str(e)) from None
         bad_rows = _invalid_utf8(batch, names, offset, log)
         if bad_rows:  # blank them out so the conversions below see valid strings only
             keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
@@ -383,17 +472,11 @@ def read_csv(
             keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
             good = good.filter(keep)
         offset += batch.num_rows
+        log.next_row = offset
         if strict and len(log):
             break
         if good.num_rows:
             yield good
     if ragged[0]:
-        _ragged(path, options, len(header), log)
+        _ragged(source, options, len(header), log)
     log.resolve()
-    if strict and len(log):
-        first = log.first()
-        assert first is not None
-        value = (
-            "" if first.value is None or "fields" in first.reason else (f" (value {first.value!r})")
-        )
-        raise InputError(str(path), first.reason + value, line=first.line)

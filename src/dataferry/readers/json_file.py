@@ -25,6 +25,7 @@ from typing import IO, Any
 import ijson
 
 from ..errors import InputError
+from ..sources import SourceFile
 
 __all__ = ["MAX_RECORD_BYTES", "read_json_records"]
 
@@ -41,7 +42,7 @@ class _RecordTooLarge(Exception):
     pass
 
 
-def _scan(path: Path) -> tuple[bool, bool]:
+def _scan(source: SourceFile) -> tuple[bool, bool]:
     """(the file holds a surrogate escape, it may nest deeper than MAX_PARSE_DEPTH).
 
     The depth is counted naively, every 4 KiB, from brackets (those inside strings too):
@@ -52,7 +53,7 @@ def _scan(path: Path) -> tuple[bool, bool]:
     surrogates = deep = False
     depth = 0
     tail = b""
-    with path.open("rb") as f:
+    with source.open() as f:
         while chunk := f.read(_CHUNK):
             if not surrogates:
                 joined = tail + chunk[:5]  # an escape split across two blocks
@@ -111,12 +112,16 @@ class _Bounded:
     """A file that refuses to be read further than MAX_RECORD_BYTES past the last
     record boundary the parser reported (``mark``)."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, f: IO[bytes], pending: bytes = b"") -> None:
         self.f = f
+        self.pending = pending  # read already (to look for a byte order mark), not parsed
         self.since_mark = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size if size >= 0 else _CHUNK)
+        if self.pending and size != 0:  # ijson reads 0 bytes first, to learn the type
+            data, self.pending = self.pending, b""
+        else:
+            data = self.f.read(size if size >= 0 else _CHUNK)
         self.since_mark += len(data)
         if self.since_mark > MAX_RECORD_BYTES + 2 * _CHUNK:
             raise _RecordTooLarge
@@ -178,8 +183,9 @@ def _bounded_lines(f: IO[bytes]) -> Iterator[bytes | None]:
             yield raw
 
 
-def _jsonl(path: Path, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as f:
+def _jsonl(source: SourceFile, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    path = str(source)
+    with source.open() as f:
         for lineno, raw in enumerate(_bounded_lines(f), start=1):
             if raw is None:
                 problem = (
@@ -187,7 +193,7 @@ def _jsonl(path: Path, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str
                     "that large (400 KB)"
                 )
                 if on_bad is None:
-                    raise InputError(str(path), problem, line=lineno)
+                    raise InputError(path, problem, line=lineno)
                 on_bad(lineno, problem)
                 continue
             if lineno == 1:
@@ -215,22 +221,22 @@ def _jsonl(path: Path, on_bad: OnBadLine | None) -> Iterator[tuple[int, dict[str
                     continue
                 problem = "each line must be a JSON object"
             if on_bad is None:
-                raise InputError(str(path), problem, line=lineno)
+                raise InputError(path, problem, line=lineno)
             on_bad(lineno, problem)  # one bad line does not spoil the others
 
 
-def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _array(source: SourceFile) -> Iterator[tuple[int, dict[str, Any]]]:
     index = -1
-    with path.open("rb") as f:
+    path = str(source)
+    with source.open() as f:
         head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         if not head.startswith(b"["):
-            raise InputError(str(path), "expected a JSON array of objects (or use .jsonl)")
-        f.seek(0)
-        if f.read(3) != b"\xef\xbb\xbf":
-            f.seek(0)
-        surrogates, deep = _scan(path)
+            raise InputError(path, "expected a JSON array of objects (or use .jsonl)")
+    surrogates, deep = _scan(source)
+    with source.open() as f:
+        start = f.read(3)
         backend = ijson.get_backend("python") if surrogates else ijson
-        bounded = _Bounded(f)
+        bounded = _Bounded(f, b"" if start == b"\xef\xbb\xbf" else start)
         records = (
             _careful_items(backend.basic_parse(bounded, use_float=False))
             if deep
@@ -270,13 +276,22 @@ def _array(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def read_json_records(
-    path: Path, fmt: str, on_bad: OnBadLine | None = None
+    source: SourceFile | Path, fmt: str, on_bad: OnBadLine | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (position, record): the array index for ``json``, the line number for ``jsonl``.
 
     With ``on_bad``, a JSON Lines line that is not a JSON object is reported to it and
     skipped. A JSON array that is not valid JSON is unreadable as a whole: InputError.
     """
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
-    return _jsonl(path, on_bad) if fmt == "jsonl" else _array(path)
+    source = SourceFile.of(source)
+    if not source.exists():
+        raise InputError(str(source), "no such file")
+    records = _jsonl(source, on_bad) if fmt == "jsonl" else _array(source)
+    return _read(source, records)
+
+
+def _read(
+    source: SourceFile, records: Iterator[tuple[int, dict[str, Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    with source.reading():
+        yield from records

@@ -3,10 +3,15 @@
 A reject knows its data row index (as Arrow counts rows: well-formed, non-empty records);
 line numbers are found for all rejects at once, with one pass over the file, only when
 there are any. The rejects file is CSV: source_file, line, column, value, reason.
+
+A dataset may read many files in one load: row indexes then run on from one file to the
+next, and the log keeps where each file's rows begin, so that a reject found later (a
+key repeated, in the database) still names its file and line.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,18 +34,88 @@ class Reject:
     reason: str
     line: int | None = None
     record: int | None = None  # a JSON array's index
+    source: str | None = None  # the file, when the log reads several
+
+
+Resolver = Callable[[set[int]], dict[int, int]]
+
+
+@dataclass
+class _Part:
+    """One file of the log's source: its first row index and how to find its lines."""
+
+    source: str
+    first_row: int
+    resolver: Resolver | None = None
 
 
 @dataclass
 class RejectLog:
-    """The rejected rows of one source file, and where they will be written."""
+    """The rejected rows of a dataset's source (one file or several), and where they
+    will be written."""
 
-    source: Path
+    source: Path | str
     dest: Path | None = None
     kind: str = "csv"  # csv | json: which columns the rejects file has
     items: list[Reject] = field(default_factory=list)
-    # Maps data row indexes to first lines; set by the reader, which knows the format.
-    resolver: Callable[[set[int]], dict[int, int]] | None = None
+    parts: list[_Part] = field(default_factory=list)
+    next_row: int = 0  # the row index after the last row read (kept or rejected)
+
+    def begin(self, source: object, first_row: int = 0, resolver: Resolver | None = None) -> None:
+        """The reader starts on file ``source``, whose first data row has index
+        ``first_row``; ``resolver`` maps its own row indexes (from 0) to first lines."""
+        self.parts.append(_Part(str(source), first_row, resolver))
+
+    def restart(self) -> None:
+        """Forget everything: the source is about to be read again from its start."""
+        self.items.clear()
+        self.parts.clear()
+        self.next_row = 0
+
+    def tally(self) -> dict[str, tuple[int, int]]:
+        """(rows read, rows rejected) of each file read, by its name as the log shows it."""
+        read: dict[str, int] = {}
+        for i, part in enumerate(self.parts):
+            end = self.parts[i + 1].first_row if i + 1 < len(self.parts) else self.next_row
+            read[part.source] = read.get(part.source, 0) + end - part.first_row
+        rejected: dict[str, set[object]] = {}
+        for n, r in enumerate(self.items):
+            where = self.file_of(r)
+            if r.row is None:
+                read[where] = read.get(where, 0) + (1 if self.kind == "csv" else 0)
+            rejected.setdefault(where, set()).add(r.row if r.row is not None else ("item", n))
+        return {s: (read.get(s, 0), len(rejected.get(s, ()))) for s in read.keys() | rejected}
+
+    @property
+    def resolver(self) -> Resolver | None:
+        return self.parts[-1].resolver if self.parts else None
+
+    @resolver.setter
+    def resolver(self, value: Resolver | None) -> None:
+        if self.parts:
+            self.parts[-1].resolver = value
+        else:
+            self.parts.append(_Part(str(self.source), 0, value))
+
+    def _part(self, row: int | None) -> _Part | None:
+        if not self.parts:
+            return None
+        if row is None:
+            return self.parts[-1]
+        at = bisect.bisect_right([p.first_row for p in self.parts], row) - 1
+        return self.parts[max(at, 0)]
+
+    def file_index(self, row: int) -> int:
+        """Which file of the load (0, 1...) holds data row ``row``."""
+        return max(bisect.bisect_right([p.first_row for p in self.parts], row) - 1, 0)
+
+    def file_of_row(self, row: int) -> str:
+        part = self._part(row)
+        return part.source if part is not None else str(self.source)
+
+    def _source_of(self, row: int | None) -> str | None:
+        part = self._part(row)
+        return part.source if part is not None else None
 
     def add(
         self,
@@ -51,7 +126,7 @@ class RejectLog:
         line: int | None = None,
     ) -> None:
         text = None if value is None else str(value)
-        self.items.append(Reject(row, column, text, reason, line))
+        self.items.append(Reject(row, column, text, reason, line, source=self._source_of(row)))
 
     def add_record(
         self,
@@ -60,10 +135,13 @@ class RejectLog:
         key: str | None,
         reason: str,
         column: str | None = None,
+        source: object = None,
     ) -> None:
         """A rejected JSON record: by line (JSON Lines) or array index, with its key and,
-        when one declared attribute is the reason, that attribute."""
-        self.items.append(Reject(None, column, key, reason, line=line, record=record))
+        when one declared attribute is the reason, that attribute. ``source``: its file,
+        when not the one being read."""
+        where = str(source) if source is not None else self._source_of(None)
+        self.items.append(Reject(None, column, key, reason, line=line, record=record, source=where))
 
     def __len__(self) -> int:
         """Rejected rows: a row that failed twice (say, a repeated key and an orphan) is one."""
@@ -74,7 +152,18 @@ class RejectLog:
         return {r.row for r in self.items if r.row is not None}
 
     def lines(self, rows: set[int]) -> dict[int, int]:
-        return self.resolver(rows) if self.resolver and rows else {}
+        """The first line of each row index of ``rows``, in its own file."""
+        out: dict[int, int] = {}
+        for i, part in enumerate(self.parts):
+            if part.resolver is None:
+                continue
+            end = self.parts[i + 1].first_row if i + 1 < len(self.parts) else None
+            mine = {
+                r - part.first_row for r in rows if r >= part.first_row and (end is None or r < end)
+            }
+            if mine:
+                out.update((r + part.first_row, n) for r, n in part.resolver(mine).items())
+        return out
 
     def resolve(self) -> None:
         """Give every reject that has only a row index its line number (one file pass)."""
@@ -84,14 +173,18 @@ class RejectLog:
             if r.line is None and r.row is not None:
                 r.line = lines.get(r.row)
 
+    def file_of(self, r: Reject) -> str:
+        return r.source if r.source is not None else str(self.source)
+
     def describe(self, r: Reject) -> str:
         """One reject as one line: where (file:line, or the record), why, and the value."""
+        file = self.file_of(r)
         if r.line:
-            where = f"{self.source}:{r.line}"
+            where = f"{file}:{r.line}"
         elif r.record is not None:
-            where = f"{self.source}: record {r.record}"
+            where = f"{file}: record {r.record}"
         else:
-            where = str(self.source)
+            where = file
         shown = r.value is not None and r.column is not None and self.kind == "csv"
         return f"{where}: {r.reason}" + (f" (value {r.value!r})" if shown else "")
 
@@ -101,7 +194,16 @@ class RejectLog:
         return "no rejects" if first is None else self.describe(first)
 
     def sorted(self) -> list[Reject]:
-        return sorted(self.items, key=lambda r: (r.line or 0, r.record or 0, r.column or ""))
+        order = {p.source: i for i, p in enumerate(self.parts)}
+        return sorted(
+            self.items,
+            key=lambda r: (
+                order.get(r.source or "", 0),
+                r.line or 0,
+                r.record or 0,
+                r.column or "",
+            ),
+        )
 
     def first(self) -> Reject | None:
         ordered = self.sorted()
@@ -114,14 +216,13 @@ class RejectLog:
         with dest.open("w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             w = csv.writer(f)
             w.writerow(REJECT_COLUMNS[self.kind])
-            w.writerows(_rows(self.source, self.sorted(), self.kind))
+            w.writerows(self._rows(self.sorted()))
 
-
-def _rows(source: Path, rejects: Iterable[Reject], kind: str) -> Iterable[list[object]]:
-    for r in rejects:
-        line = r.line if r.line is not None else ""
-        if kind == "json":
-            record = r.record if r.record is not None else ""
-            yield [str(source), line, record, r.value or "", r.reason]
-        else:
-            yield [str(source), line, r.column or "", r.value, r.reason]
+    def _rows(self, rejects: Iterable[Reject]) -> Iterable[list[object]]:
+        for r in rejects:
+            line = r.line if r.line is not None else ""
+            if self.kind == "json":
+                record = r.record if r.record is not None else ""
+                yield [self.file_of(r), line, record, r.value or "", r.reason]
+            else:
+                yield [self.file_of(r), line, r.column or "", r.value, r.reason]

@@ -38,7 +38,7 @@ def lineage(spec: Spec, touched: Collection[str] = ()) -> dict[str, Any]:
 
     for name, ds in spec.datasets.items():
         store = ds.target.store
-        file = node(f"file:{name}", "file", str(ds.source.path), name)
+        file = node(f"file:{name}", "file", ", ".join(ds.source.paths), name)
         if store == "postgres":
             label = f"postgres {ds.target.schema_}.{ds.target.table}"
         else:

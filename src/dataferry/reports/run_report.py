@@ -72,7 +72,8 @@ def _row_check(r: LoadRecord, mode: str | None, rows: int | None) -> str | None:
     elif r.target == "warehouse":
         expected, exact = c.read, False  # rows gone from the source may stay, marked
     else:
-        expected, exact = c.read - c.rejected, mode == "replace" and r.target == "postgres"
+        expected = c.read - c.rejected - c.superseded
+        exact = mode == "replace" and r.target == "postgres"
     ok = rows == expected if exact else rows >= expected
     want = f"{expected:,}" if exact else f"at least {expected:,}"
     return f"table rows after the run: {rows:,} (expected {want}): {'ok' if ok else 'DIFFERS'}"
@@ -103,9 +104,22 @@ def _dataset_entry(
         "dataset": r.dataset,
         "target": r.target,
         "table": r.table,
-        "source": r.source if r.target == "warehouse" else _shown(spec, r.source),
+        "source": r.source
+        if r.target == "warehouse"
+        else ", ".join(_shown(spec, p) for p in r.source.split(", ")),
         "file_size": r.file_size,
         "file_sha256": r.file_sha256,
+        "files": [
+            {
+                "file": f.source,
+                "status": f.status,
+                "size": f.file_size,
+                "sha256": f.file_sha256,
+                "read": f.read if f.status == "loaded" else None,
+                "rejected": f.rejected if f.status == "loaded" else None,
+            }
+            for f in r.files
+        ],
         "status": r.status,
         "note": r.note,
         "error": r.error,
@@ -117,6 +131,7 @@ def _dataset_entry(
             "unchanged": None if unknown else c.unchanged,
             "rejected": c.rejected,
             "deleted": c.deleted,
+            "superseded": c.superseded,
         },
         "table_rows_after": after,
         "started_at": r.started_at,

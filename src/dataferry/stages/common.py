@@ -12,19 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from .. import interrupt
-from ..errors import DataferryError, InputError, Interrupted, NotSupported
-from ..ledger import LoadCounts, LoadRecord, file_fingerprint, new_run_id, utcnow
+from ..errors import DataferryError, Interrupted, NotSupported
+from ..ledger import FileLoad, LoadCounts, LoadRecord, new_run_id, utcnow
 from ..log_context import about
 from ..progress import StageProgress
 from ..readers import RejectLog
 from ..readiness import DEFAULT_DEADLINE_S
+from ..sources import SourceFile
 from ..spec import Spec
 
 __all__ = [
     "RunContext",
-    "already_loaded",
     "check_rejects_folder",
     "counting",
+    "files_to_load",
+    "fingerprint_files",
     "finish",
     "for_stage",
     "keep_rejects",
@@ -32,8 +34,11 @@ __all__ = [
     "new_record",
     "open_warehouse",
     "rejects_kept",
+    "settle_files",
     "skip",
-    "unchanged_since",
+    "skip_all",
+    "source_text",
+    "tally_files",
 ]
 
 log = logging.getLogger("dataferry")
@@ -151,54 +156,172 @@ def _end(
             return
 
 
-def already_loaded(
-    earlier: list[dict[str, Any]], path: Path, record: LoadRecord, mode: str
-) -> dict[str, Any] | None:
-    """The earlier load (from the target's ledger, newest first) that makes this one
-    unnecessary, if any.
-
-    merge and replace: the latest successful load had this very file (SHA-256) under
-    this very dataset spec. append: any successful load had this file, whatever the spec:
-    appending it again would double its rows. The file is hashed only when an earlier
-    load had a file of the same size; the hash is kept on the record.
-    """
-    size = path.stat().st_size
-    if not any(int(e.get("file_size") or -1) == size for e in earlier):
-        return None
-    record.file_size, record.file_sha256 = file_fingerprint(path)
-    if mode == "append":
-        return next((e for e in earlier if e.get("file_sha256") == record.file_sha256), None)
-    last = earlier[0]
-    same = last.get("file_sha256") == record.file_sha256 and (
-        last.get("spec_sha256") == record.spec_sha256
-    )
-    return last if same else None
+def source_text(spec: Spec, name: str) -> str:
+    """The dataset's source as records and reports name it: the file, or its patterns."""
+    paths = spec.datasets[name].source.paths
+    return ", ".join(str(spec.resolve(p)) for p in paths)
 
 
-def unchanged_since(
-    path: Path,
+def files_to_load(
+    files: list[SourceFile],
     record: LoadRecord,
     mode: str,
     ctx: RunContext,
+    earlier_files: Callable[[], list[dict[str, Any]]],
     ok_loads: Callable[[], list[dict[str, Any]]],
     target_exists: Callable[[], bool],
-) -> dict[str, Any] | None:
-    """Check the source file exists; return the earlier load that makes this one
-    unnecessary (see already_loaded), or None when it must run: --force says so, or the
-    target table is gone (dropped since: the ledger no longer describes the data)."""
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
+) -> list[SourceFile]:
+    """The files of ``files`` this load must read; ``record.files`` gets an entry for
+    each, loaded or skipped (the ledger's entries come from ``earlier_files``, newest
+    first; a ledger from before file entries has only its loads, ``ok_loads``).
+
+    - merge: a file is skipped when its latest load had these very bytes (SHA-256) under
+      this very dataset spec;
+    - append: a file is skipped when any load had these bytes, whatever the spec:
+      appending it again would double its rows;
+    - replace: the table becomes the union of the files, so all of them are read unless
+      the last load read exactly these files, with these bytes, under this spec.
+
+    A file is hashed only when an earlier entry has its size. --force, or a target table
+    that is gone (the ledger no longer describes the data), reads every file.
+    """
+    record.files = [FileLoad(f.key, f.size) for f in files]
+    entries_of = {e.source: e for e in record.files}
+
+    def sha(f: SourceFile) -> str:  # hashed once, kept on its entry
+        entry = entries_of[f.key]
+        if entry.file_sha256 is None:
+            entry.file_sha256 = f.fingerprint()[1]
+        return entry.file_sha256
+
     with record.step("check ledger"):
-        if ctx.force or not target_exists():
-            return None
-        return already_loaded(ok_loads(), path, record, mode)
+        entries = (
+            [] if ctx.force or not target_exists() else _entries(earlier_files, ok_loads, files)
+        )
+        skipped: dict[str, dict[str, Any]] = {}
+        if entries and mode == "replace":
+            last = [e for e in entries if e["run_id"] == entries[0]["run_id"]]
+            if _same_files(files, last, record, sha):
+                skipped = {f.key: last[0] for f in files}
+        elif entries:
+            for f in files:
+                earlier = _earlier_load(f, entries, record, mode, sha)
+                if earlier is not None:
+                    skipped[f.key] = earlier
+    for key, earlier in skipped.items():
+        entries_of[key].status = "skipped"
+        entries_of[key].earlier_run = str(earlier.get("run_id"))
+    return [f for f in files if f.key not in skipped]
+
+
+Hasher = Callable[[SourceFile], str]
+
+
+def _entries(
+    earlier_files: Callable[[], list[dict[str, Any]]],
+    ok_loads: Callable[[], list[dict[str, Any]]],
+    files: list[SourceFile],
+) -> list[dict[str, Any]]:
+    entries = earlier_files()
+    if entries or len(files) != 1:
+        return entries
+    # A ledger written before file entries: a load of one file, named by its path as
+    # that run resolved it; this dataset's one file is taken to be that file.
+    return [
+        {**e, "source": files[0].key}
+        for e in ok_loads()
+        if e.get("file_sha256") and e.get("file_size") is not None
+    ]
+
+
+def _earlier_load(
+    f: SourceFile, entries: list[dict[str, Any]], record: LoadRecord, mode: str, sha: Hasher
+) -> dict[str, Any] | None:
+    if mode == "append":
+        if any(int(e.get("file_size") or -1) == f.size for e in entries):
+            digest = sha(f)
+            return next((e for e in entries if e.get("file_sha256") == digest), None)
+        return None
+    latest = next((e for e in entries if e.get("source") == f.key), None)
+    if latest is None or int(latest.get("file_size") or -1) != f.size:
+        return None
+    if latest.get("spec_sha256") != record.spec_sha256 or latest.get("file_sha256") != sha(f):
+        return None
+    return latest
+
+
+def _same_files(
+    files: list[SourceFile], last: list[dict[str, Any]], record: LoadRecord, sha: Hasher
+) -> bool:
+    by_source = {e.get("source"): e for e in last}
+    if set(by_source) != {f.key for f in files}:
+        return False
+    for f in files:
+        e = by_source[f.key]
+        if e.get("spec_sha256") != record.spec_sha256 or int(e.get("file_size") or -1) != f.size:
+            return False
+    return all(by_source[f.key].get("file_sha256") == sha(f) for f in files)
+
+
+def fingerprint_files(files: list[SourceFile], record: LoadRecord) -> None:
+    """Give the record's entries of ``files`` their SHA-256 where the ledger check did
+    not (run beside the load, on another core: hashing reads every byte)."""
+    entries = {e.source: e for e in record.files}
+    for f in files:
+        entry = entries[f.key]
+        if entry.file_sha256 is None:
+            entry.file_size, entry.file_sha256 = f.fingerprint()
+
+
+def tally_files(record: LoadRecord, files: list[SourceFile], log: RejectLog) -> None:
+    """Each loaded file's rows read and rejected, from the log that read them."""
+    counts = log.tally()
+    entries = {e.source: e for e in record.files}
+    for f in files:
+        entries[f.key].read, entries[f.key].rejected = counts.get(str(f), (0, 0))
+
+
+def settle_files(record: LoadRecord) -> None:
+    """The dataset record's own file size and checksum: those of its one file, or the
+    total size of the files it loaded (their checksums are in their entries)."""
+    loaded = record.loaded_files
+    if len(record.files) == 1 and loaded:
+        record.file_size, record.file_sha256 = loaded[0].file_size, loaded[0].file_sha256
+    elif loaded:
+        record.file_size = sum(f.file_size or 0 for f in loaded)
+    n = len(record.files) - len(loaded)
+    if loaded and n:
+        note = f"{n} of {len(record.files)} files unchanged since earlier runs, skipped"
+        record.note = f"{record.note}; {note}" if record.note else note
+
+
+def skip_all(record: LoadRecord) -> LoadRecord:
+    """Every file is unchanged since an earlier load: mark the load skipped."""
+    runs = list(dict.fromkeys(f.earlier_run for f in record.files if f.earlier_run))
+    if len(record.files) == 1:
+        record.file_size, record.file_sha256 = (
+            record.files[0].file_size,
+            record.files[0].file_sha256,
+        )
+    shown = (
+        runs[0]
+        if len(runs) == 1
+        else f"{', '.join(runs[:3])}" + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+    )
+    return skip(record, {"run_id": shown})
 
 
 def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:
     """Mark a load skipped because ``earlier`` already loaded this very file."""
     record.status = "skipped"
     record.finished_at = utcnow()
-    record.note = f"unchanged since run {earlier.get('run_id')} (use --force to load it again)"
+    if len(record.files) <= 1:
+        record.note = f"unchanged since run {earlier.get('run_id')} (use --force to load it again)"
+    else:
+        record.note = (
+            f"all {len(record.files)} files unchanged since run(s) {earlier.get('run_id')} "
+            "(use --force to load them again)"
+        )
     log.info("%s: %s", record.dataset, record.note)
     return record
 

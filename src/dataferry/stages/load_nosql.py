@@ -6,6 +6,10 @@ already in DynamoDB's wire form, to a temporary file. A key that repeats in the 
 rejects every record that holds it, as load sql does with a repeated primary key: which
 copy is right is unknowable, and "the last one wins" would hide the question. The second
 pass sends the rest.
+
+A dataset of several files reads them in order as one load: a key repeated within one
+file is rejected as above, while a key that a later file holds again is that later
+file's (the earlier record is superseded, not sent), as if each file were a load of its own.
 """
 
 from __future__ import annotations
@@ -18,28 +22,33 @@ import logging
 import marshal
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ..connections import resolve_dynamodb, say_chosen
 from ..errors import DataferryError, InputError, RejectedRows, TargetError
-from ..ledger import LoadCounts, LoadRecord, file_fingerprint
+from ..ledger import LoadCounts, LoadRecord
 from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
+from ..sources import SourceFile, dataset_files
 from ..spec import Dataset, Spec
 from .common import (
     RunContext,
     check_rejects_folder,
+    files_to_load,
+    fingerprint_files,
     finish,
     keep_rejects,
     ledgered,
     new_record,
     rejects_kept,
-    skip,
-    unchanged_since,
+    settle_files,
+    skip_all,
+    source_text,
 )
 
-__all__ = ["dynamodb_items", "load_nosql", "replay_spool", "spool_items"]
+__all__ = ["Spooled", "dynamodb_items", "load_nosql", "replay_spool", "spool_items"]
 
 logger = logging.getLogger("dataferry")
 
@@ -53,13 +62,14 @@ def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
 
 
 def dynamodb_items(
-    path: Path, ds: Dataset, codec: Any, log: RejectLog | None = None
+    source: SourceFile | Path, ds: Dataset, codec: Any, log: RejectLog | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The file's valid records as DynamoDB items.
 
     Without ``log`` the first bad record is an InputError naming it; with one, every bad
     record (and bad JSON Lines line) is logged with its position and key, and skipped.
     """
+    source = SourceFile.of(source, ds.source.codec)
     fmt = ds.source.file_format
     jsonl = fmt == "jsonl"
 
@@ -67,13 +77,13 @@ def dynamodb_items(
         assert log is not None
         log.add_record(line, None, None, why)
 
-    for pos, rec in read_json_records(path, fmt, on_bad if log is not None else None):
+    for pos, rec in read_json_records(source, fmt, on_bad if log is not None else None):
         try:
             yield pos, codec.encode(rec)
         except ValueError as e:
             if log is None:
                 where = {"line": pos} if jsonl else {"record": pos}
-                raise InputError(str(path), str(e), **where) from None
+                raise InputError(str(source), str(e), **where) from None
             log.add_record(
                 pos if jsonl else None,
                 None if jsonl else pos,
@@ -83,8 +93,11 @@ def dynamodb_items(
             )
 
 
-def replay_spool(spool: IO[bytes], skip: frozenset[int] = frozenset()) -> Iterator[Any]:
-    """The spooled (position, item) pairs, in file order, less the ``skip`` positions."""
+Position = tuple[int, int]  # (the file's index in the load, the record's line or index)
+
+
+def replay_spool(spool: IO[bytes], skip: frozenset[Position] = frozenset()) -> Iterator[Any]:
+    """The spooled (position, item) pairs, in load order, less the ``skip`` positions."""
     # marshal: the wire form is only str, bytes, bool, dicts and lists, and reading it
     # back costs far less than parsing and encoding the JSON again.
     spool.seek(0)
@@ -97,63 +110,113 @@ def replay_spool(spool: IO[bytes], skip: frozenset[int] = frozenset()) -> Iterat
             yield entry
 
 
-def _reject_repeated_keys(
-    spool: IO[bytes], key_hashes: array.array[int], codec: Any, ds: Dataset, log: RejectLog
-) -> frozenset[int]:
-    """Log every record whose key another record of the file also has; their positions.
+@dataclass
+class Spooled:
+    """What pass 1 found: valid records, positions not to send (repeated keys, and
+    records a later file supersedes) and how many were superseded."""
 
-    The first pass kept only a 64-bit hash per key (8 bytes a record): the file is read
+    valid: int
+    skip: frozenset[Position]
+    superseded: frozenset[Position] = frozenset()
+    per_file: dict[int, int] = field(default_factory=dict)  # valid records of each file
+
+    @property
+    def to_send(self) -> int:
+        return self.valid - len(self.skip)
+
+    def read(self, rejected: int, file: int | None = None) -> int:
+        """Records read (of one file): valid ones and rejected ones, each counted once
+        (a record rejected for its repeated key was valid too)."""
+        repeated = [p for p in self.skip - self.superseded if file is None or p[0] == file]
+        valid = self.valid if file is None else self.per_file.get(file, 0)
+        return valid + rejected - len(repeated)
+
+
+def _reject_repeated_keys(
+    spool: IO[bytes],
+    key_hashes: array.array[int],
+    codec: Any,
+    ds: Dataset,
+    log: RejectLog,
+    files: list[SourceFile],
+) -> tuple[frozenset[Position], frozenset[Position]]:
+    """Log every record whose key another record of its file also has; supersede a
+    record whose key a later file holds. Returns (positions not to send, superseded).
+
+    The first pass kept only a 64-bit hash per key (8 bytes a record): the spool is read
     again only when two hashes are equal, and only those records' keys are compared.
     """
     ordered = sorted(key_hashes)
     suspects = {a for a, b in itertools.pairwise(ordered) if a == b}
     del ordered
     if not suspects:
-        return frozenset()
-    groups: dict[tuple[Any, ...], list[int]] = {}
+        return frozenset(), frozenset()
+    groups: dict[tuple[Any, ...], list[Position]] = {}
     for pos, item in replay_spool(spool):
         key = codec.key_of(item)
         if hash(key) in suspects:
-            groups.setdefault(key, []).append(pos)
+            groups.setdefault(tuple(key), []).append(tuple(pos))
     jsonl = ds.source.file_format == "jsonl"
     what = "lines" if jsonl else "records"
-    rejected: set[int] = set()
+    skipped: set[Position] = set()
+    superseded: set[Position] = set()
     for key, positions in groups.items():
         if len(positions) < 2:
             continue
         shown = ", ".join(f"{a}={v}" for a, (_, v) in zip(codec.key_attributes, key, strict=True))
-        where = ", ".join(map(str, positions))
-        for pos in positions:
-            log.add_record(
-                pos if jsonl else None,
-                None if jsonl else pos,
-                shown,
-                f"key ({shown}) repeats in this file ({what} {where}): which one is right "
-                "is unknowable, so none of them is loaded",
-            )
-        rejected.update(positions)
-    return frozenset(rejected)
+        by_file: dict[int, list[int]] = {}
+        for f, pos in positions:
+            by_file.setdefault(f, []).append(pos)
+        kept: list[Position] = []
+        for f, where in by_file.items():
+            if len(where) == 1:
+                kept.append((f, where[0]))
+                continue
+            for pos in where:
+                log.add_record(
+                    pos if jsonl else None,
+                    None if jsonl else pos,
+                    shown,
+                    f"key ({shown}) repeats in this file ({what} {', '.join(map(str, where))}): "
+                    "which one is right is unknowable, so none of them is loaded",
+                    source=files[f],
+                )
+                skipped.add((f, pos))
+        kept.sort()
+        superseded.update(kept[:-1])  # the last file's record is the one loaded
+    return frozenset(skipped | superseded), frozenset(superseded)
 
 
 def spool_items(
-    path: Path, ds: Dataset, codec: Any, log: RejectLog, spool: IO[bytes]
-) -> tuple[int, frozenset[int]]:
-    """Pass 1: every valid record's (position, item) into ``spool``; bad records and
-    repeated keys into ``log``. Returns (valid records, positions of repeated keys)."""
+    files: list[SourceFile] | SourceFile | Path,
+    ds: Dataset,
+    codec: Any,
+    log: RejectLog,
+    spool: IO[bytes],
+) -> Spooled:
+    """Pass 1: every valid record's (position, item) into ``spool``, file after file;
+    bad records and repeated keys into ``log``."""
+    if not isinstance(files, list):
+        files = [SourceFile.of(files, ds.source.codec)]
     key_hashes = array.array("q")
-    for pos, item in dynamodb_items(path, ds, codec, log):
-        marshal.dump((pos, item), spool)
-        key_hashes.append(hash(codec.key_of(item)))
-    return len(key_hashes), _reject_repeated_keys(spool, key_hashes, codec, ds, log)
+    per_file: dict[int, int] = {}
+    for i, source in enumerate(files):
+        log.begin(source)
+        before = len(key_hashes)
+        for pos, item in dynamodb_items(source, ds, codec, log):
+            marshal.dump(((i, pos), item), spool)
+            key_hashes.append(hash(codec.key_of(item)))
+        per_file[i] = len(key_hashes) - before
+    skip, superseded = _reject_repeated_keys(spool, key_hashes, codec, ds, log, files)
+    return Spooled(len(key_hashes), skip, superseded, per_file)
 
 
 def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
     from ..stores import dynamodb as ddb
 
     ds = spec.datasets[name]
-    path = spec.resolve(ds.source.path)
-    record = new_record(spec, name, "dynamodb", ctx, str(path))
-    log = RejectLog(path, dest=spec.rejects_path(name), kind="json")
+    record = new_record(spec, name, "dynamodb", ctx, source_text(spec, name))
+    log = RejectLog(record.source, dest=spec.rejects_path(name), kind="json")
     allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
     codec = ddb.ItemCodec(ds)
     ledger = spec.stores.dynamodb.ledger_table
@@ -164,52 +227,60 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
 
     with rejects_kept(log, record), ledgered(record, save_failure, ctx):
         check_rejects_folder(log.dest)
-        earlier = unchanged_since(
-            path,
+        files = dataset_files(spec, name)
+        todo = files_to_load(
+            files,
             record,
             ds.mode,
             ctx,
+            lambda: ddb.file_loads(client, name, table=ledger),
             lambda: ddb.ok_loads(client, name, table=ledger),
             lambda: ddb.count(client, ds) is not None,
         )
-        if earlier is not None:
-            ddb.record_load(client, skip(record, earlier), ledger)
+        if not todo:
+            ddb.record_load(client, skip_all(record), ledger)
             return record
-        if record.file_sha256 is None:
-            with record.step("hash file"):
-                record.file_size, record.file_sha256 = file_fingerprint(path)
+        with record.step("hash file"):
+            fingerprint_files(todo, record)
         with _spool() as spool:
             try:
                 with record.step("read, validate"):
-                    valid, repeated = spool_items(path, ds, codec, log, spool)  # pass 1
+                    spooled = spool_items(todo, ds, codec, log, spool)  # pass 1
                     spool.flush()
             except OSError as e:
                 raise DataferryError(
-                    f"{path}: the checked items could not be spooled to "
+                    f"{record.source}: the checked items could not be spooled to "
                     f"{tempfile.gettempdir()} ({e.strerror or e}); nothing was loaded "
                     "(TMPDIR chooses another folder)"
                 ) from None
             if len(log) > allowed:
-                raise RejectedRows(str(path), len(log), allowed, log.summary(), str(log.dest))
+                raise RejectedRows(record.source, len(log), allowed, log.summary(), str(log.dest))
             with record.step("provision"):
                 ddb.provision(client, ds)
-            ctx.progress.expect(name, valid - len(repeated))
+            ctx.progress.expect(name, spooled.to_send)
             try:
                 with record.step("write"):
                     result = ddb.write(
                         client,
                         ds.target.table,
                         codec,
-                        replay_spool(spool, repeated),  # pass 2
+                        replay_spool(spool, spooled.skip),  # pass 2
                         on_progress=functools.partial(ctx.progress.advance, name),
                     )
             except ddb.BatchRefused as e:
-                raise _refused(path, ds, e) from None
+                raise _refused(todo, ds, e) from None
+        rejected = log.tally()
+        entries = {e.source: e for e in record.files}
+        for i, f in enumerate(todo):
+            bad = rejected.get(str(f), (0, 0))[1]
+            entries[f.key].read, entries[f.key].rejected = spooled.read(bad, i), bad
+        settle_files(record)
         counts = LoadCounts(
-            read=valid + len(log) - len(repeated),
+            read=spooled.read(len(log)),
             written=result.written,
             rejected=len(log),
             consumed_capacity=result.consumed_capacity,
+            superseded=len(spooled.superseded),
         )
         with record.step("ledger"):
             ddb.record_load(client, finish(record, counts), ledger)
@@ -228,14 +299,26 @@ def _spool() -> Iterator[Any]:
             f.close()
 
 
-def _refused(path: Path, ds: Dataset, err: Any) -> TargetError:
+def _refused(files: list[SourceFile], ds: Dataset, err: Any) -> TargetError:
     what = "lines" if ds.source.file_format == "jsonl" else "records"
-    positions = ", ".join(map(str, sorted(err.positions)))
+    by_file: dict[int, list[int]] = {}
+    for f, pos in sorted(err.positions):
+        by_file.setdefault(f, []).append(pos)
+    if len(by_file) == 1:
+        [(f, positions)] = by_file.items()
+        held = f"{files[f]}: DynamoDB refused the batch holding {what} {_listed(positions)}"
+    else:
+        held = "DynamoDB refused the batch holding " + "; ".join(
+            f"{files[f]} {what} {_listed(positions)}" for f, positions in by_file.items()
+        )
     return TargetError(
-        f"{path}: DynamoDB refused the batch holding {what} {positions}: {err}. The "
-        "batches sent before it are written; fix those records and run again (the load "
-        "is idempotent)"
+        f"{held}: {err}. The batches sent before it are written; fix those records and run "
+        "again (the load is idempotent)"
     )
+
+
+def _listed(positions: list[int]) -> str:
+    return ", ".join(map(str, positions))
 
 
 def load_nosql(

@@ -9,21 +9,26 @@ from typing import Any
 
 from ..background import submit
 from ..connections import resolve_postgres, say_chosen
-from ..ledger import LoadRecord, file_fingerprint
+from ..ledger import LoadRecord
 from ..readers import RejectLog
 from ..readiness import wait_until_ready
+from ..sources import dataset_files
 from ..spec import Spec
 from .common import (
     RunContext,
     check_rejects_folder,
     counting,
+    files_to_load,
+    fingerprint_files,
     finish,
     keep_rejects,
     ledgered,
     new_record,
     rejects_kept,
-    skip,
-    unchanged_since,
+    settle_files,
+    skip_all,
+    source_text,
+    tally_files,
 )
 
 __all__ = ["load_sql"]
@@ -32,13 +37,12 @@ logger = logging.getLogger("dataferry")
 
 
 def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
-    from ..readers import read_csv  # pyarrow: only when CSV is loaded
+    from ..readers import read_csv_files  # pyarrow: only when CSV is loaded
     from ..stores import postgres as pg
 
     ds = spec.datasets[name]
-    path = spec.resolve(ds.source.path)
-    record = new_record(spec, name, "postgres", ctx, str(path))
-    log = RejectLog(path, dest=spec.rejects_path(name))
+    record = new_record(spec, name, "postgres", ctx, source_text(spec, name))
+    log = RejectLog(record.source, dest=spec.rejects_path(name))
     allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
 
     def save_failure(record: LoadRecord) -> None:
@@ -57,23 +61,27 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
     with (
         rejects_kept(log, record),
         ledgered(record, save_failure, ctx),
-        pg.translated(f"{name}: {path.name}"),
+        pg.translated(f"{name}: {record.source}"),
     ):
         check_rejects_folder(log.dest)
-        earlier = unchanged_since(
-            path,
+        files = dataset_files(spec, name)
+        if len(files) == 1:
+            log.source = files[0].path
+        todo = files_to_load(
+            files,
             record,
             ds.mode,
             ctx,
+            lambda: pg.file_loads(conn, name),
             lambda: pg.ok_loads(conn, name),
             lambda: pg.count(conn, ds) is not None,
         )
-        if earlier is not None:
+        if not todo:
             with conn.transaction():
-                pg.record_load(conn, skip(record, earlier))
+                pg.record_load(conn, skip_all(record))
             return record
-        # Hashing reads the whole file: do it on another core while the load runs.
-        fingerprint = submit(file_fingerprint, path)
+        # Hashing reads every file: do it on another core while the load runs.
+        fingerprints = submit(fingerprint_files, todo, record)
         with conn.transaction():
             with record.step("provision"):
                 changes = pg.provision(conn, spec, ds, migrate=ctx.migrate)
@@ -86,7 +94,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                     spec,
                     ds,
                     lambda: counting(
-                        read_csv(path, ds, log, functools.partial(ctx.progress.expect, name)),
+                        read_csv_files(todo, ds, log, functools.partial(ctx.progress.expect, name)),
                         name,
                         ctx.progress,
                     ),
@@ -94,7 +102,9 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                     allowed,
                 )
             with record.step("hash file"):  # what is left of it once the load is done
-                record.file_size, record.file_sha256 = fingerprint.result()
+                fingerprints.result()
+            tally_files(record, todo, log)
+            settle_files(record)
             finish(record, counts)
             keep_rejects(log, record, write=False)
             pg.record_load(conn, record)  # in the transaction of the data it describes

@@ -4,7 +4,7 @@ from typing import Any
 
 from .codec import ItemCodec
 from .connection import client, probe, s3_client
-from .ledger import history, last_loads, ok_loads, record_load
+from .ledger import file_loads, history, last_loads, ok_loads, record_load
 from .lock import writer_lock
 from .provision import count, count_exactly, provision, size_bytes
 from .write import BatchRefused, write
@@ -16,6 +16,7 @@ __all__ = [
     "count",
     "count_exactly",
     "export_table",
+    "file_loads",
     "history",
     "last_loads",
     "ok_loads",

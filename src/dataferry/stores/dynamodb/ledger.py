@@ -1,6 +1,9 @@
 """The DynamoDB ledger: the table ``dataferry_loads`` (hash dataset, range started_at).
 
 It lives beside the data, so an ephemeral CI runner still sees what an earlier one loaded.
+The files a dataset's successful loads read are items of the same table, under the hash
+key ``<dataset>#files`` (no dataset name holds ``#``) and the file's key as range: one
+item per file, its latest load (DynamoDB datasets merge, so only the latest counts).
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from .codec import ItemCodec
 from .connection import translate
 from .provision import provision
 
-__all__ = ["LEDGER_TABLE", "ensure_ledger", "history", "last_loads", "ok_loads", "record_load"]
+__all__ = [
+    "LEDGER_TABLE",
+    "ensure_ledger",
+    "file_loads",
+    "history",
+    "last_loads",
+    "ok_loads",
+    "record_load",
+]
 
 LEDGER_TABLE = "dataferry_loads"
 _serializer = TypeSerializer()
@@ -46,20 +57,49 @@ def ensure_ledger(client: Any, table: str = LEDGER_TABLE) -> None:
     provision(client, _ledger_dataset(table))
 
 
+def _files_key(dataset: str) -> str:
+    return f"{dataset}#files"
+
+
 def record_load(client: Any, record: LoadRecord, table: str = LEDGER_TABLE) -> None:
+    """Put the record; when it succeeded, first an item per file it loaded (a crash
+    between the two leaves files marked loaded whose data is written: safe to skip)."""
     ensure_ledger(client, table)
     row = {k: _plain(v) for k, v in record.flat().items() if v is not None}
     try:
+        if record.status == "ok":
+            _put_files(client, record, table)
         client.put_item(TableName=table, Item={k: _serializer.serialize(v) for k, v in row.items()})
     except (BotoCoreError, ClientError) as e:
         raise translate(e, f"table {table}") from None
 
 
+def _put_files(client: Any, record: LoadRecord, table: str) -> None:
+    from .write import put_all
+
+    items = []
+    for f in record.loaded_files:
+        entry = {
+            "dataset": _files_key(record.dataset),
+            "started_at": f.source,  # the range key: one item per file
+            "run_id": record.run_id,
+            "source": f.source,
+            "spec_sha256": record.spec_sha256,
+            "file_size": f.file_size,
+            "file_sha256": f.file_sha256,
+            "read": f.read,
+            "rejected": f.rejected,
+            "loaded_at": record.started_at.isoformat(),
+        }
+        items.append({k: _serializer.serialize(v) for k, v in entry.items() if v is not None})
+    put_all(client, table, items)
+
+
 def _newest(
-    client: Any, table: str, dataset: str, limit: int, status: str | None = None
+    client: Any, table: str, dataset: str, limit: int | None, status: str | None = None
 ) -> list[dict[str, Any]] | None:
-    """The dataset's ledger items, newest first, at most ``limit`` (of that ``status``);
-    None when there is no ledger table."""
+    """The dataset's ledger items, newest first, at most ``limit`` (all: None; of that
+    ``status``); None when there is no ledger table."""
     query: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "#d = :d",
@@ -71,19 +111,19 @@ def _newest(
         query["FilterExpression"] = "#s = :s"
         query["ExpressionAttributeNames"]["#s"] = "status"
         query["ExpressionAttributeValues"][":s"] = {"S": status}
-    else:
+    elif limit is not None:
         query["Limit"] = limit
     out: list[dict[str, Any]] = []
     try:
         for page in client.get_paginator("query").paginate(**query):
             out += [ItemCodec.decode(i) for i in page.get("Items", [])]
-            if len(out) >= limit:
+            if limit is not None and len(out) >= limit:
                 break
     except ClientError as e:
         if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return None
         raise translate(e, f"table {table}") from None
-    return out[:limit]
+    return out if limit is None else out[:limit]
 
 
 def last_loads(
@@ -116,3 +156,12 @@ def ok_loads(
 ) -> list[dict[str, Any]]:
     """The dataset's successful loads, newest first."""
     return _newest(client, table, dataset, limit, "ok") or []
+
+
+def file_loads(client: Any, dataset: str, table: str = LEDGER_TABLE) -> list[dict[str, Any]]:
+    """The latest successful load of each file of the dataset, newest first."""
+    rows = _newest(client, table, _files_key(dataset), None) or []
+    for r in rows:
+        r["started_at"] = r.pop("loaded_at", None)
+    rows.sort(key=lambda r: str(r.get("started_at")), reverse=True)
+    return rows

@@ -1,4 +1,5 @@
-"""The PostgreSQL ledger: ``dataferry.loads``, one row per dataset load."""
+"""The PostgreSQL ledger: ``dataferry.loads``, one row per dataset load, and
+``dataferry.load_files``, one row per file a successful load read."""
 
 from __future__ import annotations
 
@@ -11,9 +12,21 @@ from psycopg.rows import dict_row
 from ...ledger import LoadRecord
 from .ddl import ensure_schema
 
-__all__ = ["history", "last_loads", "ok_loads", "record_load"]
+__all__ = ["file_loads", "history", "last_loads", "ok_loads", "record_load"]
 
 LEDGER = sql.Identifier("dataferry", "loads")
+FILES = sql.Identifier("dataferry", "load_files")
+_FILE_COLUMNS = {
+    "run_id": "text NOT NULL",
+    "dataset": "text NOT NULL",
+    "source": "text NOT NULL",
+    "spec_sha256": "text NOT NULL",
+    "file_size": "bigint",
+    "file_sha256": "text",
+    "read": "bigint",
+    "rejected": "bigint",
+    "started_at": "timestamptz NOT NULL",
+}
 _COLUMNS = {
     "run_id": "text NOT NULL",
     "dataset": "text NOT NULL",
@@ -36,6 +49,7 @@ _COLUMNS = {
     "rejects_file": "text",
     "deleted": "bigint",
     "note": "text",
+    "superseded": "bigint",
 }
 
 
@@ -62,8 +76,23 @@ def _ensure(conn: psycopg.Connection) -> None:
             )
 
 
+def _ensure_files(conn: psycopg.Connection) -> None:
+    if _exists(conn, "load_files"):
+        return
+    columns = [
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _FILE_COLUMNS.items()
+    ]
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(FILES, sql.SQL(", ").join(columns)))
+    conn.execute(
+        sql.SQL("CREATE INDEX {} ON {} (dataset, source, started_at)").format(
+            sql.Identifier("load_files_dataset_source"), FILES
+        )
+    )
+
+
 def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
-    """Insert the record in the open transaction (with the data it describes)."""
+    """Insert the record, and an entry per file it loaded when it succeeded, in the open
+    transaction (with the data they describe)."""
     _ensure(conn)
     row = {k: v for k, v in record.flat().items() if k in _COLUMNS}
     conn.execute(
@@ -74,10 +103,35 @@ def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
         ),
         list(row.values()),
     )
+    if record.status != "ok" or not record.loaded_files:
+        return
+    _ensure_files(conn)
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            sql.SQL("COPY {} ({}) FROM STDIN").format(
+                FILES, sql.SQL(", ").join(map(sql.Identifier, _FILE_COLUMNS))
+            )
+        ) as copy,
+    ):
+        for f in record.loaded_files:
+            copy.write_row(
+                (
+                    record.run_id,
+                    record.dataset,
+                    f.source,
+                    record.spec_sha256,
+                    f.file_size,
+                    f.file_sha256,
+                    f.read,
+                    f.rejected,
+                    record.started_at,
+                )
+            )
 
 
-def _exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT to_regclass('dataferry.loads')").fetchone()
+def _exists(conn: psycopg.Connection, table: str = "loads") -> bool:
+    row = conn.execute("SELECT to_regclass(%s)", (f"dataferry.{table}",)).fetchone()
     return bool(row and row[0] is not None)
 
 
@@ -113,15 +167,32 @@ def history(
 
 def ok_loads(conn: psycopg.Connection, dataset: str, limit: int = 1000) -> list[dict[str, Any]]:
     """The dataset's successful loads, newest first (file size and checksum, spec hash)."""
-    exists = conn.execute("SELECT to_regclass('dataferry.loads')").fetchone()
-    if not exists or exists[0] is None:
+    if not _exists(conn):
         return []
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             sql.SQL(
-                "SELECT run_id, file_size, file_sha256, spec_sha256, finished_at FROM {} "
-                "WHERE dataset = %s AND status = 'ok' ORDER BY started_at DESC LIMIT %s"
+                "SELECT run_id, source, file_size, file_sha256, spec_sha256, started_at, "
+                "finished_at FROM {} WHERE dataset = %s AND status = 'ok' "
+                "ORDER BY started_at DESC LIMIT %s"
             ).format(LEDGER),
             (dataset, limit),
+        )
+        return cur.fetchall()
+
+
+def file_loads(conn: psycopg.Connection, dataset: str) -> list[dict[str, Any]]:
+    """Every version of every file the dataset's successful loads read (the latest entry
+    of each source and checksum), newest first."""
+    if not _exists(conn, "load_files"):
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT * FROM (SELECT DISTINCT ON (source, file_sha256) run_id, source, "
+                "file_size, file_sha256, spec_sha256, started_at FROM {} WHERE dataset = %s "
+                "ORDER BY source, file_sha256, started_at DESC) f ORDER BY started_at DESC"
+            ).format(FILES),
+            (dataset,),
         )
         return cur.fetchall()

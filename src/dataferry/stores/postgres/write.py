@@ -67,28 +67,59 @@ def _copy_in(
     return rows
 
 
-def _reject_duplicates(conn: psycopg.Connection, ds: Dataset, log: RejectLog) -> None:
-    """Every row whose primary key repeats in the file: which copy is right is unknowable."""
+def _reject_duplicates(conn: psycopg.Connection, ds: Dataset, log: RejectLog) -> int:
+    """Every row whose primary key repeats within one file: which copy is right is
+    unknowable. A key that several files of the load hold is the later file's (merge,
+    replace: the earlier rows are superseded and dropped from the stage, as if each file
+    were a load of its own) or the first file's (append: the later rows are rejected,
+    their key being in the table by then). Returns the rows superseded."""
     stmt = sql.SQL(
         "SELECT array_agg({row} ORDER BY {row}), {pk} FROM {stage} GROUP BY {pk} "
         "HAVING count(*) > 1"
     ).format(row=ROW, stage=STAGE, pk=_ids(ds.primary_key))
     groups = conn.execute(stmt).fetchall()
     if not groups:
-        return
+        return 0
     lines = log.lines({r for rows, *_ in groups for r in rows})
     key = ", ".join(ds.primary_key)
+    superseded: list[int] = []
     for rows, *values in groups:
-        where = ", ".join(str(lines.get(r, "?")) for r in rows)
         shown = ", ".join(map(str, values))
+        by_file: dict[int, list[int]] = {}
         for r in rows:
-            log.add(
-                r,
-                key,
-                shown,
-                f"primary key ({key})=({shown}) repeats on lines {where}",
-                line=lines.get(r),
-            )
+            by_file.setdefault(log.file_index(r), []).append(r)
+        kept = []
+        for repeated in by_file.values():
+            if len(repeated) == 1:
+                kept.append(repeated[0])
+                continue
+            where = ", ".join(str(lines.get(r, "?")) for r in repeated)
+            for r in repeated:
+                log.add(
+                    r,
+                    key,
+                    shown,
+                    f"primary key ({key})=({shown}) repeats on lines {where}",
+                    line=lines.get(r),
+                )
+        if len(kept) < 2:
+            continue
+        if ds.mode == "append":
+            first = kept[0]
+            for r in kept[1:]:
+                log.add(
+                    r,
+                    key,
+                    shown,
+                    f"primary key ({key})=({shown}) is already in "
+                    f"{log.file_of_row(first)}:{lines.get(first, '?')} (mode: append)",
+                    line=lines.get(r),
+                )
+        else:
+            superseded += kept[:-1]
+    if superseded:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(STAGE, ROW), (superseded,))
+    return len(superseded)
 
 
 def _reject_orphans(conn: psycopg.Connection, spec: Spec, ds: Dataset, log: RejectLog) -> None:
@@ -297,7 +328,7 @@ def _direct(
             copied = _copy_in(conn, table_ident(ds), list(ds.columns), read())
             _check_rejects(log, max_rejects)
     except psycopg.errors.UniqueViolation:
-        log.items.clear()
+        log.restart()
         return None
     return LoadCounts(
         read=copied + len(log),
@@ -328,7 +359,7 @@ def _staged(
     staged = _copy_in(conn, STAGE, [*cols, ROW_COLUMN], read())
     read_rejects = len(log)
     read_rows = log.rows
-    _reject_duplicates(conn, ds, log)
+    superseded = _reject_duplicates(conn, ds, log)
     _reject_orphans(conn, spec, ds, log)
     if ds.mode == "append" and not empty:
         _reject_existing(conn, ds, log)
@@ -338,7 +369,7 @@ def _staged(
             sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(STAGE, ROW), (staged_rejects,)
         )
     _check_rejects(log, max_rejects)
-    loaded = staged - len(staged_rejects)
+    loaded = staged - len(staged_rejects) - superseded
     deleted = 0
     with _foreign_keys_deferred_to_one_pass(conn, ds, loaded, empty, existing):
         if empty or ds.mode == "append":
@@ -356,6 +387,7 @@ def _staged(
         unchanged=loaded - inserted - updated,
         rejected=len(log),
         deleted=deleted,
+        superseded=superseded,
     )
 
 

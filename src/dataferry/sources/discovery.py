@@ -1,0 +1,95 @@
+"""A dataset's files: its ``source.path`` (a path, a glob, or a list of them) expanded
+into the files it names, in the order they are to be loaded.
+
+Globs follow pathlib: ``*`` within a folder, ``**`` across folders. A glob that matches
+nothing is an error, as a missing path is: an empty landing folder must not read as "the
+table is empty" (which ``mode: replace`` would act on).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InputError
+from .source_file import SourceFile
+
+if TYPE_CHECKING:
+    from ..spec import Source, Spec
+
+__all__ = ["dataset_files", "is_pattern", "source_files"]
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def is_pattern(path: str) -> bool:
+    return bool(_GLOB_CHARS.search(path))
+
+
+def _key(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _matches(pattern: str, base: Path) -> list[Path]:
+    """The files a glob names, relative to ``base`` unless absolute."""
+    parts = Path(pattern).parts
+    first = next(i for i, p in enumerate(parts) if is_pattern(p))
+    root = Path(*parts[:first]) if first else Path()
+    root = root if root.is_absolute() else base / root
+    rest = "/".join(parts[first:])
+    return sorted(p for p in root.glob(rest) if p.is_file())
+
+
+def source_files(source: Source, base: Path) -> list[SourceFile]:
+    """The files of ``source``, resolved against ``base`` (the spec's folder), ordered
+    by ``source.order``; each once, however many entries name it."""
+    found: dict[Path, SourceFile] = {}
+    for entry in source.paths:
+        if is_pattern(entry):
+            paths = _matches(entry, base)
+            if not paths:
+                shown = entry if Path(entry).is_absolute() else str(base / entry)
+                raise InputError(shown, "no file matches this pattern")
+        else:
+            p = Path(entry)
+            paths = [p if p.is_absolute() else base / p]
+        for p in paths:
+            if p not in found:
+                found[p] = SourceFile.local(p, _key(p, base), source.codec)
+    files = list(found.values())
+    return _ordered(files, source)
+
+
+def _ordered(files: list[SourceFile], source: Source) -> list[SourceFile]:
+    if source.order == "name":
+        return sorted(files, key=lambda f: f.key)
+    if source.order == "mtime":
+        return sorted(files, key=lambda f: (f.mtime, f.key))
+    pattern = re.compile(source.order.date)
+
+    def when(f: SourceFile) -> tuple[tuple[int, ...], str]:
+        m = pattern.search(f.key)
+        if m is None:
+            raise InputError(
+                str(f), f"its name holds no date matching source.order.date {source.order.date!r}"
+            )
+        groups = m.groups() or (m.group(0),)
+        try:
+            return tuple(int(g) for g in groups if g is not None), f.key
+        except ValueError:
+            raise InputError(
+                str(f),
+                f"source.order.date {source.order.date!r}: the groups it captures must be "
+                f"numbers (year, month, day...), got {m.group(0)!r}",
+            ) from None
+
+    return sorted(files, key=when)
+
+
+def dataset_files(spec: Spec, name: str) -> list[SourceFile]:
+    """The files of dataset ``name`` of ``spec``, in load order."""
+    return source_files(spec.datasets[name].source, spec.base_dir)

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from .errors import DataferryError
-from .readers import RejectLog, read_csv
+from .readers import RejectLog, read_batches, reject_kind
 from .sources import SourceFile, dataset_files
 from .spec import Spec
 from .stages import spool_items
@@ -63,8 +63,8 @@ def _check(spec: Spec, name: str, source: SourceFile) -> FileCheck:
     check = FileCheck(name, str(source), 0)
     try:
         if ds.target.store == "postgres":
-            log = RejectLog(source.path)
-            for batch in read_csv(source, ds, log):
+            log = RejectLog(source.path, kind=reject_kind(ds))
+            for batch in read_batches([source], ds, log):
                 check.rows += batch.num_rows
         else:
             log = RejectLog(source.path, kind="json")

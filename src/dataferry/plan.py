@@ -31,7 +31,7 @@ from typing import Any
 from .connections import resolve_dynamodb, resolve_postgres
 from .errors import DataferryError, TargetUnavailable
 from .ledger import LoadRecord
-from .readers import RejectLog, read_csv_files
+from .readers import RejectLog, read_batches, reject_kind
 from .readiness import wait_until_ready
 from .sources import SourceFile, dataset_files
 from .spec import Spec
@@ -98,12 +98,12 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
                     done = pg.provision(conn, spec, ds, migrate=ctx.migrate)
                     if exists and done:
                         item.ddl = [f"-- {d}" for d in done]
-                    log = RejectLog(record.source)
+                    log = RejectLog(record.source, kind=reject_kind(ds))
                     counts = pg.write(
                         conn,
                         spec,
                         ds,
-                        functools.partial(read_csv_files, todo, ds, log),
+                        functools.partial(read_batches, todo, ds, log),
                         log,
                         sys.maxsize,
                         advance_identities=False,

@@ -127,7 +127,14 @@ class DateOrder(_Model):
         return v
 
 
-_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 class Source(_Model):
@@ -135,7 +142,7 @@ class Source(_Model):
         description="A file, a glob (`*`, `**` across folders) or a list of them, relative "
         "to the spec's folder. Each file is loaded once (the ledger keeps its checksum)."
     )
-    format: Literal["csv", "json", "jsonl"] | None = None
+    format: Literal["csv", "json", "jsonl", "parquet"] | None = None
     compression: Literal["gzip", "zstd", "bz2", "none", "auto"] = Field(
         default="auto",
         description="auto: told by each file's name (.gz, .zst, .bz2); none: never.",
@@ -288,6 +295,11 @@ class Dataset(_Model):
             if column.identity and column.type.name not in ("smallint", "integer", "bigint"):
                 raise ValueError(f"columns.{name}.identity: only integer columns can be identity")
         if self.target.store == "postgres":
+            if self.source.file_format not in ("csv", "parquet"):
+                raise ValueError(
+                    f"source: a postgres dataset reads CSV or Parquet files, not "
+                    f"{self.source.file_format}"
+                )
             if not self.columns:
                 raise ValueError("a postgres dataset needs columns")
             for name, column in self.columns.items():
@@ -314,6 +326,11 @@ class Dataset(_Model):
                 if len(fk.columns) != len(fk.references.columns):
                     raise ValueError(f"foreign_keys[{i}]: columns and references differ in count")
         else:
+            if self.source.file_format == "parquet":
+                raise ValueError(
+                    "source: Parquet is read by load sql (postgres datasets); a dynamodb "
+                    "dataset reads JSON or JSON Lines"
+                )
             if self.key is None:
                 raise ValueError("key: a dynamodb dataset needs key: {hash: ..., range: ...}")
             if self.primary_key or self.foreign_keys:

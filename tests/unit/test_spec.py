@@ -317,5 +317,8 @@ def test_a_source_may_be_a_glob_or_a_list_of_one_format(tmp_path: Path) -> None:
     bad = base.replace("path: item.csv", "path: x.csv, order: {date: '(\\\\d+'}")
     with pytest.raises(SpecError, match="not a regular expression"):
         load_spec(write(tmp_path, bad))
-    zipped = base.replace("path: item.csv", "path: x.jsonl.zst")
-    assert load_spec(write(tmp_path, zipped)).datasets["item"].source.file_format == "jsonl"
+    zipped = base.replace("path: item.csv", "path: x.csv.zst")
+    assert load_spec(write(tmp_path, zipped)).datasets["item"].source.file_format == "csv"
+    json_into_sql = base.replace("path: item.csv", "path: x.jsonl.zst")
+    with pytest.raises(SpecError, match="reads CSV or Parquet files, not jsonl"):
+        load_spec(write(tmp_path, json_into_sql))

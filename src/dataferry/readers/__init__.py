@@ -1,6 +1,7 @@
 """Readers turn data files into typed Arrow record batches, or say exactly what is wrong.
 
 Names are loaded on first use: JSON loads need neither pyarrow nor the CSV reader.
+``read_batches`` reads a dataset's files (CSV or Parquet) as one stream.
 """
 
 from __future__ import annotations
@@ -9,16 +10,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .csv_file import ROW_COLUMN, read_csv, read_csv_files
+    from .batches import read_batches, reject_kind
+    from .csv_file import ROW_COLUMN, read_csv
     from .json_file import read_json_records
+    from .parquet_file import read_parquet
     from .rejects import Reject, RejectLog
 
-__all__ = ["ROW_COLUMN", "Reject", "RejectLog", "read_csv", "read_csv_files", "read_json_records"]
+__all__ = [
+    "ROW_COLUMN",
+    "Reject",
+    "RejectLog",
+    "read_batches",
+    "read_csv",
+    "read_json_records",
+    "read_parquet",
+    "reject_kind",
+]
 
 _WHERE = {
     "ROW_COLUMN": "csv_file",
     "read_csv": "csv_file",
-    "read_csv_files": "csv_file",
+    "read_batches": "batches",
+    "reject_kind": "batches",
+    "read_parquet": "parquet_file",
     "read_json_records": "json_file",
     "Reject": "rejects",
     "RejectLog": "rejects",

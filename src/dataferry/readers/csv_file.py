@@ -35,7 +35,7 @@ from ..spec import CsvOptions, Dataset
 from .convert import convert_column
 from .rejects import RejectLog
 
-__all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv", "read_csv_files"]
+__all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
 
 ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 BLOCK_SIZE = 1 << 20  # bigger blocks are no faster and hold more memory
@@ -393,31 +393,6 @@ def read_csv(
                 else (f" (value {first.value!r})")
             )
             raise InputError(str(source), first.reason + value, line=first.line)
-
-
-def read_csv_files(
-    files: list[SourceFile],
-    ds: Dataset,
-    log: RejectLog,
-    expect: Callable[[int], None] | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """The batches of every file in turn, their row indexes running on from one file to
-    the next; ``expect`` is told the rows of the files scanned so far."""
-    first_row = 0
-    expected = 0
-
-    def more(n: int) -> None:
-        nonlocal expected
-        expected += n
-        if expect is not None:
-            expect(expected)
-
-    for source in files:
-        for batch in read_csv(source, ds, log, more, first_row):
-            yield batch
-            first_row = batch.column(ROW_COLUMN)[-1].as_py() + 1
-        # the next file's rows come after every row of this one, kept or left out
-        first_row = max(first_row, log.next_row)
 
 
 def _batches(

@@ -23,6 +23,8 @@ REJECT_COLUMNS = {
     "csv": ("source_file", "line", "column", "value", "reason"),
     # JSON: the line (JSON Lines) or the array index (record), and the key when known.
     "json": ("source_file", "line", "record", "key", "reason"),
+    # Parquet: the row group and the row within it, both from 0 as pyarrow counts them.
+    "parquet": ("source_file", "row_group", "row", "column", "value", "reason"),
 }
 
 
@@ -47,6 +49,14 @@ class _Part:
     source: str
     first_row: int
     resolver: Resolver | None = None
+    groups: list[int] | None = None  # Parquet: the file's row index where each group starts
+
+    def row_group(self, row: int) -> tuple[int, int]:
+        """(row group, row within it) of data row ``row`` of the load."""
+        local = row - self.first_row
+        groups = self.groups or [0]
+        g = max(bisect.bisect_right(groups, local) - 1, 0)
+        return g, local - groups[g]
 
 
 @dataclass
@@ -61,10 +71,17 @@ class RejectLog:
     parts: list[_Part] = field(default_factory=list)
     next_row: int = 0  # the row index after the last row read (kept or rejected)
 
-    def begin(self, source: object, first_row: int = 0, resolver: Resolver | None = None) -> None:
+    def begin(
+        self,
+        source: object,
+        first_row: int = 0,
+        resolver: Resolver | None = None,
+        groups: list[int] | None = None,
+    ) -> None:
         """The reader starts on file ``source``, whose first data row has index
-        ``first_row``; ``resolver`` maps its own row indexes (from 0) to first lines."""
-        self.parts.append(_Part(str(source), first_row, resolver))
+        ``first_row``; ``resolver`` maps its own row indexes (from 0) to first lines;
+        ``groups``: a Parquet file's row group starts."""
+        self.parts.append(_Part(str(source), first_row, resolver, groups))
 
     def restart(self) -> None:
         """Forget everything: the source is about to be read again from its start."""
@@ -176,16 +193,35 @@ class RejectLog:
     def file_of(self, r: Reject) -> str:
         return r.source if r.source is not None else str(self.source)
 
+    def positions(self, rows: list[int], lines: dict[int, int]) -> str:
+        """Where rows of one file are, as its format counts: "lines 2, 4", or Parquet's
+        "row group 0, rows 1, 3" (``lines`` from ``self.lines``)."""
+        part = self._part(rows[0]) if rows else None
+        if self.kind != "parquet" or part is None:
+            return "lines " + ", ".join(str(lines.get(r, "?")) for r in rows)
+        spots = [part.row_group(r) for r in rows]
+        return "; ".join(f"row group {g}, row {row}" for g, row in spots)
+
+    def locate(self, r: Reject) -> str:
+        """Where in its file a Parquet reject is: its row group and row."""
+        part = self._part(r.row)
+        if r.row is None or part is None:
+            return "the file"
+        g, row = part.row_group(r.row)
+        return f"row group {g}, row {row}"
+
     def describe(self, r: Reject) -> str:
         """One reject as one line: where (file:line, or the record), why, and the value."""
         file = self.file_of(r)
-        if r.line:
+        if self.kind == "parquet":
+            where = f"{file}: {self.locate(r)}"
+        elif r.line:
             where = f"{file}:{r.line}"
         elif r.record is not None:
             where = f"{file}: record {r.record}"
         else:
             where = file
-        shown = r.value is not None and r.column is not None and self.kind == "csv"
+        shown = r.value is not None and r.column is not None and self.kind != "json"
         return f"{where}: {r.reason}" + (f" (value {r.value!r})" if shown else "")
 
     def summary(self) -> str:
@@ -200,6 +236,7 @@ class RejectLog:
             key=lambda r: (
                 order.get(r.source or "", 0),
                 r.line or 0,
+                r.row if r.row is not None else -1,
                 r.record or 0,
                 r.column or "",
             ),
@@ -224,5 +261,9 @@ class RejectLog:
             if self.kind == "json":
                 record = r.record if r.record is not None else ""
                 yield [self.file_of(r), line, record, r.value or "", r.reason]
+            elif self.kind == "parquet":
+                part = self._part(r.row)
+                g, row = part.row_group(r.row) if part and r.row is not None else ("", "")
+                yield [self.file_of(r), g, row, r.column or "", r.value, r.reason]
             else:
                 yield [self.file_of(r), line, r.column or "", r.value, r.reason]

@@ -37,12 +37,12 @@ logger = logging.getLogger("dataferry")
 
 
 def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
-    from ..readers import read_csv_files  # pyarrow: only when CSV is loaded
+    from ..readers import read_batches, reject_kind  # pyarrow: only when files are loaded
     from ..stores import postgres as pg
 
     ds = spec.datasets[name]
     record = new_record(spec, name, "postgres", ctx, source_text(spec, name))
-    log = RejectLog(record.source, dest=spec.rejects_path(name))
+    log = RejectLog(record.source, dest=spec.rejects_path(name), kind=reject_kind(ds))
     allowed = ds.max_rejects if ctx.max_rejects is None else ctx.max_rejects
 
     def save_failure(record: LoadRecord) -> None:
@@ -94,7 +94,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                     spec,
                     ds,
                     lambda: counting(
-                        read_csv_files(todo, ds, log, functools.partial(ctx.progress.expect, name)),
+                        read_batches(todo, ds, log, functools.partial(ctx.progress.expect, name)),
                         name,
                         ctx.progress,
                     ),

@@ -93,13 +93,13 @@ def _reject_duplicates(conn: psycopg.Connection, ds: Dataset, log: RejectLog) ->
             if len(repeated) == 1:
                 kept.append(repeated[0])
                 continue
-            where = ", ".join(str(lines.get(r, "?")) for r in repeated)
+            where = log.positions(repeated, lines)
             for r in repeated:
                 log.add(
                     r,
                     key,
                     shown,
-                    f"primary key ({key})=({shown}) repeats on lines {where}",
+                    f"primary key ({key})=({shown}) repeats on {where}",
                     line=lines.get(r),
                 )
         if len(kept) < 2:
@@ -111,8 +111,8 @@ def _reject_duplicates(conn: psycopg.Connection, ds: Dataset, log: RejectLog) ->
                     r,
                     key,
                     shown,
-                    f"primary key ({key})=({shown}) is already in "
-                    f"{log.file_of_row(first)}:{lines.get(first, '?')} (mode: append)",
+                    f"primary key ({key})=({shown}) is already in {log.file_of_row(first)} "
+                    f"({log.positions([first], lines)}; mode: append)",
                     line=lines.get(r),
                 )
         else:

@@ -1,0 +1,212 @@
+"""Parquet files -> typed Arrow record batches, row group by row group; values that do
+not fit their declared column go to a RejectLog, named by row group and row.
+
+Parquet is typed, so a column is checked by what its type may hold: a widening (int32
+values into a bigint column) casts whole, a narrowing (int64 values into an integer
+column, a decimal with more scale, timestamps in nanoseconds into microseconds) is cast
+with Arrow's safe cast and, only when that fails, walked value by value to find each
+value that does not fit. Floats become numerics through their shortest decimal text
+(0.1 is 0.1, never 0.1000000000000000055...). A column whose Parquet type cannot hold
+the declared type at all (a date into an integer column) fails the file before any row
+is read. String columns are converted as CSV values are (readers/convert.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..sources import SourceFile
+from ..spec import Column, Dataset
+from .convert import Converted, convert_column
+from .csv_file import ROW_COLUMN
+from .rejects import RejectLog
+
+__all__ = ["convert_typed", "read_parquet"]
+
+BATCH_ROWS = 64 * 1024
+
+
+def _family(t: pa.DataType) -> str:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_decimal(t):
+        return "decimal"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_null(t):
+        return "null"
+    return str(t)
+
+
+# What each declared type may be read from, besides strings (parsed as CSV text is) and
+# all-null columns.
+_SOURCES = {
+    "smallint": {"integer", "decimal", "float"},
+    "integer": {"integer", "decimal", "float"},
+    "bigint": {"integer", "decimal", "float"},
+    "numeric": {"integer", "decimal", "float"},
+    "real": {"integer", "decimal", "float"},
+    "double": {"integer", "decimal", "float"},
+    "boolean": {"boolean"},
+    "date": {"date", "timestamp"},
+    "timestamp": {"timestamp", "date"},
+    "timestamptz": {"timestamp", "date"},
+    "text": {"integer", "decimal", "boolean", "date"},
+    "varchar": {"integer", "decimal", "boolean", "date"},
+    "json": set(),
+}
+
+
+def _locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
+    """Safe-cast; on failure find each value that does not cast, and null it."""
+    try:
+        return Converted(pc.cast(arr, target, safe=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    bad: dict[int, tuple[object, str]] = {}
+    for i in range(len(arr)):
+        if not arr[i].is_valid:
+            continue
+        try:
+            pc.cast(arr.slice(i, 1), target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            bad[i] = (arr[i].as_py(), f"does not fit {label}: {e}")
+    mask = pa.array([i in bad for i in range(len(arr))])
+    cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
+    return Converted(pc.cast(cleaned, target, safe=True), bad)
+
+
+def convert_typed(arr: pa.Array, column: Column) -> Converted:
+    """A typed Parquet column as ``column``'s type, flagging every value it cannot take."""
+    ltype = column.type
+    family = _family(arr.type)
+    if family == "string":
+        return convert_column(arr.cast(pa.string()), column)
+    if family == "null":
+        return convert_column(pa.nulls(len(arr), pa.string()), column)
+    label = str(ltype)
+    if family == "float" and ltype.name in ("numeric", "text", "varchar"):
+        return convert_column(arr.cast(pa.string()), column)
+    if ltype.name in ("text", "varchar"):
+        return convert_column(arr.cast(pa.string()), column)
+    out = _locate(arr, ltype.arrow() if ltype.int_range is None else pa.int64(), label)
+    if ltype.int_range is not None:
+        lo, hi = ltype.int_range
+        too_big = pc.or_(pc.less(out.array, lo), pc.greater(out.array, hi))
+        out.flag(too_big, arr, f"out of range for {ltype} ({lo}..{hi})")
+        out.array = pc.cast(
+            pc.if_else(too_big, pa.scalar(None, pa.int64()), out.array), ltype.arrow()
+        )
+    elif ltype.name in ("real", "double"):
+        out.flag(
+            pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
+            arr,
+            "NaN and Infinity are not allowed",
+        )
+    if not column.nullable and arr.null_count:
+        for i in pc.indices_nonzero(pc.is_null(arr)).to_pylist():
+            out.bad[i] = (None, "missing required value")
+    return out
+
+
+def _open(source: SourceFile) -> pq.ParquetFile:
+    if not source.is_plain:
+        raise InputError(
+            str(source),
+            f"a Parquet file cannot be read through {source.compression}: its footer needs "
+            "random access (Parquet compresses its pages itself)",
+        )
+    try:
+        return pq.ParquetFile(str(source.path))
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(str(source), f"not a readable Parquet file: {e}") from None
+
+
+def _check_schema(source: SourceFile, pf: pq.ParquetFile, ds: Dataset) -> None:
+    schema = pf.schema_arrow
+    present = set(schema.names)
+    problems = []
+    missing = [c for c in ds.columns if c not in present]
+    extra = [n for n in schema.names if n not in ds.columns]
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"column(s) not in the spec: {', '.join(extra)}")
+    for name, column in ds.columns.items():
+        if name not in present:
+            continue
+        family = _family(schema.field(name).type)
+        if family in ("string", "null") or family in _SOURCES.get(column.type.name, set()):
+            continue
+        problems.append(
+            f"column {name} is {schema.field(name).type} in the file, which cannot hold "
+            f"{column.type}"
+        )
+    if problems:
+        raise InputError(str(source), "columns: " + "; ".join(problems))
+
+
+def read_parquet(
+    source: SourceFile | Path,
+    ds: Dataset,
+    log: RejectLog | None = None,
+    expect: Callable[[int], None] | None = None,
+    first_row: int = 0,
+) -> Iterator[pa.RecordBatch]:
+    """Yield typed batches (spec column order, plus ROW_COLUMN) of the rows that are
+    valid, row group after row group. Without a ``log`` the first bad value is an
+    InputError naming its row group and row."""
+    source = SourceFile.of(source, ds.source.codec)
+    if not source.exists():
+        raise InputError(str(source), "no such file")
+    strict = log is None
+    log = log if log is not None else RejectLog(source.path, kind="parquet")
+    with source.reading():
+        pf = _open(source)
+        _check_schema(source, pf, ds)
+        meta = pf.metadata
+        starts = [0]
+        for g in range(meta.num_row_groups):
+            starts.append(starts[-1] + meta.row_group(g).num_rows)
+        if expect is not None:
+            expect(meta.num_rows)
+        log.begin(source, first_row, groups=starts[:-1])
+        names = list(ds.columns)
+        offset = first_row
+        for g in range(meta.num_row_groups):
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], columns=names):
+                arrays = []
+                bad_rows: set[int] = set()
+                for name in names:
+                    out = convert_typed(batch.column(name), ds.columns[name])
+                    arrays.append(out.array)
+                    for i, (value, reason) in sorted(out.bad.items()):
+                        if i not in bad_rows:
+                            bad_rows.add(i)
+                            log.add(offset + i, name, value, f"column {name}: {reason}")
+                rows = pa.array(range(offset, offset + batch.num_rows), pa.int64())
+                good = pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
+                if bad_rows:
+                    good = good.filter(pa.array([i not in bad_rows for i in range(batch.num_rows)]))
+                offset += batch.num_rows
+                log.next_row = offset
+                if strict and len(log):
+                    first = log.first()
+                    assert first is not None
+                    raise InputError(str(source), f"{log.locate(first)}: {first.reason}")
+                if good.num_rows:
+                    yield good

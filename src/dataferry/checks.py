@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .errors import DataferryError
 from .readers import RejectLog, read_batches, reject_kind
-from .sources import SourceFile, dataset_files
+from .sources import SourceFile, dataset_files, fetch_ahead
 from .spec import Spec
 from .stages import spool_items
 from .stages.common import source_text
@@ -52,7 +52,7 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
         except DataferryError as e:
             checks.append(FileCheck(name, source_text(spec, name), 0, 1, [str(e)], {None}))
             continue
-        checks += [_check(spec, name, f) for f in files]
+        checks += [_check(spec, name, f) for f in fetch_ahead(files)]
     return checks
 
 
@@ -63,11 +63,11 @@ def _check(spec: Spec, name: str, source: SourceFile) -> FileCheck:
     check = FileCheck(name, str(source), 0)
     try:
         if ds.target.store == "postgres":
-            log = RejectLog(source.path, kind=reject_kind(ds))
+            log = RejectLog(str(source), kind=reject_kind(ds))
             for batch in read_batches([source], ds, log):
                 check.rows += batch.num_rows
         else:
-            log = RejectLog(source.path, kind="json")
+            log = RejectLog(str(source), kind="json")
             with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
                 check.rows = spool_items([source], ds, ItemCodec(ds), log, spool).to_send
         check.rejected = len(log)

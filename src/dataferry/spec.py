@@ -178,16 +178,20 @@ class Source(_Model):
     def file_format(self) -> str:
         if self.format:
             return self.format
-        from .sources import plain_suffix
-
-        return _FORMATS.get(plain_suffix(self.paths[0]), "csv")
+        return _format_of(self.paths[0]) or "csv"
 
     @model_validator(mode="after")
     def _one_format(self) -> Source:
         if self.format is None:
-            from .sources import plain_suffix
+            from .sources import is_pattern
 
-            told = {_FORMATS.get(plain_suffix(p), "csv") for p in self.paths}
+            for p in self.paths:
+                if _format_of(p) is None and is_pattern(p):
+                    raise ValueError(
+                        f"path: {p!r} does not say its files' format (end it with .csv, "
+                        ".parquet, .json or .jsonl, or set format:)"
+                    )
+            told = {_format_of(p) or "csv" for p in self.paths}
             if len(told) > 1:
                 formats = ", ".join(sorted(told))
                 raise ValueError(
@@ -195,6 +199,13 @@ class Source(_Model):
                     "one dataset reads one format (or set format:)"
                 )
         return self
+
+
+def _format_of(path: str) -> str | None:
+    """The format a file name (or a pattern's end, as in *.csv*) tells, or None."""
+    from .sources import plain_suffix
+
+    return _FORMATS.get(plain_suffix(path).rstrip("*?"))
 
 
 class Target(_Model):

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-from ..sources import SourceFile
+from ..sources import SourceFile, fetch_ahead
 from ..spec import Dataset
 from .rejects import RejectLog
 
@@ -39,6 +39,6 @@ def read_batches(
         if expect is not None:
             expect(expected)
 
-    for source in files:
+    for source in fetch_ahead(files):
         # the next file's rows come after every row of this one, kept or left out
         yield from read_one(source, ds, log, more, log.next_row)

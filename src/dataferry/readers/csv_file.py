@@ -307,7 +307,7 @@ def _open(
     source: SourceFile, options: CsvOptions, header: list[str], on_invalid_row: Any
 ) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
-        source.path if source.is_plain else source.native(),
+        source.on_disk() if source.is_plain else source.native(),
         read_options=pacsv.ReadOptions(
             column_names=header,
             skip_rows=1 if options.header else 0,
@@ -376,7 +376,7 @@ def read_csv(
     if not source.exists():
         raise InputError(str(source), "no such file")
     strict = log is None
-    log = log if log is not None else RejectLog(source.path)
+    log = log if log is not None else RejectLog(str(source))
     with source.reading():
         header = _header(source, ds)
         lines = check_structure(source, options, ds.target.table)

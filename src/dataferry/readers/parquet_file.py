@@ -124,14 +124,17 @@ def convert_typed(arr: pa.Array, column: Column) -> Converted:
 
 
 def _open(source: SourceFile) -> pq.ParquetFile:
-    if not source.is_plain:
+    if source.compression is not None:
         raise InputError(
             str(source),
             f"a Parquet file cannot be read through {source.compression}: its footer needs "
             "random access (Parquet compresses its pages itself)",
         )
+    local = source.on_disk()
+    if local is None:  # an S3 object is fetched before it is read (sources.fetch_ahead)
+        raise InputError(str(source), "a Parquet object is read from a local copy; none was made")
     try:
-        return pq.ParquetFile(str(source.path))
+        return pq.ParquetFile(str(local))
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(str(source), f"not a readable Parquet file: {e}") from None
 
@@ -174,7 +177,7 @@ def read_parquet(
     if not source.exists():
         raise InputError(str(source), "no such file")
     strict = log is None
-    log = log if log is not None else RejectLog(source.path, kind="parquet")
+    log = log if log is not None else RejectLog(str(source), kind="parquet")
     with source.reading():
         pf = _open(source)
         _check_schema(source, pf, ds)

@@ -1,5 +1,5 @@
-"""A dataset's files: its ``source.path`` (a path, a glob, or a list of them) expanded
-into the files it names, in the order they are to be loaded.
+"""A dataset's files: its ``source.path`` (a path, a glob, or a list of them, local or
+``s3://``) expanded into the files it names, in the order they are to be loaded.
 
 Globs follow pathlib: ``*`` within a folder, ``**`` across folders. A glob that matches
 nothing is an error, as a missing path is: an empty landing folder must not read as "the
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from .s3 import is_s3, list_objects
 from .source_file import SourceFile
 
 if TYPE_CHECKING:
@@ -44,11 +45,19 @@ def _matches(pattern: str, base: Path) -> list[Path]:
     return sorted(p for p in root.glob(rest) if p.is_file())
 
 
-def source_files(source: Source, base: Path) -> list[SourceFile]:
+def source_files(source: Source, base: Path, region: str | None = None) -> list[SourceFile]:
     """The files of ``source``, resolved against ``base`` (the spec's folder), ordered
-    by ``source.order``; each once, however many entries name it."""
-    found: dict[Path, SourceFile] = {}
+    by ``source.order``; each once, however many entries name it. ``s3://`` entries are
+    objects, listed in ``region``."""
+    found: dict[Path | str, SourceFile] = {}
     for entry in source.paths:
+        if is_s3(entry):
+            objects = list_objects(entry, region)
+            if not objects:
+                raise InputError(entry, "no object matches this pattern")
+            for obj in objects:
+                found.setdefault(obj.url, SourceFile.s3(obj, source.codec))
+            continue
         if is_pattern(entry):
             paths = _matches(entry, base)
             if not paths:
@@ -92,4 +101,4 @@ def _ordered(files: list[SourceFile], source: Source) -> list[SourceFile]:
 
 def dataset_files(spec: Spec, name: str) -> list[SourceFile]:
     """The files of dataset ``name`` of ``spec``, in load order."""
-    return source_files(spec.datasets[name].source, spec.base_dir)
+    return source_files(spec.datasets[name].source, spec.base_dir, spec.stores.dynamodb.region)

@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..ledger import file_fingerprint
+
+if TYPE_CHECKING:
+    from .s3 import S3Object
 
 __all__ = ["COMPRESSIONS", "SourceFile", "compression_of", "plain_suffix"]
 
@@ -57,6 +60,7 @@ class SourceFile:
     compression: str | None = None
     size: int = 0
     mtime: float = 0.0
+    remote: S3Object | None = None  # an object in S3 (``key`` is its URL)
 
     @classmethod
     def local(
@@ -88,26 +92,54 @@ class SourceFile:
             return cls(key=source.as_posix(), path=source)  # its reader says "no such file"
         return cls.local(source, compression=compression)
 
+    @classmethod
+    def s3(cls, obj: S3Object, compression: str | None = "auto") -> SourceFile:
+        """An S3 object, its compression told by its key unless given."""
+        return cls(
+            key=obj.url,
+            path=Path(obj.key),
+            compression=compression_of(obj.key) if compression == "auto" else compression,
+            size=obj.size,
+            mtime=obj.mtime,
+            remote=obj,
+        )
+
     def __str__(self) -> str:
-        return str(self.path)
+        return self.key if self.remote is not None else str(self.path)
+
+    def on_disk(self) -> Path | None:
+        """Where the stored bytes are on this machine: the file, or an S3 object's copy
+        while it is being read (sources.s3.fetch_ahead); None for an object not fetched."""
+        return self.path if self.remote is None else self.remote.copy
 
     @property
     def is_plain(self) -> bool:
         """Uncompressed on the local disk: readers may map it or let Arrow open it."""
-        return self.compression is None
+        return self.compression is None and self.on_disk() is not None
 
     def exists(self) -> bool:
-        return self.path.is_file()
+        return self.remote is not None or self.path.is_file()
 
     def fingerprint(self) -> tuple[int, str]:
-        """(size, SHA-256) of the bytes as stored."""
+        """(size, SHA-256) of the bytes as stored; for an S3 object, its size and ETag
+        from the listing ("etag:..."), known without reading it."""
+        if self.remote is not None:
+            return self.size, "etag:" + self.remote.etag.strip('"')
         return file_fingerprint(self.path)
+
+    def _raw(self) -> IO[bytes]:
+        local = self.on_disk()
+        if local is not None:
+            return local.open("rb")
+        assert self.remote is not None
+        return self.remote.open_stream()
 
     def native(self) -> Any:
         """The decompressed bytes as an Arrow input stream (for Arrow's own readers)."""
         import pyarrow as pa
 
-        raw = pa.OSFile(str(self.path))
+        local = self.on_disk()
+        raw = pa.OSFile(str(local)) if local is not None else pa.PythonFile(self._raw(), "r")
         if self.compression is None:
             return raw
         return pa.CompressedInputStream(raw, self.compression)
@@ -118,7 +150,7 @@ class SourceFile:
         decode (a corrupt or truncated file) is an InputError naming the file."""
         with self.reading():
             if self.compression is None:
-                f: IO[bytes] = self.path.open("rb")
+                f: IO[bytes] = self._raw()
             else:
                 f = io.BufferedReader(self.native(), _BUFFER)
             with f:
@@ -135,4 +167,4 @@ class SourceFile:
         except OSError as e:
             what = f"{self.compression} stream" if self.compression else "file"
             reason = e.strerror or str(e) or type(e).__name__
-            raise InputError(str(self.path), f"the {what} cannot be read: {reason}") from None
+            raise InputError(str(self), f"the {what} cannot be read: {reason}") from None

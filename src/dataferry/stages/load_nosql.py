@@ -31,7 +31,7 @@ from ..errors import DataferryError, InputError, RejectedRows, TargetError
 from ..ledger import LoadCounts, LoadRecord
 from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
-from ..sources import SourceFile, dataset_files
+from ..sources import SourceFile, dataset_files, fetch_ahead
 from ..spec import Dataset, Spec
 from .common import (
     RunContext,
@@ -200,7 +200,7 @@ def spool_items(
         files = [SourceFile.of(files, ds.source.codec)]
     key_hashes = array.array("q")
     per_file: dict[int, int] = {}
-    for i, source in enumerate(files):
+    for i, source in enumerate(fetch_ahead(files)):
         log.begin(source)
         before = len(key_hashes)
         for pos, item in dynamodb_items(source, ds, codec, log):

@@ -66,7 +66,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
         check_rejects_folder(log.dest)
         files = dataset_files(spec, name)
         if len(files) == 1:
-            log.source = files[0].path
+            log.source = str(files[0])
         todo = files_to_load(
             files,
             record,

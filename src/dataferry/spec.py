@@ -268,6 +268,18 @@ class EtlOptions(_Model):
     )
 
 
+class NosqlLoadOptions(_Model):
+    """How load nosql writes a DynamoDB dataset."""
+
+    method: Literal["auto", "batch", "import"] = Field(
+        default="auto",
+        description="batch: BatchWriteItem; import: ImportTable from gzipped DynamoDB JSON "
+        "in stores.dynamodb.import_bucket (new tables only: an existing table is loaded by "
+        "batch, said so); auto: import for a new table whose files are at least "
+        "stores.dynamodb.import_min_bytes when a bucket is set, else batch.",
+    )
+
+
 class Dataset(_Model):
     source: Source
     target: Target
@@ -296,6 +308,7 @@ class Dataset(_Model):
     )
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
     etl: EtlOptions = EtlOptions()
+    load: NosqlLoadOptions = NosqlLoadOptions()
 
     @model_validator(mode="after")
     def _check(self) -> Dataset:
@@ -332,6 +345,8 @@ class Dataset(_Model):
                 self._known([self.etl.cursor], "etl.cursor")
             if self.etl.method != "auto":
                 raise ValueError("etl.method: is for dynamodb datasets")
+            if self.load.method != "auto":
+                raise ValueError("load.method: is for dynamodb datasets")
             for i, fk in enumerate(self.foreign_keys):
                 self._known(fk.columns, f"foreign_keys[{i}].columns")
                 if len(fk.columns) != len(fk.references.columns):
@@ -462,7 +477,22 @@ class DynamoDBStore(_Connection):
         "TableSizeBytes) when export_bucket is set.",
     )
 
-    @field_validator("export_prefix")
+    import_bucket: str | None = Field(
+        default=None,
+        description="The S3 bucket load nosql stages ImportTable's files in (load.method).",
+    )
+    import_prefix: str = Field(
+        default="dataferry/imports/",
+        description="Key prefix of the imports; each goes under <prefix><table>/<run id>/.",
+    )
+    import_min_bytes: int = Field(
+        default=2**30,
+        ge=0,
+        description="load.method: auto imports new tables whose files are at least this "
+        "large when import_bucket is set.",
+    )
+
+    @field_validator("export_prefix", "import_prefix")
     @classmethod
     def _folder(cls, v: str) -> str:
         # exports go under <prefix><table>/...: a prefix is a folder
@@ -606,6 +636,11 @@ class Spec(_Model):
         for name, ds in self.datasets.items():
             if not _NAME_RE.match(name):
                 raise ValueError(f"datasets.{name}: a dataset name must match {_NAME_RE.pattern}")
+            if ds.load.method == "import" and not self.stores.dynamodb.import_bucket:
+                raise ValueError(
+                    f"datasets.{name}.load.method: import stages its files in S3: set "
+                    "stores.dynamodb.import_bucket"
+                )
             for i, fk in enumerate(ds.foreign_keys):
                 parent = self.datasets.get(fk.references.dataset)
                 where = f"datasets.{name}.foreign_keys[{i}].references"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..connections import resolve_dynamodb, say_chosen
-from ..errors import DataferryError, InputError, RejectedRows, TargetError
+from ..errors import DataferryError, InputError, NotSupported, RejectedRows, TargetError
 from ..ledger import LoadCounts, LoadRecord
 from ..readers import RejectLog, read_json_records
 from ..readiness import wait_until_ready
@@ -51,6 +51,7 @@ from .common import (
 __all__ = ["Spooled", "dynamodb_items", "load_nosql", "replay_spool", "spool_items"]
 
 logger = logging.getLogger("dataferry")
+IMPORT_DEADLINE_S = 6 * 3600.0  # an import of a large table takes hours on AWS
 
 
 def _key_text(ds: Dataset, rec: dict[str, Any]) -> str | None:
@@ -211,7 +212,7 @@ def spool_items(
     return Spooled(len(key_hashes), skip, superseded, per_file)
 
 
-def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
+def _load_one(client: Any, target: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord:
     from ..stores import dynamodb as ddb
 
     ds = spec.datasets[name]
@@ -255,20 +256,41 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
                 ) from None
             if len(log) > allowed:
                 raise RejectedRows(record.source, len(log), allowed, log.summary(), str(log.dest))
-            with record.step("provision"):
-                ddb.provision(client, ds)
             ctx.progress.expect(name, spooled.to_send)
-            try:
-                with record.step("write"):
-                    result = ddb.write(
+            progress = functools.partial(ctx.progress.advance, name)
+            if _method(client, spec, ds, todo, record) == "import":
+                with record.step("import"):
+                    imported = ddb.import_new_table(
                         client,
-                        ds.target.table,
-                        codec,
-                        replay_spool(spool, spooled.skip),  # pass 2
-                        on_progress=functools.partial(ctx.progress.advance, name),
+                        ddb.s3_client(target),
+                        ds,
+                        spec.stores.dynamodb.import_bucket or "",
+                        f"{spec.stores.dynamodb.import_prefix}{ds.target.table}/{ctx.run_id}/",
+                        replay_spool(spool, spooled.skip),  # pass 2, to S3
+                        spooled.to_send,
+                        ctx.wait_s + IMPORT_DEADLINE_S,
+                        on_progress=progress,
                     )
-            except ddb.BatchRefused as e:
-                raise _refused(todo, ds, e) from None
+                    ddb.provision(client, ds, made_by_load=True)
+                record.checks.append(
+                    f"ImportTable {imported.arn}: {imported.items:,} imported of "
+                    f"{spooled.to_send:,} validated, {imported.errors} errors: ok"
+                )
+                result = ddb.WriteResult(written=imported.items)
+            else:
+                with record.step("provision"):
+                    ddb.provision(client, ds)
+                try:
+                    with record.step("write"):
+                        result = ddb.write(
+                            client,
+                            ds.target.table,
+                            codec,
+                            replay_spool(spool, spooled.skip),  # pass 2
+                            on_progress=progress,
+                        )
+                except ddb.BatchRefused as e:
+                    raise _refused(todo, ds, e) from None
         rejected = log.tally()
         entries = {e.source: e for e in record.files}
         for i, f in enumerate(todo):
@@ -285,6 +307,39 @@ def _load_one(client: Any, spec: Spec, name: str, ctx: RunContext) -> LoadRecord
         with record.step("ledger"):
             ddb.record_load(client, finish(record, counts), ledger)
     return record
+
+
+def _method(
+    client: Any, spec: Spec, ds: Dataset, files: list[SourceFile], record: LoadRecord
+) -> str:
+    """batch or import (see NosqlLoadOptions): ImportTable only makes new tables, and
+    only where the endpoint has it (dynalite, the embedded default, has not)."""
+    from ..stores import dynamodb as ddb
+
+    wanted = ds.load.method
+    settings = spec.stores.dynamodb
+    if wanted == "batch" or not settings.import_bucket:
+        return "batch"
+    if wanted == "auto" and sum(f.size for f in files) < settings.import_min_bytes:
+        return "batch"
+    if ddb.count(client, ds) is not None:
+        if wanted == "import":
+            note = (
+                f"load.method import makes new tables only: {ds.target.table} exists, so "
+                "BatchWriteItem loaded it"
+            )
+            record.note = f"{record.note}; {note}" if record.note else note
+            logger.warning("%s: %s", record.dataset, note)
+        return "batch"
+    if not ddb.can_import(client):
+        if wanted == "import":
+            raise NotSupported(
+                f"{record.dataset}: load.method import: this DynamoDB endpoint has no "
+                "ImportTable (dynalite, the embedded default, has none); use load.method "
+                "batch, the stack's moto engine, or AWS"
+            )
+        return "batch"
+    return "import"
 
 
 @contextlib.contextmanager
@@ -337,7 +392,7 @@ def load_nosql(
     ledger = spec.stores.dynamodb.ledger_table
     try:
         with ddb.writer_lock(client, ledger, target.display, ctx.run_id, ctx.wait_s):
-            return [_load_one(client, spec, name, ctx) for name in chosen]
+            return [_load_one(client, target, spec, name, ctx) for name in chosen]
     finally:
         if target.embedded:  # moto keeps tables in memory: put this load on disk now
             _persist_embedded(spec)

@@ -7,17 +7,20 @@ from .connection import client, probe, s3_client
 from .ledger import file_loads, history, last_loads, ok_loads, record_load
 from .lock import writer_lock
 from .provision import count, count_exactly, provision, size_bytes
-from .write import BatchRefused, write
+from .write import BatchRefused, WriteResult, write
 
 __all__ = [
     "BatchRefused",
     "ItemCodec",
+    "WriteResult",
+    "can_import",
     "client",
     "count",
     "count_exactly",
     "export_table",
     "file_loads",
     "history",
+    "import_new_table",
     "last_loads",
     "ok_loads",
     "probe",
@@ -42,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from .export import export_table
 
         return export_table
+    if name in ("import_new_table", "can_import"):
+        from . import bulk_import
+
+        return getattr(bulk_import, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

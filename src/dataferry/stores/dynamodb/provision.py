@@ -83,8 +83,12 @@ def _wait_active(client: Any, table: str, deadline_s: float) -> dict[str, Any]:
         delay = min(delay * 2, 5.0)
 
 
-def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -> bool:
-    """Create the table if missing (return True) and wait until it is ACTIVE."""
+def provision(
+    client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S, made_by_load: bool = False
+) -> bool:
+    """Create the table if missing (return True) and wait until it is ACTIVE;
+    ``made_by_load``: the load made it already (ImportTable), so what follows creation
+    (point-in-time recovery) is done too."""
     args = create_table_args(ds)
     table = ds.target.table
     desc = _describe(client, table)
@@ -119,7 +123,7 @@ def provision(client: Any, ds: Dataset, deadline_s: float = ACTIVE_DEADLINE_S) -
         )
     if ds.ttl_attribute:
         _time_to_live(client, table, ds.ttl_attribute)
-    if created and ds.point_in_time_recovery:
+    if (created or made_by_load) and ds.point_in_time_recovery:
         try:
             client.update_continuous_backups(
                 TableName=table,

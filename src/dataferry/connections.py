@@ -24,9 +24,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .spec import Spec
 
@@ -228,6 +228,29 @@ def say_chosen(what: str, target: PostgresTarget | DynamoDBTarget) -> None:
     )
 
 
+Target = TypeVar("Target", bound="DynamoDBTarget")
+
+
+def _aws_endpoint(
+    cls: type[Target],
+    endpoint: str | None,
+    variables: tuple[str, ...],
+    region: str,
+    env: Mapping[str, str],
+    embedded: Callable[[], str | None],
+) -> Target:
+    """An AWS service's endpoint: the spec's (``aws``: AWS itself), the first of the
+    environment ``variables`` set, else the embedded stack's (``embedded()``)."""
+    if endpoint == "aws":
+        return cls(None, region, "spec endpoint: aws", False)
+    if endpoint:
+        return cls(endpoint, region, "spec endpoint", False)
+    for var in variables:
+        if env.get(var):
+            return cls(env[var], region, var, False)
+    return cls(embedded(), region, "embedded", True)
+
+
 def resolve_dynamodb(
     spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True
 ) -> DynamoDBTarget:
@@ -236,22 +259,51 @@ def resolve_dynamodb(
     s = spec.stores.dynamodb
     # boto3 reads AWS_DEFAULT_REGION but not AWS_REGION, so both are looked at here.
     region = s.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    if s.endpoint == "aws":
-        return DynamoDBTarget(None, region, "spec endpoint: aws", False)
-    if s.endpoint:
-        return DynamoDBTarget(s.endpoint, region, "spec endpoint", False)
-    for var in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
-        if env.get(var):
-            return DynamoDBTarget(env[var], region, var, False)
-    from .stack import EmbeddedStack
 
-    stack = EmbeddedStack.for_spec(spec)
-    if start:
-        return DynamoDBTarget(stack.dynamodb_url(), region, "embedded", True)
-    from .stack import embedded_dynamodb_server
+    def embedded() -> str | None:
+        from .stack import EmbeddedStack, embedded_dynamodb_server
 
-    url = embedded_dynamodb_server.status(stack.dynamodb_dir).url
-    return DynamoDBTarget(url, region, "embedded", True)
+        stack = EmbeddedStack.for_spec(spec)
+        if start:
+            return stack.dynamodb_url()
+        return embedded_dynamodb_server.status(stack.dynamodb_dir).url
+
+    variables = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
+    return _aws_endpoint(DynamoDBTarget, s.endpoint, variables, region, env, embedded)
+
+
+class S3Target(DynamoDBTarget):
+    """Where ``s3://`` sources are read from (the same rules, and fields, as DynamoDB's)."""
+
+    @property
+    def display(self) -> str:
+        if self.embedded:
+            return f"embedded S3 {self.endpoint_url or '(not running)'}"
+        return self.endpoint_url or f"AWS S3 ({self.region})"
+
+
+def resolve_s3(spec: Spec, env: Mapping[str, str] | None = None, *, start: bool = True) -> S3Target:
+    """Decide which S3 ``s3://`` sources come from: the spec's ``stores.s3.endpoint``
+    (``aws``: AWS itself), AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else the embedded S3
+    (started when that is the answer)."""
+    env = os.environ if env is None else env
+    s = spec.stores.s3
+    region = (
+        s.region
+        or spec.stores.dynamodb.region
+        or env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or DEFAULT_REGION
+    )
+
+    def embedded() -> str | None:
+        from .stack import EmbeddedStack, embedded_s3_server
+
+        stack = EmbeddedStack.for_spec(spec)
+        return stack.s3_url() if start else embedded_s3_server.status(stack.s3_dir).url
+
+    variables = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    return _aws_endpoint(S3Target, s.endpoint, variables, region, env, embedded)
 
 
 _SNOWFLAKE_FIELDS = {

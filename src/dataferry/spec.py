@@ -183,7 +183,7 @@ class Source(_Model):
     @model_validator(mode="after")
     def _one_format(self) -> Source:
         if self.format is None:
-            from .sources import is_pattern
+            from .sources.naming import is_pattern
 
             for p in self.paths:
                 if _format_of(p) is None and is_pattern(p):
@@ -203,7 +203,7 @@ class Source(_Model):
 
 def _format_of(path: str) -> str | None:
     """The format a file name (or a pattern's end, as in *.csv*) tells, or None."""
-    from .sources import plain_suffix
+    from .sources.naming import plain_suffix
 
     return _FORMATS.get(plain_suffix(path).rstrip("*?"))
 
@@ -499,9 +499,18 @@ class DynamoDBStore(_Connection):
         return v if not v or v.endswith("/") else v + "/"
 
 
+class S3Store(_Connection):
+    """Where ``s3://`` sources are read from: ``endpoint`` a URL, ``aws`` for AWS itself,
+    omitted for AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else the embedded S3."""
+
+    endpoint: str | None = None
+    region: str | None = None
+
+
 class Stores(_Model):
     postgres: PostgresStore = PostgresStore()
     dynamodb: DynamoDBStore = DynamoDBStore()
+    s3: S3Store = S3Store()
 
 
 class DuckDBWarehouse(_Model):

@@ -190,10 +190,11 @@ def test_stack_commands(tmp_path: Path) -> None:
         assert services["postgres"]["running"]
         assert services["dynamodb"]["running"]
         assert services["dynamodb"]["url"].startswith("http://127.0.0.1:")
+        assert services["s3"]["url"].startswith("http://127.0.0.1:")  # the embedded S3
         assert services["postgres"]["data_dir"] == str(tmp_path / ".dataferry" / "postgres")
     finally:
         down = as_json(dataferry("stack", "down", "-c", str(spec), "--json"))
-    assert sorted(down["stopped"]) == ["dynamodb", "postgres"]
+    assert sorted(down["stopped"]) == ["dynamodb", "postgres", "s3"]
     status = as_json(dataferry("stack", "status", "-c", str(spec), "--json"))
     assert not any(s["running"] for s in status["services"] if s["service"] != "duckdb")
 

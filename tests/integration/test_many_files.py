@@ -310,3 +310,20 @@ def test_load_nosql_reads_many_compressed_files_newest_wins_and_skips_what_it_ha
     (third,) = stages.load_nosql(spec)
     assert [f.status for f in third.files] == ["skipped", "skipped", "loaded"]
     assert third.counts.written == 1
+
+
+def test_a_header_only_file_adds_nothing_and_an_empty_one_is_named(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    day(pipeline, "in/a.csv", "1,ana,10.00")
+    day(pipeline, "in/b.csv")  # a day without orders: the header alone
+    day(pipeline, "in/c.csv", "3,cy,oops", "4,di,40.00")
+    spec = pipeline.spec(orders(schema, "in/*.csv", dataset={"max_rejects": 1}))
+    (rec,) = stages.load_sql(spec)
+    assert [(f.read, f.rejected) for f in rec.files] == [(1, 0), (0, 0), (2, 1)]
+    with (pipeline.root / "rejects" / "orders.rejects.csv").open() as f:
+        (reject,) = list(csv.reader(f))[1:]
+    assert reject[:2] == [str(pipeline.root / "in" / "c.csv"), "2"]
+    pipeline.write_bytes("in/d.csv", b"")
+    with pytest.raises(InputError, match=r"d\.csv:1: empty file: no header row"):
+        stages.load_sql(spec)

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -204,3 +205,43 @@ def test_load_nosql_reads_json_lines_from_s3(
     assert rec.counts.written == 2
     items = ddb_client(spec).scan(TableName=name)["Items"]
     assert sorted(i["item"]["S"] for i in items) == ["a", "b"]
+
+
+def test_the_embedded_s3_serves_the_landing_example_and_keeps_its_objects(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No S3 endpoint anywhere: the example's bucket is on the embedded stack's S3,
+    uploaded by its upload.py; `stack down` and up keep the objects, so the next run
+    skips every file by its ETag."""
+    import shutil
+
+    from dataferry.spec import load_spec
+    from dataferry.stack import EmbeddedStack
+    from tests.integration.conftest import pg_conn as connect
+
+    root = tmp_path / "landing"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "landing", root)
+    monkeypatch.syspath_prepend(str(root))
+    from upload import upload  # the example's own helper
+
+    stack = EmbeddedStack(root / ".dataferry")
+    try:
+        assert upload(root / "dataferry.yaml")[0] == "events/2026-11-30.jsonl.gz"
+        spec = load_spec(root / "dataferry.yaml")
+        result = stages.run(spec)
+        orders, events = result["load sql"][0], result["load nosql"][0]
+        assert [f.source for f in orders.files] == [
+            f"s3://landing/orders/2026/11/{d}.csv.gz" for d in (28, 29, 30)
+        ]
+        assert (orders.counts.inserted, events.counts.written) == (150, 120)
+        with connect(spec) as conn:
+            assert conn.execute("SELECT count(*) FROM landing_orders").fetchone() == (150,)
+        s3_status = next(s for s in stack.status() if s.service == "s3")
+        assert s3_status.running
+        assert s3_status.url
+        stack.down()
+        assert not next(s for s in stack.status() if s.service == "s3").running
+        again = stages.load_sql(load_spec(root / "dataferry.yaml"))
+        assert again[0].status == "skipped"  # the objects came back, with their ETags
+    finally:
+        stack.down()

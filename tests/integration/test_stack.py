@@ -79,7 +79,16 @@ def test_data_survives_down_and_up(tmp_path: Path, engine: Any) -> None:
             conn.execute("CREATE TABLE kept (n int)")
             conn.execute("INSERT INTO kept VALUES (42)")
         assert put_and_get(stack.dynamodb_url(), "kept")["n"] == {"N": "1.25"}
-        assert sorted(stack.down()) == ["dynamodb", "postgres"]
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=stack.s3_url(),
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+        )
+        s3.create_bucket(Bucket="kept")
+        s3.put_object(Bucket="kept", Key="a/b.csv", Body=b"id\n1\n")
+        assert sorted(stack.down()) == ["dynamodb", "postgres", "s3"]
         assert not any(s.running for s in stack.status())
 
         services = {s.service: s for s in stack.up()}
@@ -88,6 +97,14 @@ def test_data_survives_down_and_up(tmp_path: Path, engine: Any) -> None:
         with psycopg.connect(stack.postgres_url()) as conn:
             assert conn.execute("SELECT n FROM kept").fetchone() == (42,)
         assert put_and_get(stack.dynamodb_url(), "kept")["n"] == {"N": "1.25"}
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=services["s3"].url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+        )
+        assert s3.get_object(Bucket="kept", Key="a/b.csv")["Body"].read() == b"id\n1\n"
     finally:
         stack.down()
 

@@ -814,7 +814,7 @@ def db_bootstrap(opts: Options, role: str, master_secret: str | None) -> None:
 
 @cli.group()
 def stack() -> None:
-    """The embedded local stack: PostgreSQL, a DynamoDB endpoint, a DuckDB file."""
+    """The embedded local stack: PostgreSQL, a DynamoDB endpoint, S3, a DuckDB file."""
 
 
 def _stack_report(opts: Options, spec: Spec) -> None:
@@ -909,7 +909,8 @@ def config() -> None:
 @common()
 def config_show(opts: Options) -> None:
     """The spec as dataferry reads it, with endpoints resolved and secrets masked."""
-    from ..connections import resolve_dynamodb, resolve_postgres, resolve_snowflake
+    from ..connections import resolve_dynamodb, resolve_postgres, resolve_s3, resolve_snowflake
+    from ..sources import is_s3
 
     spec = opts.spec()
     body = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -920,6 +921,9 @@ def config_show(opts: Options) -> None:
     if spec.datasets_for("dynamodb"):
         dd = resolve_dynamodb(spec, start=False)
         resolved["dynamodb"] = {"endpoint": dd.display, "region": dd.region, "chosen_by": dd.source}
+    if any(is_s3(p) for ds in spec.datasets.values() for p in ds.source.paths):
+        s3 = resolve_s3(spec, start=False)
+        resolved["s3"] = {"endpoint": s3.display, "region": s3.region, "chosen_by": s3.source}
     if spec.warehouse.kind == "duckdb":
         resolved["warehouse"] = {"kind": "duckdb", "path": str(spec.duckdb_path)}
     else:

@@ -9,14 +9,21 @@ type is rejected, never silently changed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..spec import Column
+from ..spec import Column, Dataset
 
-__all__ = ["Converted", "convert_column"]
+if TYPE_CHECKING:
+    from .rejects import RejectLog
+
+__all__ = ["ROW_COLUMN", "Converted", "convert_column", "typed_batch"]
+
+ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 
 
 @dataclass
@@ -33,23 +40,24 @@ class Converted:
                 self.bad[i] = (value, reason if reason is not None else why(value))
 
 
-def _cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
-    """Cast; on failure find every value that does not cast and null it for the rest."""
+def cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
+    """Cast safely; on failure find every value that does not cast and null it for the
+    rest (text parsed into a type, or a wider type narrowed: Parquet's)."""
     try:
         return Converted(pc.cast(arr, target, safe=True))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     bad: dict[int, tuple[object, str]] = {}
-    for i, value in enumerate(arr.to_pylist()):
-        if value is None:
+    for i in range(len(arr)):
+        if not arr[i].is_valid:
             continue
         try:
-            pc.cast(pa.array([value], pa.string()), target, safe=True)
+            pc.cast(arr.slice(i, 1), target, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             text = str(e)
             # Arrow's own words for range and scale problems are clear; parse failures less so.
             unparsable = "parse" in text.lower() or "not a valid" in text.lower()
-            bad[i] = (value, f"not a valid {label}" if unparsable else text)
+            bad[i] = (arr[i].as_py(), f"not a valid {label}" if unparsable else text)
     mask = pa.array([i in bad for i in range(len(arr))])
     cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
     return Converted(pc.cast(cleaned, target, safe=True), bad)
@@ -84,7 +92,7 @@ def convert_column(arr: pa.Array, column: Column) -> Converted:
     label = str(ltype)
     missing = pc.is_null(arr) if not column.nullable and arr.null_count else None
     if ltype.int_range is not None:
-        out = _cast_or_locate(arr, pa.int64(), label)
+        out = cast_or_locate(arr, pa.int64(), label)
         lo, hi = ltype.int_range
         too_big = pc.or_(pc.less(out.array, lo), pc.greater(out.array, hi))
         out.flag(too_big, arr, f"out of range for {ltype} ({lo}..{hi})")
@@ -92,7 +100,7 @@ def convert_column(arr: pa.Array, column: Column) -> Converted:
             pc.if_else(too_big, pa.scalar(None, pa.int64()), out.array), ltype.arrow()
         )
     elif ltype.name in ("real", "double"):
-        out = _cast_or_locate(arr, pa.float64(), label)
+        out = cast_or_locate(arr, pa.float64(), label)
         out.flag(
             pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
             arr,
@@ -114,8 +122,36 @@ def convert_column(arr: pa.Array, column: Column) -> Converted:
                 if problem and i not in out.bad:
                     out.bad[i] = (value, problem)
     else:  # numeric (exact, no rounding), boolean, date, timestamp, timestamptz
-        out = _cast_or_locate(arr, ltype.arrow(), label)
+        out = cast_or_locate(arr, ltype.arrow(), label)
     if missing is not None:
         for i in pc.indices_nonzero(missing).to_pylist():
             out.bad[i] = (None, "missing required value")
     return out
+
+
+def typed_batch(
+    batch: pa.RecordBatch,
+    ds: Dataset,
+    offset: int,
+    log: RejectLog,
+    convert: Callable[[pa.Array, Column], Converted],
+    bad_rows: set[int] | None = None,
+) -> pa.RecordBatch:
+    """The batch's columns in spec order, each converted by ``convert``, plus ROW_COLUMN
+    (the data row index, from ``offset``); every value a column cannot take is logged as
+    a reject of its row, and rows with a reject (or in ``bad_rows`` already) left out."""
+    names = list(ds.columns)
+    bad = set(bad_rows or ())
+    arrays = []
+    for name in names:
+        out = convert(batch.column(name), ds.columns[name])
+        arrays.append(out.array)
+        for i, (value, reason) in sorted(out.bad.items()):
+            if i not in bad:
+                bad.add(i)
+                log.add(offset + i, name, value, f"column {name}: {reason}")
+    rows = pa.array(range(offset, offset + batch.num_rows), pa.int64())
+    good = pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
+    if bad:
+        good = good.filter(pa.array([i not in bad for i in range(batch.num_rows)]))
+    return good

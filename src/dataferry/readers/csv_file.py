@@ -32,12 +32,11 @@ import pyarrow.csv as pacsv
 from ..errors import InputError
 from ..sources import SourceFile
 from ..spec import CsvOptions, Dataset
-from .convert import convert_column
+from .convert import ROW_COLUMN, convert_column, typed_batch
 from .rejects import RejectLog
 
 __all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
 
-ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 BLOCK_SIZE = 1 << 20  # bigger blocks are no faster and hold more memory
 # The longest line a file may have: a runaway one (no line breaks, a binary file) is
 # refused before anything holds it in memory. Rows may span lines inside quotes.
@@ -433,19 +432,7 @@ def _batches(
                 ],
                 names=batch.schema.names,
             )
-        arrays = []
-        for name in names:
-            out = convert_column(batch.column(name), ds.columns[name])
-            arrays.append(out.array)
-            for i, (value, reason) in sorted(out.bad.items()):
-                if i not in bad_rows:
-                    bad_rows.add(i)
-                    log.add(offset + i, name, value, f"column {name}: {reason}")
-        rows = pa.array(range(offset, offset + batch.num_rows), pa.int64())
-        good = pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
-        if bad_rows:
-            keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])
-            good = good.filter(keep)
+        good = typed_batch(batch, ds, offset, log, convert_column, bad_rows)
         offset += batch.num_rows
         log.next_row = offset
         if strict and len(log):

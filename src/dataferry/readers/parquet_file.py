@@ -23,8 +23,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..sources import SourceFile
 from ..spec import Column, Dataset
-from .convert import Converted, convert_column
-from .csv_file import ROW_COLUMN
+from .convert import Converted, cast_or_locate, convert_column, typed_batch
 from .rejects import RejectLog
 
 __all__ = ["convert_typed", "read_parquet"]
@@ -71,25 +70,6 @@ _SOURCES = {
 }
 
 
-def _locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
-    """Safe-cast; on failure find each value that does not cast, and null it."""
-    try:
-        return Converted(pc.cast(arr, target, safe=True))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    bad: dict[int, tuple[object, str]] = {}
-    for i in range(len(arr)):
-        if not arr[i].is_valid:
-            continue
-        try:
-            pc.cast(arr.slice(i, 1), target, safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            bad[i] = (arr[i].as_py(), f"does not fit {label}: {e}")
-    mask = pa.array([i in bad for i in range(len(arr))])
-    cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
-    return Converted(pc.cast(cleaned, target, safe=True), bad)
-
-
 def convert_typed(arr: pa.Array, column: Column) -> Converted:
     """A typed Parquet column as ``column``'s type, flagging every value it cannot take."""
     ltype = column.type
@@ -103,7 +83,7 @@ def convert_typed(arr: pa.Array, column: Column) -> Converted:
         return convert_column(arr.cast(pa.string()), column)
     if ltype.name in ("text", "varchar"):
         return convert_column(arr.cast(pa.string()), column)
-    out = _locate(arr, ltype.arrow() if ltype.int_range is None else pa.int64(), label)
+    out = cast_or_locate(arr, ltype.arrow() if ltype.int_range is None else pa.int64(), label)
     if ltype.int_range is not None:
         lo, hi = ltype.int_range
         too_big = pc.or_(pc.less(out.array, lo), pc.greater(out.array, hi))
@@ -192,19 +172,7 @@ def read_parquet(
         offset = first_row
         for g in range(meta.num_row_groups):
             for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], columns=names):
-                arrays = []
-                bad_rows: set[int] = set()
-                for name in names:
-                    out = convert_typed(batch.column(name), ds.columns[name])
-                    arrays.append(out.array)
-                    for i, (value, reason) in sorted(out.bad.items()):
-                        if i not in bad_rows:
-                            bad_rows.add(i)
-                            log.add(offset + i, name, value, f"column {name}: {reason}")
-                rows = pa.array(range(offset, offset + batch.num_rows), pa.int64())
-                good = pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
-                if bad_rows:
-                    good = good.filter(pa.array([i not in bad_rows for i in range(batch.num_rows)]))
+                good = typed_batch(batch, ds, offset, log, convert_typed)
                 offset += batch.num_rows
                 log.next_row = offset
                 if strict and len(log):

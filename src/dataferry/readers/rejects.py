@@ -70,6 +70,7 @@ class RejectLog:
     items: list[Reject] = field(default_factory=list)
     parts: list[_Part] = field(default_factory=list)
     next_row: int = 0  # the row index after the last row read (kept or rejected)
+    _starts: list[int] = field(default_factory=list, repr=False)  # each part's first_row
 
     def begin(
         self,
@@ -82,11 +83,13 @@ class RejectLog:
         ``first_row``; ``resolver`` maps its own row indexes (from 0) to first lines;
         ``groups``: a Parquet file's row group starts."""
         self.parts.append(_Part(str(source), first_row, resolver, groups))
+        self._starts.append(first_row)
 
     def restart(self) -> None:
         """Forget everything: the source is about to be read again from its start."""
         self.items.clear()
         self.parts.clear()
+        self._starts.clear()
         self.next_row = 0
 
     def tally(self) -> dict[str, tuple[int, int]]:
@@ -112,19 +115,19 @@ class RejectLog:
         if self.parts:
             self.parts[-1].resolver = value
         else:
-            self.parts.append(_Part(str(self.source), 0, value))
+            self.begin(self.source, 0, value)
 
     def _part(self, row: int | None) -> _Part | None:
         if not self.parts:
             return None
         if row is None:
             return self.parts[-1]
-        at = bisect.bisect_right([p.first_row for p in self.parts], row) - 1
+        at = bisect.bisect_right(self._starts, row) - 1
         return self.parts[max(at, 0)]
 
     def file_index(self, row: int) -> int:
         """Which file of the load (0, 1...) holds data row ``row``."""
-        return max(bisect.bisect_right([p.first_row for p in self.parts], row) - 1, 0)
+        return max(bisect.bisect_right(self._starts, row) - 1, 0)
 
     def file_of_row(self, row: int) -> str:
         part = self._part(row)

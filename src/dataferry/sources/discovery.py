@@ -9,23 +9,19 @@ table is empty" (which ``mode: replace`` would act on).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .s3 import is_s3, list_objects
+from .naming import is_pattern
+from .s3 import is_s3, list_objects, s3_client
 from .source_file import SourceFile
 
 if TYPE_CHECKING:
     from ..spec import Source, Spec
 
 __all__ = ["dataset_files", "is_pattern", "source_files"]
-
-_GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-def is_pattern(path: str) -> bool:
-    return bool(_GLOB_CHARS.search(path))
 
 
 def _key(path: Path, base: Path) -> str:
@@ -45,14 +41,21 @@ def _matches(pattern: str, base: Path) -> list[Path]:
     return sorted(p for p in root.glob(rest) if p.is_file())
 
 
-def source_files(source: Source, base: Path, region: str | None = None) -> list[SourceFile]:
+def source_files(
+    source: Source, base: Path, s3: Callable[[], Any] | None = None
+) -> list[SourceFile]:
     """The files of ``source``, resolved against ``base`` (the spec's folder), ordered
     by ``source.order``; each once, however many entries name it. ``s3://`` entries are
-    objects, listed in ``region``."""
+    objects, listed with the client ``s3()`` makes (asked for only when needed)."""
     found: dict[Path | str, SourceFile] = {}
+    client = None
     for entry in source.paths:
         if is_s3(entry):
-            objects = list_objects(entry, region)
+            if client is None:
+                if s3 is None:
+                    raise InputError(entry, "S3 sources need an S3 endpoint (stores.s3)")
+                client = s3()
+            objects = list_objects(entry, client)
             if not objects:
                 raise InputError(entry, "no object matches this pattern")
             for obj in objects:
@@ -101,4 +104,12 @@ def _ordered(files: list[SourceFile], source: Source) -> list[SourceFile]:
 
 def dataset_files(spec: Spec, name: str) -> list[SourceFile]:
     """The files of dataset ``name`` of ``spec``, in load order."""
-    return source_files(spec.datasets[name].source, spec.base_dir, spec.stores.dynamodb.region)
+
+    def client() -> Any:
+        from ..connections import resolve_s3, say_chosen
+
+        target = resolve_s3(spec)
+        say_chosen("S3", target)
+        return s3_client(target)
+
+    return source_files(spec.datasets[name].source, spec.base_dir, client)

@@ -1,11 +1,12 @@
 """Objects in S3 as a dataset's files: ``s3://bucket/prefix/...`` paths and globs.
 
 Credentials are the AWS chain's (environment, profile, the ECS task's role); the
-endpoint is AWS's, or ``AWS_ENDPOINT_URL_S3`` (an emulator, MinIO), which botocore
-reads itself. A glob lists the bucket under the pattern's literal prefix (1,000 keys a
-page) and keeps the keys that match, with pathlib's rules (``*`` within a folder, ``**``
-across folders). An object's fingerprint is its ETag and size, taken from the listing,
-so an object loaded before is skipped without being read.
+endpoint is chosen by connections.resolve_s3: the spec's, ``AWS_ENDPOINT_URL_S3`` (an
+emulator, MinIO), or the embedded stack's S3. A glob lists the bucket under the
+pattern's literal prefix (1,000 keys a page) and keeps the keys that match, with
+pathlib's rules (``*`` within a folder, ``**`` across folders). An object's fingerprint
+is its ETag and size, taken from the listing, so an object loaded before is skipped
+without being read.
 
 Reading: ``fetch_ahead`` downloads the next few objects to local files on worker threads
 while the current one is parsed, and deletes each copy once the reader moves on; a
@@ -31,6 +32,7 @@ from typing import IO, Any
 
 from .. import interrupt
 from ..errors import DataferryError, InputError, TargetUnavailable
+from .naming import is_pattern
 
 __all__ = ["S3Object", "fetch_ahead", "is_s3", "list_objects", "s3_client"]
 
@@ -51,15 +53,16 @@ def split(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-def s3_client(region: str | None = None) -> Any:
-    """A client for a dataset's objects, shared by them (clients are thread-safe); the
-    endpoint and credentials are the environment's at the time."""
+def s3_client(target: Any) -> Any:
+    """A client for a dataset's objects, shared by them (clients are thread-safe), at
+    ``target`` (connections.resolve_s3: its endpoint, region, and for the embedded S3
+    its local credentials)."""
     import botocore.session
     from botocore.config import Config
 
     return botocore.session.get_session().create_client(
         "s3",
-        region_name=region,
+        **target.client_kwargs(),
         config=Config(
             retries={"mode": "standard", "max_attempts": 5},
             max_pool_connections=FETCH_AHEAD * 2,
@@ -210,12 +213,9 @@ class _Raw(io.RawIOBase):
         super().close()
 
 
-def list_objects(pattern_url: str, region: str | None) -> list[S3Object]:
+def list_objects(pattern_url: str, client: Any) -> list[S3Object]:
     """The objects a URL names: the one object, or those a glob matches (may be none)."""
-    from .discovery import is_pattern
-
     bucket, pattern = split(pattern_url)
-    client = s3_client(region)
     if not is_pattern(pattern):
         with _translated(pattern_url):
             head = client.head_object(Bucket=bucket, Key=pattern)

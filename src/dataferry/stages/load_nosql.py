@@ -258,7 +258,7 @@ def _load_one(client: Any, target: Any, spec: Spec, name: str, ctx: RunContext) 
                 raise RejectedRows(record.source, len(log), allowed, log.summary(), str(log.dest))
             ctx.progress.expect(name, spooled.to_send)
             progress = functools.partial(ctx.progress.advance, name)
-            if _method(client, spec, ds, todo, record) == "import":
+            if _method(client, target, spec, ds, todo, record) == "import":
                 with record.step("import"):
                     imported = ddb.import_new_table(
                         client,
@@ -310,10 +310,12 @@ def _load_one(client: Any, target: Any, spec: Spec, name: str, ctx: RunContext) 
 
 
 def _method(
-    client: Any, spec: Spec, ds: Dataset, files: list[SourceFile], record: LoadRecord
+    client: Any, target: Any, spec: Spec, ds: Dataset, files: list[SourceFile], record: LoadRecord
 ) -> str:
     """batch or import (see NosqlLoadOptions): ImportTable only makes new tables, and
-    only where the endpoint has it (dynalite, the embedded default, has not)."""
+    only where the endpoint has it. Of the embedded engines only moto has it (dynalite
+    has not), as with exports; any other endpoint is taken to have it (AWS has), and
+    says so itself if it has not."""
     from ..stores import dynamodb as ddb
 
     wanted = ds.load.method
@@ -331,14 +333,17 @@ def _method(
             record.note = f"{record.note}; {note}" if record.note else note
             logger.warning("%s: %s", record.dataset, note)
         return "batch"
-    if not ddb.can_import(client):
-        if wanted == "import":
-            raise NotSupported(
-                f"{record.dataset}: load.method import: this DynamoDB endpoint has no "
-                "ImportTable (dynalite, the embedded default, has none); use load.method "
-                "batch, the stack's moto engine, or AWS"
-            )
-        return "batch"
+    if target.embedded:
+        from ..stack import EmbeddedStack
+
+        if EmbeddedStack.for_spec(spec).dynamodb_engine() != "moto":
+            if wanted == "import":
+                raise NotSupported(
+                    f"{record.dataset}: load.method import: the embedded DynamoDB (dynalite) "
+                    "has no ImportTable; use load.method batch, the stack's moto engine "
+                    "(stack.dynamodb: moto), or AWS"
+                )
+            return "batch"
     return "import"
 
 

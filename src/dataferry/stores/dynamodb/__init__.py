@@ -13,7 +13,6 @@ __all__ = [
     "BatchRefused",
     "ItemCodec",
     "WriteResult",
-    "can_import",
     "client",
     "count",
     "count_exactly",
@@ -45,8 +44,8 @@ def __getattr__(name: str) -> Any:
         from .export import export_table
 
         return export_table
-    if name in ("import_new_table", "can_import"):
-        from . import bulk_import
+    if name == "import_new_table":
+        from .bulk_import import import_new_table
 
-        return getattr(bulk_import, name)
+        return import_new_table
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

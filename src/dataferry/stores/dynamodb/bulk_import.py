@@ -24,12 +24,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from ... import interrupt
-from ...errors import CheckFailed, TargetError, TargetUnavailable
+from ...errors import CheckFailed, NotSupported, TargetError, TargetUnavailable
 from ...spec import Dataset
 from .connection import translate
 from .provision import create_table_args
 
-__all__ = ["ImportResult", "can_import", "import_new_table"]
+__all__ = ["ImportResult", "import_new_table"]
 
 PART_ITEMS = 200_000
 POLL_S = 2.0  # DescribeImport between waits: cheap, and imports end in minutes
@@ -88,20 +88,6 @@ def _upload_parts(
                 return parts, written
 
 
-def can_import(client: Any) -> bool:
-    """Whether the endpoint has ImportTable: asked about an import that does not exist,
-    AWS and moto say "not found", an endpoint without the operation says so."""
-    arn = "arn:aws:dynamodb:us-east-1:000000000000:table/none/import/00000000000000-none"
-    try:
-        client.describe_import(ImportArn=arn)
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        return code not in ("UnknownOperationException", "NotImplemented")
-    except BotoCoreError as e:
-        raise translate(e, "DescribeImport") from None
-    return True
-
-
 def import_new_table(
     client: Any,
     s3: Any,
@@ -152,7 +138,15 @@ def import_new_table(
                 f"{desc.get('FailureCode', '')} {desc.get('FailureMessage', '')}".rstrip()
             ) from None
         desc = client.describe_import(ImportArn=arn)["ImportTableDescription"]
-    except (BotoCoreError, ClientError) as e:
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "UnknownOperationException":
+            raise NotSupported(
+                f"DynamoDB table {table}: this endpoint has no ImportTable; use "
+                "load.method batch (the parts uploaded stay under "
+                f"s3://{bucket}/{prefix})"
+            ) from None
+        raise translate(e, f"table {table} import") from None
+    except BotoCoreError as e:
         raise translate(e, f"table {table} import") from None
     result = ImportResult(
         arn=arn,

@@ -21,7 +21,14 @@ from ..spec import Column, Dataset
 if TYPE_CHECKING:
     from .rejects import RejectLog
 
-__all__ = ["ROW_COLUMN", "Converted", "convert_column", "typed_batch"]
+__all__ = [
+    "ROW_COLUMN",
+    "Converted",
+    "cast_or_locate",
+    "convert_column",
+    "to_number",
+    "typed_batch",
+]
 
 ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
 
@@ -86,11 +93,12 @@ def _json_problem(value: str) -> str | None:
     return None
 
 
-def convert_column(arr: pa.Array, column: Column) -> Converted:
-    """Cast a string column to ``column``'s type, flagging every value it cannot take."""
+def to_number(arr: pa.Array, column: Column) -> Converted:
+    """An integer, real or double column from text or a wider numeric type: cast through
+    int64 or float64, then the declared type's range (integers) or finiteness (floats)
+    checked; nulls are left to the caller."""
     ltype = column.type
     label = str(ltype)
-    missing = pc.is_null(arr) if not column.nullable and arr.null_count else None
     if ltype.int_range is not None:
         out = cast_or_locate(arr, pa.int64(), label)
         lo, hi = ltype.int_range
@@ -99,14 +107,24 @@ def convert_column(arr: pa.Array, column: Column) -> Converted:
         out.array = pc.cast(
             pc.if_else(too_big, pa.scalar(None, pa.int64()), out.array), ltype.arrow()
         )
-    elif ltype.name in ("real", "double"):
-        out = cast_or_locate(arr, pa.float64(), label)
-        out.flag(
-            pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
-            arr,
-            "NaN and Infinity are not allowed",
-        )
-        out.array = pc.cast(out.array, ltype.arrow())
+        return out
+    out = cast_or_locate(arr, pa.float64(), label)
+    out.flag(
+        pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
+        arr,
+        "NaN and Infinity are not allowed",
+    )
+    out.array = pc.cast(out.array, ltype.arrow())
+    return out
+
+
+def convert_column(arr: pa.Array, column: Column) -> Converted:
+    """Cast a string column to ``column``'s type, flagging every value it cannot take."""
+    ltype = column.type
+    label = str(ltype)
+    missing = pc.is_null(arr) if not column.nullable and arr.null_count else None
+    if ltype.int_range is not None or ltype.name in ("real", "double"):
+        out = to_number(arr, column)
     elif ltype.name in ("text", "varchar", "json"):
         out = Converted(arr)
         out.flag(pc.match_substring(arr, "\x00"), arr, "NUL characters cannot be stored")

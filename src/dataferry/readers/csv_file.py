@@ -21,7 +21,7 @@ import csv
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,7 @@ def _lines(source: SourceFile, options: CsvOptions) -> Iterator[str]:
 
 def _records(
     source: SourceFile, options: CsvOptions, lines: Iterable[str] | None = None
-) -> Iterator[tuple[int, list[str]]]:
+) -> Generator[tuple[int, list[str]], None, None]:
     """(first line, fields) for each CSV record, as Python's csv module reads them."""
     reader = csv.reader(
         _lines(source, options) if lines is None else lines,

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..sources import SourceFile
 from ..spec import Column, Dataset
-from .convert import Converted, cast_or_locate, convert_column, typed_batch
+from .convert import Converted, cast_or_locate, convert_column, to_number, typed_batch
 from .rejects import RejectLog
 
 __all__ = ["convert_typed", "read_parquet"]
@@ -83,20 +83,10 @@ def convert_typed(arr: pa.Array, column: Column) -> Converted:
         return convert_column(arr.cast(pa.string()), column)
     if ltype.name in ("text", "varchar"):
         return convert_column(arr.cast(pa.string()), column)
-    out = cast_or_locate(arr, ltype.arrow() if ltype.int_range is None else pa.int64(), label)
-    if ltype.int_range is not None:
-        lo, hi = ltype.int_range
-        too_big = pc.or_(pc.less(out.array, lo), pc.greater(out.array, hi))
-        out.flag(too_big, arr, f"out of range for {ltype} ({lo}..{hi})")
-        out.array = pc.cast(
-            pc.if_else(too_big, pa.scalar(None, pa.int64()), out.array), ltype.arrow()
-        )
-    elif ltype.name in ("real", "double"):
-        out.flag(
-            pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
-            arr,
-            "NaN and Infinity are not allowed",
-        )
+    if ltype.int_range is not None or ltype.name in ("real", "double"):
+        out = to_number(arr, column)
+    else:
+        out = cast_or_locate(arr, ltype.arrow(), label)
     if not column.nullable and arr.null_count:
         for i in pc.indices_nonzero(pc.is_null(arr)).to_pylist():
             out.bad[i] = (None, "missing required value")

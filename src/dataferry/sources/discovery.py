@@ -77,25 +77,25 @@ def source_files(
 
 
 def _ordered(files: list[SourceFile], source: Source) -> list[SourceFile]:
-    if source.order == "name":
-        return sorted(files, key=lambda f: f.key)
-    if source.order == "mtime":
+    order = source.order
+    if order == "mtime":
         return sorted(files, key=lambda f: (f.mtime, f.key))
-    pattern = re.compile(source.order.date)
+    if isinstance(order, str):  # name
+        return sorted(files, key=lambda f: f.key)
+    date = order.date
+    pattern = re.compile(date)
 
     def when(f: SourceFile) -> tuple[tuple[int, ...], str]:
         m = pattern.search(f.key)
         if m is None:
-            raise InputError(
-                str(f), f"its name holds no date matching source.order.date {source.order.date!r}"
-            )
+            raise InputError(str(f), f"its name holds no date matching source.order.date {date!r}")
         groups = m.groups() or (m.group(0),)
         try:
             return tuple(int(g) for g in groups if g is not None), f.key
         except ValueError:
             raise InputError(
                 str(f),
-                f"source.order.date {source.order.date!r}: the groups it captures must be "
+                f"source.order.date {date!r}: the groups it captures must be "
                 f"numbers (year, month, day...), got {m.group(0)!r}",
             ) from None
 

@@ -1,4 +1,5 @@
-"""`dataferry doctor`: for each configured target, what works and what to fix.
+"""`dataferry doctor`: for each configured target, what works and what to fix (and
+whether the ``s3://`` sources can be listed).
 
 Per target: reachable within ``--wait``, who it is logged in as, TLS, the server's
 version, and whether it can create a table, write it and read it back (in a transaction
@@ -191,18 +192,65 @@ def _warehouse(spec: Spec, wait_s: float) -> list[Finding]:
     return out
 
 
+def _s3_sources(spec: Spec) -> list[str]:
+    from .sources import is_s3
+
+    return sorted({p for ds in spec.datasets.values() for p in ds.source.paths if is_s3(p)})
+
+
+def _s3(spec: Spec, wait_s: float) -> list[Finding]:
+    """Each ``s3://`` source: listed (or its object found) as a load would, with the
+    credentials a load would use; nothing is read or written."""
+    from .connections import resolve_s3
+    from .sources.s3 import list_objects, s3_client
+
+    name = "s3"
+    target = resolve_s3(spec, start=False)
+    if target.embedded and not target.endpoint_url:
+        return [_stack_down(name)]
+    client = s3_client(target)
+    out = [Finding(name, "endpoint", None, target.display)]
+    for source in _s3_sources(spec):
+        try:
+            found = list_objects(source, client)
+        except DataferryError as e:
+            fix = (
+                "allow s3:ListBucket on the bucket (a pattern) and s3:GetObject on its "
+                "objects, for the credentials the pipeline runs with"
+            )
+            unreachable = isinstance(e, TargetUnavailable)
+            out.append(Finding(name, source, False, str(e), fix, unreachable))
+            continue
+        if found:
+            size = sum(o.size for o in found)
+            out.append(Finding(name, source, True, f"{len(found)} object(s), {size:,} bytes"))
+        else:
+            out.append(Finding(name, source, None, "no object matches yet (a load would fail)"))
+    return out
+
+
 CHECKS: dict[str, Callable[[Spec, float], list[Finding]]] = {
     "postgres": _postgres,
     "dynamodb": _dynamodb,
+    "s3": _s3,
     "warehouse": _warehouse,
 }
 
 
+def _configured(spec: Spec, store: str) -> bool:
+    if store == "warehouse":
+        return True
+    if store == "s3":
+        return bool(_s3_sources(spec))
+    return bool(spec.datasets_for(store))
+
+
 def doctor(spec: Spec, wait_s: float) -> list[Finding]:
-    """Every configured target's findings, in order: PostgreSQL, DynamoDB, the warehouse."""
+    """Every configured target's findings, in order: PostgreSQL, DynamoDB, the S3 of
+    ``s3://`` sources, the warehouse."""
     out: list[Finding] = []
     for store, check in CHECKS.items():
-        if store != "warehouse" and not spec.datasets_for(store):
+        if not _configured(spec, store):
             continue
         try:
             out += check(spec, wait_s)

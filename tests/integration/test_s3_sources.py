@@ -266,3 +266,26 @@ def test_plan_does_not_start_the_embedded_s3(
     assert items[0].action == "fail"
     assert "the embedded S3 is not running" in items[0].note
     assert not next(s for s in EmbeddedStack(stack_dir).status() if s.service == "s3").running
+
+
+def test_doctor_lists_each_s3_source_with_the_pipeline_s_credentials(
+    pipeline: PipelineFactory, schema: str, s3: Any
+) -> None:
+    from dataferry.doctor import doctor
+
+    bucket = unique("doc").replace("_", "-")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in/a.csv", Body=HEADER + "1,a,1.00\n")
+    missing = unique("gone").replace("_", "-")
+    spec = pipeline.spec(
+        {
+            **orders(schema, [f"s3://{bucket}/in/*.csv", f"s3://{missing}/x/*.csv"]),
+        }
+    )
+    found = {f.check: f for f in doctor(spec, 5.0) if f.target == "s3"}
+    assert found[f"s3://{bucket}/in/*.csv"].ok is True
+    assert "1 object(s)" in found[f"s3://{bucket}/in/*.csv"].detail
+    gone = found[f"s3://{missing}/x/*.csv"]
+    assert gone.ok is False
+    assert "no such bucket" in gone.detail
+    assert "s3:ListBucket" in gone.fix

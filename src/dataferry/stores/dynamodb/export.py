@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from ...errors import TargetError, TargetUnavailable
 from ...spec import Dataset
@@ -26,7 +25,7 @@ from .scan import BATCH_ITEMS, _to_batch, columns
 
 __all__ = ["ExportedTable", "export_table"]
 
-POLL_S = 2.0
+POLL_S = 2.0  # DescribeExport between waits (botocore's export_completed waiter)
 
 
 class ExportedTable:
@@ -76,16 +75,20 @@ def export_table(
             TableArn=arn, S3Bucket=bucket, S3Prefix=prefix, ExportFormat="DYNAMODB_JSON"
         )["ExportDescription"]
         export_arn = started["ExportArn"]
-        deadline = time.monotonic() + deadline_s
-        desc = started
-        while desc["ExportStatus"] == "IN_PROGRESS":
-            if time.monotonic() > deadline:
-                raise TargetUnavailable(
-                    f"DynamoDB table {table}: the export to s3://{bucket}/{prefix} had not "
-                    f"finished after {deadline_s:.0f}s ({export_arn})"
+        if started["ExportStatus"] == "IN_PROGRESS":
+            try:
+                client.get_waiter("export_completed").wait(
+                    ExportArn=export_arn,
+                    WaiterConfig={"Delay": POLL_S, "MaxAttempts": max(1, int(deadline_s / POLL_S))},
                 )
-            time.sleep(POLL_S)
-            desc = client.describe_export(ExportArn=export_arn)["ExportDescription"]
+            except WaiterError as e:
+                failed = (e.last_response or {}).get("ExportDescription", {})
+                if failed.get("ExportStatus") in ("IN_PROGRESS", None):
+                    raise TargetUnavailable(
+                        f"DynamoDB table {table}: the export to s3://{bucket}/{prefix} had not "
+                        f"finished after {deadline_s:.0f}s ({export_arn})"
+                    ) from None
+        desc = client.describe_export(ExportArn=export_arn)["ExportDescription"]
         if desc["ExportStatus"] != "COMPLETED":
             raise TargetError(
                 f"DynamoDB table {table}: the export failed: "

@@ -172,21 +172,25 @@ class RejectLog:
         return {r.row for r in self.items if r.row is not None}
 
     def lines(self, rows: set[int]) -> dict[int, int]:
-        """The first line of each row index of ``rows``, in its own file."""
+        """The first line of each row index of ``rows``, in its own file. Rows are
+        placed by bisection: a load of many files asks this after each of them."""
         out: dict[int, int] = {}
-        for i, part in enumerate(self.parts):
-            if part.resolver is None:
-                continue
-            end = self.parts[i + 1].first_row if i + 1 < len(self.parts) else None
-            mine = {
-                r - part.first_row for r in rows if r >= part.first_row and (end is None or r < end)
-            }
-            if mine:
+        if not rows or not self.parts:
+            return out
+        by_part: dict[int, set[int]] = {}
+        for r in rows:
+            i = max(bisect.bisect_right(self._starts, r) - 1, 0)
+            by_part.setdefault(i, set()).add(r - self.parts[i].first_row)
+        for i, mine in by_part.items():
+            part = self.parts[i]
+            if part.resolver is not None:
                 out.update((r + part.first_row, n) for r, n in part.resolver(mine).items())
         return out
 
     def resolve(self) -> None:
         """Give every reject that has only a row index its line number (one file pass)."""
+        if not self.items:
+            return
         todo = {r.row for r in self.items if r.line is None and r.row is not None}
         lines = self.lines(todo)
         for r in self.items:

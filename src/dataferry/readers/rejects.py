@@ -71,6 +71,7 @@ class RejectLog:
     parts: list[_Part] = field(default_factory=list)
     next_row: int = 0  # the row index after the last row read (kept or rejected)
     _starts: list[int] = field(default_factory=list, repr=False)  # each part's first_row
+    _resolved: int = field(default=0, repr=False)  # items[:_resolved] had their lines sought
 
     def begin(
         self,
@@ -90,6 +91,7 @@ class RejectLog:
         self.items.clear()
         self.parts.clear()
         self._starts.clear()
+        self._resolved = 0
         self.next_row = 0
 
     def tally(self) -> dict[str, tuple[int, int]]:
@@ -188,14 +190,17 @@ class RejectLog:
         return out
 
     def resolve(self) -> None:
-        """Give every reject that has only a row index its line number (one file pass)."""
-        if not self.items:
+        """Give the rejects logged since the last call that have only a row index their
+        line numbers (one pass over their file). Called after each file of a load, it
+        looks at each reject once, however many files and rejects there are."""
+        start, self._resolved = self._resolved, len(self.items)
+        pending = [r for r in self.items[start:] if r.line is None and r.row is not None]
+        if not pending:
             return
-        todo = {r.row for r in self.items if r.line is None and r.row is not None}
-        lines = self.lines(todo)
-        for r in self.items:
-            if r.line is None and r.row is not None:
-                r.line = lines.get(r.row)
+        lines = self.lines({r.row for r in pending if r.row is not None})
+        for r in pending:
+            assert r.row is not None
+            r.line = lines.get(r.row)
 
     def file_of(self, r: Reject) -> str:
         return r.source if r.source is not None else str(self.source)

@@ -108,17 +108,6 @@ class RejectLog:
             rejected.setdefault(where, set()).add(r.row if r.row is not None else ("item", n))
         return {s: (read.get(s, 0), len(rejected.get(s, ()))) for s in read.keys() | rejected}
 
-    @property
-    def resolver(self) -> Resolver | None:
-        return self.parts[-1].resolver if self.parts else None
-
-    @resolver.setter
-    def resolver(self, value: Resolver | None) -> None:
-        if self.parts:
-            self.parts[-1].resolver = value
-        else:
-            self.begin(self.source, 0, value)
-
     def _part(self, row: int | None) -> _Part | None:
         if not self.parts:
             return None

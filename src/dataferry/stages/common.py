@@ -287,11 +287,13 @@ def tally_files(record: LoadRecord, files: list[SourceFile], log: RejectLog) -> 
 
 
 def settle_files(record: LoadRecord) -> None:
-    """The dataset record's own file size and checksum: those of its one file, or the
-    total size of the files it loaded (their checksums are in their entries)."""
+    """The dataset record's own file size and checksum: those of its one file (loaded or
+    skipped), or the total size of the files it loaded (their checksums are in their
+    entries)."""
     loaded = record.loaded_files
-    if len(record.files) == 1 and loaded:
-        record.file_size, record.file_sha256 = loaded[0].file_size, loaded[0].file_sha256
+    if len(record.files) == 1:
+        only = record.files[0]
+        record.file_size, record.file_sha256 = only.file_size, only.file_sha256
     elif loaded:
         record.file_size = sum(f.file_size or 0 for f in loaded)
     n = len(record.files) - len(loaded)
@@ -302,18 +304,10 @@ def settle_files(record: LoadRecord) -> None:
 
 def skip_all(record: LoadRecord) -> LoadRecord:
     """Every file is unchanged since an earlier load: mark the load skipped."""
+    settle_files(record)
     runs = list(dict.fromkeys(f.earlier_run for f in record.files if f.earlier_run))
-    if len(record.files) == 1:
-        record.file_size, record.file_sha256 = (
-            record.files[0].file_size,
-            record.files[0].file_sha256,
-        )
-    shown = (
-        runs[0]
-        if len(runs) == 1
-        else f"{', '.join(runs[:3])}" + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
-    )
-    return skip(record, {"run_id": shown})
+    more = f" and {len(runs) - 3} more" if len(runs) > 3 else ""
+    return skip(record, {"run_id": ", ".join(runs[:3]) + more})
 
 
 def skip(record: LoadRecord, earlier: dict[str, Any]) -> LoadRecord:

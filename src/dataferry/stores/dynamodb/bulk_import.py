@@ -12,7 +12,6 @@ difference fails the load, naming the import.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import logging
@@ -28,6 +27,7 @@ from ...errors import CheckFailed, NotSupported, TargetError, TargetUnavailable
 from ...spec import Dataset
 from .connection import translate
 from .provision import create_table_args
+from .write import wire_json_default
 
 __all__ = ["ImportResult", "import_new_table"]
 
@@ -45,13 +45,6 @@ class ImportResult:
     parts: int
 
 
-def _blob(value: Any) -> str:
-    raw = value.value if hasattr(value, "value") else value
-    if isinstance(raw, (bytes, bytearray)):
-        return base64.b64encode(raw).decode()
-    raise TypeError(f"cannot write {type(value).__name__} as DynamoDB JSON")
-
-
 def _upload_parts(
     s3: Any,
     bucket: str,
@@ -67,7 +60,9 @@ def _upload_parts(
             n = 0
             with gzip.GzipFile(fileobj=tmp, mode="wb", compresslevel=1) as out:
                 for _, item in it:
-                    out.write(json.dumps({"Item": item}, default=_blob).encode() + b"\n")
+                    out.write(
+                        json.dumps({"Item": item}, default=wire_json_default).encode() + b"\n"
+                    )
                     n += 1
                     if n == PART_ITEMS:
                         break

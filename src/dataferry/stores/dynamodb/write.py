@@ -76,8 +76,9 @@ def _use_prebuilt_body(params: dict[str, Any], **_: Any) -> None:
         _prebuilt.body = None
 
 
-def _blob(value: Any) -> str:
-    """Binary attributes (B, BS) travel base64-encoded, as botocore would send them."""
+def wire_json_default(value: Any) -> str:
+    """json.dumps's default for wire-form items: binary attributes (B, BS) travel
+    base64-encoded, as botocore would send them (and as DynamoDB JSON files hold them)."""
     raw = value.value if hasattr(value, "value") else value
     if isinstance(raw, (bytes, bytearray)):
         return base64.b64encode(raw).decode()
@@ -87,7 +88,7 @@ def _blob(value: Any) -> str:
 def _batch_write(client: Any, request_items: dict[str, Any]) -> dict[str, Any]:
     _prebuilt.body = json.dumps(
         {"RequestItems": request_items, "ReturnConsumedCapacity": "TOTAL"},
-        default=_blob,
+        default=wire_json_default,
         separators=(",", ":"),
     ).encode()
     try:

@@ -541,6 +541,12 @@ class SnowflakeWarehouse(_Connection):
         alias="schema",
         description="The session's schema, where dataferry keeps its stage (default PUBLIC).",
     )
+    storage_integration: str | None = Field(
+        default=None,
+        description="A storage integration that reads stores.dynamodb.export_bucket: tables "
+        "etl exports (etl.method: export) are copied into Snowflake from S3 through it, "
+        "never through the machine running dataferry.",
+    )
 
 
 class Warehouse(_Model):

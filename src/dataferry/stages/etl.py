@@ -106,6 +106,23 @@ def _method(spec: Spec, name: str, ds: Dataset, client: Any, target: DynamoDBTar
     return method
 
 
+def _storage_integration(spec: Spec, ds: Dataset) -> tuple[str | None, str | None]:
+    """The storage integration an export is copied into Snowflake through, if any; else
+    why an integration the spec names cannot be used for this dataset."""
+    from ..warehouse.snowflake_export import UNSUPPORTED
+
+    snowflake = spec.warehouse.snowflake
+    if snowflake is None or not snowflake.storage_integration:
+        return None, None
+    for column, c in ds.columns.items():
+        if c.type.name in UNSUPPORTED:
+            return None, (
+                f"column {column} is {c.type}, which Snowflake cannot round to in SQL "
+                "(declare it double to copy the export from S3)"
+            )
+    return snowflake.storage_integration, None
+
+
 def _from_dynamodb(
     spec: Spec, datasets: dict[str, Dataset], wh: Any, ctx: RunContext
 ) -> list[LoadRecord]:
@@ -136,6 +153,38 @@ def _from_dynamodb(
                         client, ddb.s3_client(target), ds, store.export_bucket, prefix, ctx.wait_s
                     )
                 record.note = f"export: s3://{store.export_bucket}/{prefix}"
+                integration, why_not = _storage_integration(spec, ds)
+                if integration:
+                    from ..stores.dynamodb.scan import EXTRA_COLUMN
+                    from ..warehouse.snowflake_warehouse import ExportFiles
+
+                    url, folders = exported.location()
+                    record.note += f", copied into Snowflake by storage integration {integration}"
+                    ctx.progress.expect(name, exported.item_count)
+                    with record.step("copy from S3, merge, reconcile"):
+                        counts = wh.merge_export(
+                            *raw,
+                            ds.key_columns,
+                            ddb.read_columns(ds),
+                            ExportFiles(
+                                table=ds.target.table,
+                                url=url,
+                                folders=folders,
+                                integration=integration,
+                                item_count=exported.item_count,
+                                extras=EXTRA_COLUMN,
+                            ),
+                            source=source,
+                            run_id=ctx.run_id,
+                            deletes=ds.etl.deletes,
+                        )
+                    ctx.progress.advance(name, counts.read)
+                    record.checks += wh.checks
+                    wh.record_load(finish(record, counts))
+                    records.append(record)
+                    continue
+                if why_not:
+                    record.note += f", read through this machine: {why_not}"
                 batches = counting(exported.batches(), name, ctx.progress)
                 # the export says how many items it wrote: a count independent of the read
                 expected = exported.item_count

@@ -16,10 +16,12 @@ COPY happens before BEGIN, only DML inside it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,17 +34,20 @@ from ..errors import CheckFailed, TargetError, TargetUnavailable
 from ..ledger import LoadCounts, LoadRecord
 from ..types import LogicalType
 from . import DELETED_AT, reconciled
+from . import snowflake_export as sfx
 from .identifiers import ident, idents, table
 
 if TYPE_CHECKING:
     from .models import PlannedModel
 
-__all__ = ["SESSION_SCHEMA", "SnowflakeWarehouse"]
+__all__ = ["SESSION_SCHEMA", "ExportFiles", "SnowflakeWarehouse"]
 
 DIALECT = "snowflake"
 SESSION_SCHEMA = "PUBLIC"  # where the stage lives; deploy/snowflake grants on it
 STAGING_SUFFIX = "__dataferry_build"
 _STAGE = "DATAFERRY_FILES"  # a temporary stage: it goes with the session
+_EXPORT_STAGE = "DATAFERRY_EXPORT"  # the same, on the storage integration
+_STAGE_PATH = re.compile(r"[A-Za-z0-9_./-]+/")  # AWSDynamoDB/<export id>/data/
 _FILE_ROWS = 500_000  # rows per Parquet file: COPY INTO loads the files in parallel
 META_COLUMNS = {
     "_dataferry_loaded_at": "TIMESTAMP_TZ",
@@ -69,6 +74,30 @@ _LEDGER_COLUMNS = {
     "status": "VARCHAR",
     "error": "VARCHAR",
 }
+
+
+@dataclass(frozen=True)
+class ExportFiles:
+    """Where a finished DynamoDB export's data files are, as an external stage sees them:
+    ``url`` the stage's location, ``folders`` the data folders under it; ``extras`` the
+    raw table's column for undeclared attributes."""
+
+    table: str  # the DynamoDB table, for messages
+    url: str
+    folders: list[str]
+    integration: str
+    item_count: int
+    extras: str
+
+
+@dataclass(frozen=True)
+class Staged:
+    table: str
+    rows: int
+
+
+def _bound(fragment: sfx.Fragment) -> tuple[str, tuple[Any, ...]]:
+    return fragment.sql, tuple(fragment.params)
 
 
 def _canonical(type_text: str) -> str:
@@ -282,51 +311,193 @@ class SnowflakeWarehouse:
         """Stage ``batches`` (PUT + COPY INTO) and apply them to the raw table in one
         transaction; see DuckDBWarehouse.merge for ``full``, ``deletes`` and
         ``keys_unique``."""
+
+        def fill(tag: str, cols: list[str], have: dict[str, str], scratch: list[str]) -> Staged:
+            variant = [c for c in cols if have[c] == "VARIANT"]
+            landing = table(self.schema, f"dataferry_landing_{tag}")
+            # Parquet text lands in VARCHAR; JSON columns are parsed into VARIANT after.
+            land_types = {c: "VARCHAR" if c in variant else have[c] for c in cols}
+            ddl = ", ".join(f"{ident(c)} {t}" for c, t in land_types.items())
+            scratch.append(f"DROP TABLE IF EXISTS {landing}")
+            self._exec(f"CREATE OR REPLACE TABLE {landing} ({ddl})")
+            staged, any_file = self._upload(batches, tag)
+            if any_file:
+                self._exec(
+                    f"COPY INTO {landing} FROM @{_STAGE}/{tag}/ "
+                    "FILE_FORMAT = (TYPE = PARQUET) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE"
+                )
+            if not variant:
+                return Staged(landing, staged)
+            stage = self._stage_table(tag, cols, have, scratch)
+            select = ", ".join(
+                f"PARSE_JSON({ident(c)})" if c in variant else ident(c) for c in cols
+            )
+            self._exec(f"INSERT INTO {stage} ({idents(cols)}) SELECT {select} FROM {landing}")
+            return Staged(stage, staged)
+
+        return self._merge(
+            schema,
+            name,
+            keys,
+            fill,
+            source=source,
+            run_id=run_id,
+            expected_rows=expected_rows,
+            full=full,
+            deletes=deletes,
+            keys_unique=keys_unique,
+        )
+
+    def merge_export(
+        self,
+        schema: str,
+        name: str,
+        keys: list[str],
+        columns: dict[str, LogicalType],
+        export: ExportFiles,
+        *,
+        source: str,
+        run_id: str,
+        deletes: str = "soft",
+    ) -> LoadCounts:
+        """Copy a DynamoDB export into the raw table from S3, through a temporary external
+        stage on the spec's storage integration: the items never pass through this
+        machine. They are typed in SQL as the scan path types them (snowflake_export.py),
+        then merged and reconciled as ``merge`` does, against the export's own count."""
+
+        def fill(tag: str, cols: list[str], have: dict[str, str], scratch: list[str]) -> Staged:
+            landing = table(self.schema, f"dataferry_landing_{tag}")
+            # One temporary stage per session, pointed at each export in turn: it goes
+            # with the session, so nothing is left behind when a run is killed.
+            self._exec(
+                f"CREATE OR REPLACE TEMPORARY STAGE {_EXPORT_STAGE} URL = %s "
+                f"STORAGE_INTEGRATION = {ident(export.integration)}",
+                (export.url,),
+            )
+            scratch.append(f"DROP TABLE IF EXISTS {landing}")
+            self._exec(f"CREATE OR REPLACE TABLE {landing} (item VARIANT)")
+            for folder in export.folders:
+                if not _STAGE_PATH.fullmatch(folder):  # it goes into the SQL as a path
+                    raise TargetError(
+                        f"DynamoDB table {export.table}: the export wrote to {folder!r} under "
+                        f"{export.url}, not a folder a stage path can name"
+                    )
+                # FORCE: Snowflake skips files it remembers loading into a table of this
+                # name; each landing table is new, but its rows must not depend on that.
+                self._exec(
+                    f"COPY INTO {landing} FROM @{_EXPORT_STAGE}/{folder} "
+                    "FILE_FORMAT = (TYPE = JSON COMPRESSION = GZIP) FORCE = TRUE"
+                )
+            (staged,) = self._one(f"SELECT COUNT(*) FROM {landing}")
+            declared = [c for c in cols if c != export.extras]
+            typed = {c: sfx.typed_attribute(c, columns[c]) for c in declared}
+            self._refuse_bad_values(landing, export.table, columns, typed)
+            extras = export.extras in cols and int(
+                self._one(*_bound(sfx.has_extras(landing, declared)))[0]
+            )
+            if extras or any(t.uses_udf for t in typed.values()):
+                for create in sfx.udf_sql():
+                    self._exec(create)
+            everything_else = sfx.extras_value(declared) if extras else sfx.Fragment("NULL")
+            select = sfx.Fragment.join(
+                ", ", [typed[c].value if c in typed else everything_else for c in cols]
+            )
+            stage = self._stage_table(tag, cols, have, scratch)
+            self._exec(
+                f"INSERT INTO {stage} ({idents(cols)}) SELECT {select.sql} FROM {landing}",
+                tuple(select.params),
+            )
+            return Staged(stage, int(staged))
+
+        return self._merge(
+            schema,
+            name,
+            keys,
+            fill,
+            source=source,
+            run_id=run_id,
+            expected_rows=export.item_count,
+            full=True,
+            deletes=deletes,
+            keys_unique=False,
+        )
+
+    def _refuse_bad_values(
+        self,
+        landing: str,
+        source_table: str,
+        columns: dict[str, LogicalType],
+        typed: dict[str, sfx.TypedAttribute],
+    ) -> None:
+        """One pass counting each column's refused values; the first column with any
+        names one of them, as the Python reader would (TargetError)."""
+        checked = {c: t.bad for c, t in typed.items() if t.bad is not None}
+        if not checked:
+            return
+        counts = sfx.Fragment.join(", ", list(checked.values()), wrap="COUNT_IF({})")
+        found = self._one(f"SELECT {counts.sql} FROM {landing}", tuple(counts.params))
+        for (column, bad), n in zip(checked.items(), found, strict=True):
+            if not n:
+                continue
+            example = sfx.Fragment("SELECT TO_JSON({a}) FROM " + landing + " WHERE {bad} LIMIT 1")
+            example = example.format(a=sfx.Fragment(f"{sfx.ITEM}[%s]", [column]), bad=bad)
+            (value,) = self._one(example.sql, tuple(example.params))
+            raise TargetError(
+                f"DynamoDB table {source_table}: attribute {column} holds {str(value)[:80]}, "
+                f"not {columns[column]} ({'1 item' if n == 1 else f'{int(n):,} items'} like "
+                "it); nothing was merged"
+            )
+
+    def _stage_table(
+        self, tag: str, cols: list[str], have: dict[str, str], scratch: list[str]
+    ) -> str:
+        """An empty table shaped as the raw table's data columns."""
+        stage = table(self.schema, f"dataferry_stage_{tag}")
+        scratch.append(f"DROP TABLE IF EXISTS {stage}")
+        ddl = ", ".join(f"{ident(c)} {have[c]}" for c in cols)
+        self._exec(f"CREATE OR REPLACE TABLE {stage} ({ddl})")
+        return stage
+
+    def _merge(
+        self,
+        schema: str,
+        name: str,
+        keys: list[str],
+        fill: Callable[[str, list[str], dict[str, str], list[str]], Staged],
+        *,
+        source: str,
+        run_id: str,
+        expected_rows: int | None,
+        full: bool,
+        deletes: str,
+        keys_unique: bool,
+    ) -> LoadCounts:
+        """``fill`` stages the source's rows (DDL and COPY, before the transaction);
+        then one transaction applies them, reconciles, and handles deletions. Every
+        scratch object ``fill`` names is dropped whatever happens."""
         target = table(schema, name)
         self.checks = []
         tag = f"{run_id}_{uuid.uuid4().hex[:8]}"
-        landing = table(self.schema, f"dataferry_landing_{tag}")
-        stage = table(self.schema, f"dataferry_stage_{tag}")
         have = self._columns(schema, name)
         cols = [c for c in have if c not in META_COLUMNS]
-        variant = [c for c in cols if have[c] == "VARIANT"]
+        scratch: list[str] = []
         with self._translated(f"table {schema}.{name}"):
             try:
-                # Parquet text lands in VARCHAR; JSON columns are parsed into VARIANT after.
-                land_types = {c: "VARCHAR" if c in variant else have[c] for c in cols}
-                ddl = ", ".join(f"{ident(c)} {t}" for c, t in land_types.items())
-                self._exec(f"CREATE OR REPLACE TABLE {landing} ({ddl})")
-                staged, any_file = self._upload(batches, tag)
-                if any_file:
-                    self._exec(
-                        f"COPY INTO {landing} FROM @{_STAGE}/{tag}/ "
-                        "FILE_FORMAT = (TYPE = PARQUET) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE"
-                    )
-                if variant:
-                    ddl = ", ".join(f"{ident(c)} {have[c]}" for c in cols)
-                    self._exec(f"CREATE OR REPLACE TABLE {stage} ({ddl})")
-                    select = ", ".join(
-                        f"PARSE_JSON({ident(c)})" if c in variant else ident(c) for c in cols
-                    )
-                    self._exec(
-                        f"INSERT INTO {stage} ({idents(cols)}) SELECT {select} FROM {landing}"
-                    )
-                else:
-                    stage = landing
+                staged = fill(tag, cols, have, scratch)
                 if not keys_unique:
-                    self._check_keys(target, stage, keys)
-                counts = self._apply(target, stage, keys, cols, source, run_id, staged)
-                self._reconcile(target, stage, keys, cols, expected_rows)
+                    self._check_keys(target, staged.table, keys)
+                counts = self._apply(target, staged.table, keys, cols, source, run_id, staged.rows)
+                self._reconcile(target, staged.table, keys, cols, expected_rows)
                 if full and deletes != "ignore":
-                    counts.deleted = self._deletions(target, stage, keys, deletes, run_id)
+                    counts.deleted = self._deletions(target, staged.table, keys, deletes, run_id)
                 self._exec("COMMIT")
                 return counts
             except BaseException:
                 self._exec("ROLLBACK")
                 raise
             finally:
-                self._exec(f"DROP TABLE IF EXISTS {landing}")
-                self._exec(f"DROP TABLE IF EXISTS {stage}")
+                for drop in reversed(scratch):
+                    self._exec(drop)
 
     def _apply(
         self,

@@ -31,12 +31,20 @@ POLL_S = 2.0  # DescribeExport between waits (botocore's export_completed waiter
 class ExportedTable:
     """A finished export: how many items DynamoDB wrote, and where."""
 
-    def __init__(self, s3: Any, ds: Dataset, bucket: str, keys: list[str], items: int):
+    def __init__(self, s3: Any, ds: Dataset, bucket: str, prefix: str, keys: list[str], items: int):
         self.s3 = s3
         self.ds = ds
         self.bucket = bucket
+        self.prefix = prefix
         self.keys = keys
         self.item_count = items
+
+    def location(self) -> tuple[str, list[str]]:
+        """The export as a stage would read it: ``s3://bucket/prefix/`` and the folders
+        under it that hold data files (AWS writes one, AWSDynamoDB/<export id>/data/)."""
+        start = len(self.prefix) + 1
+        folders = sorted({k[start:].rsplit("/", 1)[0] + "/" for k in self.keys})
+        return f"s3://{self.bucket}/{self.prefix}/", folders
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         cols = columns(self.ds)
@@ -105,4 +113,4 @@ def export_table(
             ]
     except (BotoCoreError, ClientError) as e:
         raise translate(e, f"table {table} export") from None
-    return ExportedTable(s3, ds, bucket, sorted(keys), int(desc.get("ItemCount", 0)))
+    return ExportedTable(s3, ds, bucket, prefix, sorted(keys), int(desc.get("ItemCount", 0)))

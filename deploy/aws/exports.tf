@@ -83,3 +83,67 @@ resource "aws_s3_bucket_policy" "exports" {
   bucket = aws_s3_bucket.exports.id
   policy = data.aws_iam_policy_document.exports_tls_only.json
 }
+
+# Snowflake reads the exports itself when the pipeline's warehouse is Snowflake and its
+# spec names a storage integration (warehouse.snowflake.storage_integration): a role that
+# Snowflake's own IAM user assumes, with the integration's external ID, and that may
+# only read the exports. deploy/snowflake makes the integration and prints the two
+# values this needs (storage_aws_iam_user_arn, storage_aws_external_id); until they are
+# given, no role exists and exports are read through the pipeline's task.
+data "aws_iam_policy_document" "snowflake_trust" {
+  count = var.snowflake_storage_integration == null ? 0 : 1
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = [var.snowflake_storage_integration.iam_user_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "sts:ExternalId"
+      values   = [var.snowflake_storage_integration.external_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "snowflake_reads_exports" {
+  count = var.snowflake_storage_integration == null ? 0 : 1
+  statement {
+    sid       = "ReadTheExportsOnly"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.exports.arn}/${var.snowflake_storage_integration.prefix}*"]
+  }
+  statement {
+    sid       = "ListTheExportsOnly"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [aws_s3_bucket.exports.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.snowflake_storage_integration.prefix}*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "DecryptTheExports"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role" "snowflake_exports" {
+  count                = var.snowflake_storage_integration == null ? 0 : 1
+  name                 = "dataferry-snowflake-exports-${var.environment}"
+  description          = "Snowflake's storage integration: reads the DynamoDB exports."
+  assume_role_policy   = data.aws_iam_policy_document.snowflake_trust[0].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "snowflake_exports" {
+  count  = var.snowflake_storage_integration == null ? 0 : 1
+  name   = "read-exports"
+  role   = aws_iam_role.snowflake_exports[0].id
+  policy = data.aws_iam_policy_document.snowflake_reads_exports[0].json
+}

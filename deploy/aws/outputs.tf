@@ -97,3 +97,8 @@ output "alarms_topic_arn" {
   description = "SNS topic of every alarm and of the pipeline task's failures."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "snowflake_exports_role_arn" {
+  description = "The role deploy/snowflake's storage integration assumes (its exports_role_arn), once snowflake_storage_integration is set."
+  value       = one(aws_iam_role.snowflake_exports[*].arn)
+}

@@ -301,6 +301,16 @@ variable "export_retention_days" {
   default     = 7
 }
 
+variable "snowflake_storage_integration" {
+  description = "deploy/snowflake's storage integration (its storage_aws_iam_user_arn and storage_aws_external_id outputs), to let Snowflake read the exports itself; null: no role for it."
+  type = object({
+    iam_user_arn = string
+    external_id  = string
+    prefix       = optional(string, "dataferry/exports/")
+  })
+  default = null
+}
+
 # ---- alarms (alarms.tf)
 variable "alarm_emails" {
   description = "E-mail addresses subscribed to the alarms topic (each confirms by mail)."

@@ -1,10 +1,11 @@
 locals {
-  warehouse = "${var.name_prefix}DATAFERRY_WH"
-  database  = "${var.name_prefix}${var.database_name}"
-  role      = "${var.name_prefix}DATAFERRY_LOADER"
-  reader    = "${var.name_prefix}DATAFERRY_READER"
-  user      = "${var.name_prefix}DATAFERRY_SVC"
-  monitor   = "${var.name_prefix}DATAFERRY_MONITOR"
+  warehouse   = "${var.name_prefix}DATAFERRY_WH"
+  database    = "${var.name_prefix}${var.database_name}"
+  role        = "${var.name_prefix}DATAFERRY_LOADER"
+  reader      = "${var.name_prefix}DATAFERRY_READER"
+  user        = "${var.name_prefix}DATAFERRY_SVC"
+  monitor     = "${var.name_prefix}DATAFERRY_MONITOR"
+  integration = "${var.name_prefix}DATAFERRY_EXPORTS"
 }
 
 # A ceiling on what the warehouse can cost.
@@ -81,6 +82,43 @@ resource "snowflake_grant_privileges_to_account_role" "session_schema" {
   provider          = snowflake.securityadmin
   account_role_name = snowflake_account_role.loader.name
   privileges        = ["USAGE", "CREATE TABLE", "CREATE STAGE"]
+  on_schema {
+    schema_name = "\"${snowflake_database.dataferry.name}\".\"PUBLIC\""
+  }
+}
+
+# Snowflake reads DynamoDB exports from S3 itself (warehouse.snowflake.storage_integration):
+# an integration on deploy/aws's role, limited to the exports' prefix. Creating an
+# integration is ACCOUNTADMIN's alone, as the resource monitor is.
+resource "snowflake_storage_integration" "exports" {
+  count                     = var.exports == null ? 0 : 1
+  provider                  = snowflake.accountadmin
+  name                      = local.integration
+  type                      = "EXTERNAL_STAGE"
+  storage_provider          = "S3"
+  enabled                   = true
+  storage_aws_role_arn      = var.exports.role_arn
+  storage_allowed_locations = ["s3://${var.exports.bucket}/${var.exports.prefix}"]
+  comment                   = "dataferry: DynamoDB exports, read by COPY INTO."
+}
+
+resource "snowflake_grant_privileges_to_account_role" "integration" {
+  count             = var.exports == null ? 0 : 1
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.loader.name
+  privileges        = ["USAGE"]
+  on_account_object {
+    object_type = "INTEGRATION"
+    object_name = snowflake_storage_integration.exports[0].name
+  }
+}
+
+# The export path's temporary JavaScript functions (json, set and _attributes columns).
+resource "snowflake_grant_privileges_to_account_role" "export_functions" {
+  count             = var.exports == null ? 0 : 1
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.loader.name
+  privileges        = ["CREATE FUNCTION"]
   on_schema {
     schema_name = "\"${snowflake_database.dataferry.name}\".\"PUBLIC\""
   }

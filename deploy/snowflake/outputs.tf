@@ -27,3 +27,18 @@ output "resource_monitor" {
   description = "The warehouse's monthly credit ceiling."
   value       = snowflake_resource_monitor.dataferry.name
 }
+
+output "storage_integration" {
+  description = "The storage integration (warehouse.snowflake.storage_integration), when var.exports is set."
+  value       = one(snowflake_storage_integration.exports[*].name)
+}
+
+output "storage_aws_iam_user_arn" {
+  description = "Snowflake's IAM user that assumes the exports role (deploy/aws's snowflake_storage_integration.iam_user_arn)."
+  value       = one(snowflake_storage_integration.exports[*].storage_aws_iam_user_arn)
+}
+
+output "storage_aws_external_id" {
+  description = "The external ID that role's trust requires (deploy/aws's snowflake_storage_integration.external_id)."
+  value       = one(snowflake_storage_integration.exports[*].storage_aws_external_id)
+}

@@ -69,3 +69,13 @@ variable "service_user_rsa_public_key" {
     error_message = "Give the public key (a private key must never be here)."
   }
 }
+
+variable "exports" {
+  description = "Where dataferry's DynamoDB exports are (deploy/aws's exports_bucket and snowflake_exports_role_arn), to make the storage integration that lets Snowflake read them; null: none."
+  type = object({
+    bucket   = string
+    role_arn = string
+    prefix   = optional(string, "dataferry/exports/")
+  })
+  default = null
+}

@@ -243,3 +243,32 @@ def test_every_output_dataferry_reads_is_there() -> None:
     with (AWS / "outputs.tf").open() as f:
         outputs = {name for block in _unquote(hcl2.load(f))["output"] for name in block}
     assert set(OUTPUTS_READ) <= outputs
+
+
+def test_snowflake_may_only_read_the_exports_with_its_external_id() -> None:
+    with (AWS / "exports.tf").open() as f:
+        parsed = _unquote(hcl2.load(f))
+    docs = {
+        name: body
+        for block in parsed["data"]
+        for named in block.values()
+        for name, body in named.items()
+    }
+    trust = docs["snowflake_trust"]["statement"][0]
+    assert trust["actions"] == ["sts:AssumeRole"]
+    assert trust["condition"][0]["variable"] == "sts:ExternalId"
+    assert trust["principals"][0]["identifiers"] == [
+        "${var.snowflake_storage_integration.iam_user_arn}"
+    ]
+    reads = docs["snowflake_reads_exports"]["statement"]
+    actions = {a for st in reads for a in st["actions"]}
+    assert actions == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+    }
+    assert reads[0]["resources"] == [
+        "${aws_s3_bucket.exports.arn}/${var.snowflake_storage_integration.prefix}*"
+    ]
+    assert reads[1]["condition"][0]["variable"] == "s3:prefix"

@@ -66,9 +66,11 @@ def test_each_object_is_made_by_its_system_role_and_accountadmin_only_for_the_mo
     for kind, named in _resources().items():
         for name, body in named.items():
             by_provider.setdefault(body["provider"], set()).add(f"{kind}.{name}")
+    # the two things only ACCOUNTADMIN may create
     assert by_provider["${snowflake.accountadmin}"] == {
         "snowflake_resource_monitor.dataferry",
         "snowflake_grant_privileges_to_account_role.monitor_to_sysadmin",
+        "snowflake_storage_integration.exports",
     }
     assert by_provider["${snowflake.sysadmin}"] == {
         "snowflake_warehouse.dataferry",
@@ -117,7 +119,10 @@ def test_the_role_gets_only_what_dataferry_uses() -> None:
         if g["account_role_name"] == "${snowflake_account_role.loader.name}"
     }
     granted = {p for g in grants.values() for p in g["privileges"]}
-    assert granted == {"USAGE", "CREATE SCHEMA", "CREATE TABLE", "CREATE STAGE"}
+    assert granted == {"USAGE", "CREATE SCHEMA", "CREATE TABLE", "CREATE STAGE", "CREATE FUNCTION"}
+    # the export path's privileges exist only with the storage integration
+    for name in ("integration", "export_functions"):
+        assert grants[name]["count"] == "${var.exports == null ? 0 : 1}"
     assert not granted & TOO_MUCH
     assert not any(g.get("on_account") or g.get("all_privileges") for g in grants.values())
     schema = grants["session_schema"]["on_schema"][0]["schema_name"]
@@ -145,3 +150,16 @@ def test_terraform_cloud_can_replace_the_s3_backend(tmp_path: Path) -> None:
     ):
         proc = subprocess.run(argv, cwd=work, capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_storage_integration_reads_only_the_exports_prefix() -> None:
+    integration = _resources()["snowflake_storage_integration"]["exports"]
+    assert integration["count"] == "${var.exports == null ? 0 : 1}"
+    assert integration["storage_allowed_locations"] == [
+        "s3://${var.exports.bucket}/${var.exports.prefix}"
+    ]
+    assert integration["storage_aws_role_arn"] == "${var.exports.role_arn}"
+    grant = _resources()["snowflake_grant_privileges_to_account_role"]["integration"]
+    assert grant["privileges"] == ["USAGE"]
+    outputs = {k for b in _load("outputs.tf")["output"] for k in b}
+    assert {"storage_integration", "storage_aws_iam_user_arn", "storage_aws_external_id"} <= outputs

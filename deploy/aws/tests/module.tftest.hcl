@@ -131,8 +131,28 @@ run "the_environment_applies" {
     error_message = "the task's root filesystem is read-only"
   }
   assert {
+    condition     = length(aws_iam_role.snowflake_exports) == 0
+    error_message = "no role for Snowflake until its storage integration is given"
+  }
+  assert {
     condition     = length(aws_scheduler_schedule.pipeline) == (var.pipeline_schedule == null ? 0 : 1)
     error_message = "a schedule exactly when one is asked for"
+  }
+}
+
+run "snowflake_gets_a_role_only_with_its_integration" {
+  command = plan
+
+  variables {
+    snowflake_storage_integration = {
+      iam_user_arn = "arn:aws:iam::999999999999:user/abc1-s-v2st0001"
+      external_id  = "AB12345_SFCRole=2_abcdefg="
+    }
+  }
+
+  assert {
+    condition     = length(aws_iam_role.snowflake_exports) == 1 && length(aws_iam_role_policy.snowflake_exports) == 1
+    error_message = "the integration's role and its read-only policy exist once the integration is given"
   }
 }
 

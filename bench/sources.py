@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--rows-per-file", type=int, default=1_000)
     ap.add_argument("--gzip-rows", type=int, default=10_000_000)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-dlt", action="store_true", help="skip dlt (hours at 1 GB)")
     ap.add_argument("--no-s3", action="store_true", help="skip the cases from S3")
     args = ap.parse_args()
 
@@ -167,7 +168,9 @@ def main() -> None:
     url, tcp_url = postgres_with_tcp(stack.postgres_dir)
     total = args.files * args.rows_per_file
     sling_py = None if args.no_peers else peer_python("sling", ["sling", "sling-linux-amd64"])
-    dlt_py = None if args.no_peers else peer_python("dlt-fs", ["dlt[postgres]", "pandas"])
+    dlt_py = (
+        None if args.no_peers or args.no_dlt else peer_python("dlt-fs", ["dlt[postgres]", "pandas"])
+    )
 
     # --- many files
     many_results: list[Result] = []
@@ -261,7 +264,11 @@ def from_s3(
         for f in sorted(many.glob("*.csv")):
             s3.upload_file(str(f), bucket, f"many/{f.name}")
         s3.upload_file(str(big), bucket, f"big/{big.name}")
-    dlt_py = None if args.no_peers else peer_python("dlt-s3", ["dlt[postgres,s3]", "pandas"])
+    dlt_py = (
+        None
+        if args.no_peers or args.no_dlt
+        else peer_python("dlt-s3", ["dlt[postgres,s3]", "pandas"])
+    )
     conn = {
         "type": "s3",
         "bucket": bucket,

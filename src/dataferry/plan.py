@@ -78,7 +78,7 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
             where = f"{ds.target.schema_}.{ds.target.table}"
             item = PlanItem("load sql", name, where, "no change")
             items.append(item)
-            exists = pg.count(conn, ds) is not None
+            exists = pg.exists(conn, ds)
             record = new_record(spec, name, "postgres", ctx, source_text(spec, name))
             try:
                 todo = _files(
@@ -107,6 +107,7 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
                         log,
                         sys.maxsize,
                         advance_identities=False,
+                        single_file=len(todo) == 1,
                     )
             except DataferryError as e:
                 item.action, item.note = "fail", str(e)

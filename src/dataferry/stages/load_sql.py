@@ -74,7 +74,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
             ctx,
             lambda: pg.file_loads(conn, name),
             lambda: pg.ok_loads(conn, name),
-            lambda: pg.count(conn, ds) is not None,
+            lambda: pg.exists(conn, ds),
         )
         if not todo:
             with conn.transaction():
@@ -100,6 +100,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                     ),
                     log,
                     allowed,
+                    single_file=len(todo) == 1,
                 )
             with record.step("hash file"):  # what is left of it once the load is done
                 fingerprints.result()

@@ -3,7 +3,7 @@ Arrow through ADBC."""
 
 from .arrow_stream import ArrowReader
 from .connection import connect, probe, translated, unusable
-from .ddl import count, ensure_schema, keys_unique, provision, table_ident
+from .ddl import count, ensure_schema, exists, keys_unique, provision, table_ident
 from .ledger import file_loads, history, last_loads, ok_loads, record_load
 from .lock import writer_lock
 from .read import read, snapshot
@@ -14,6 +14,7 @@ __all__ = [
     "connect",
     "count",
     "ensure_schema",
+    "exists",
     "file_loads",
     "history",
     "keys_unique",

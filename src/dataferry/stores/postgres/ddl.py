@@ -214,6 +214,11 @@ def keys_unique(conn: psycopg.Connection, ds: Dataset) -> bool:
     return bool(row and row[0])
 
 
+def exists(conn: psycopg.Connection, ds: Dataset) -> bool:
+    """Whether the dataset's table exists (without reading it)."""
+    return bool(_existing_columns(conn, ds))
+
+
 def count(conn: psycopg.Connection, ds: Dataset, since: Any = None) -> int | None:
     """Rows in the dataset's table (from ``since`` on, by its cursor column, when given),
     or None when the table does not exist."""

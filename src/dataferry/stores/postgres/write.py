@@ -7,9 +7,9 @@ write (the upsert's WHERE skips them).
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 
 import psycopg
 import pyarrow as pa
@@ -240,35 +240,44 @@ def _target_rows_estimate(conn: psycopg.Connection, ds: Dataset) -> tuple[bool, 
     return bool(empty and empty[0]), float(estimate[0]) if estimate else 0.0
 
 
-@contextmanager
-def _foreign_keys_deferred_to_one_pass(
-    conn: psycopg.Connection, ds: Dataset, staged: int, empty: bool, existing: float
-) -> Iterator[None]:
-    """For a large load, drop the table's foreign keys and add them back afterwards.
+@contextlib.contextmanager
+def _constraints_rebuilt(conn: psycopg.Connection, ds: Dataset, kinds: str) -> Iterator[None]:
+    """Take the table's constraints of ``kinds`` off (``p`` primary key, ``u`` unique,
+    ``f`` foreign keys) and add them back after the body: one sorted index build, one
+    set-based check of every row against a parent, as pg_restore does, instead of an
+    index insertion and a parent lookup per row (most of a big load's time).
 
-    A foreign key checks each inserted row with its own lookup in the parent (most of the
-    time of a big load); adding it back validates all rows in one set-based pass, as
-    pg_restore does. The staged rows were already checked against the parents
-    (_reject_orphans), and it all happens in the load's transaction, so the constraints
-    are never missing for anyone else. Small loads keep the row-by-row checks, which are
-    cheaper than revalidating a large table.
+    A key or a reference the rows break makes the ADD fail (UniqueViolation,
+    ForeignKeyViolation) and the caller's savepoint undo it all. It all happens in the
+    load's transaction, so the constraints are never missing for anyone else; ALTER
+    TABLE locks the table until the load commits, which is why only first loads (an
+    empty table) and large loads take this path. A primary key that other tables'
+    foreign keys reference stays on: dropping it would drop theirs.
     """
-    if staged < FK_DEFER_MIN_ROWS or (not empty and staged < existing / 4):
-        yield
-        return
-    fks = conn.execute(
+    target = table_ident(ds).as_string(conn)
+    if "p" in kinds or "u" in kinds:
+        referenced = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass "
+            "AND contype = 'f')",
+            (target,),
+        ).fetchone()
+        if referenced and referenced[0]:
+            kinds = kinds.replace("p", "").replace("u", "")
+    # Keys first when adding back: the foreign keys of a self-reference need them.
+    constraints = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
-        (table_ident(ds).as_string(conn),),
+        "WHERE conrelid = %s::regclass AND contype = ANY(%s) "
+        "ORDER BY contype = 'f', conname",
+        (target, list(kinds)),
     ).fetchall()
-    for name, _ in fks:
+    for name, _ in reversed(constraints):
         conn.execute(
             sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
                 table_ident(ds), sql.Identifier(name)
             )
         )
     yield
-    for name, definition in fks:
+    for name, definition in constraints:
         # The definition is PostgreSQL's own rendering of the constraint it just had
         # (identifiers quoted by the server), put back unchanged.
         conn.execute(
@@ -276,6 +285,18 @@ def _foreign_keys_deferred_to_one_pass(
                 table_ident(ds), sql.Identifier(name), sql.SQL(definition)
             )
         )
+
+
+def _foreign_keys_deferred(
+    ds: Dataset, conn: psycopg.Connection, staged: int, empty: bool, existing: float
+) -> contextlib.AbstractContextManager[None]:
+    """For a large load, the table's foreign keys checked in one pass after the rows are
+    in (see _constraints_rebuilt); the staged rows were already checked against the
+    parents (_reject_orphans), so that pass finds nothing. Small loads keep the
+    row-by-row checks, which are cheaper than revalidating a large table."""
+    if staged < FK_DEFER_MIN_ROWS or (not empty and staged < existing / 4):
+        return contextlib.nullcontext()
+    return _constraints_rebuilt(conn, ds, "f")
 
 
 def _advance_identities(conn: psycopg.Connection, ds: Dataset) -> None:
@@ -293,15 +314,6 @@ def _advance_identities(conn: psycopg.Connection, ds: Dataset) -> None:
             )
 
 
-def _has_foreign_keys(conn: psycopg.Connection, ds: Dataset) -> bool:
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass "
-        "AND contype = 'f')",
-        (table_ident(ds).as_string(conn),),
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def _check_rejects(log: RejectLog, max_rejects: int) -> None:
     log.resolve()
     if len(log) > max_rejects:
@@ -315,19 +327,30 @@ def _check_rejects(log: RejectLog, max_rejects: int) -> None:
 
 
 def _direct(
-    conn: psycopg.Connection, ds: Dataset, read: BatchSource, log: RejectLog, max_rejects: int
+    conn: psycopg.Connection,
+    ds: Dataset,
+    read: BatchSource,
+    log: RejectLog,
+    max_rejects: int,
+    single_file: bool,
 ) -> LoadCounts | None:
-    """An empty table with no foreign keys: COPY straight into it, as psql would.
+    """An empty table: COPY straight into it, with its keys built after the rows are in
+    (_constraints_rebuilt), which a COPY into the keyed table, as psql does, cannot do.
 
-    The primary key still guards it: a key repeated in the file makes the COPY fail, the
-    savepoint undoes it, and None tells the caller to take the staging path, which names
-    every repeated row.
+    The keys still guard it: a repeated key or an orphan makes adding them back fail,
+    the savepoint undoes the load, and None tells the caller to take the staging path,
+    which names every such row. With many files the primary key stays on during the
+    COPY: a key a later file supersedes is expected there, and it fails the COPY at
+    once rather than after every row is written.
     """
     try:
-        with conn.transaction():  # a savepoint inside the load's transaction
+        with (
+            conn.transaction(),  # a savepoint inside the load's transaction
+            _constraints_rebuilt(conn, ds, "puf" if single_file else "f"),
+        ):
             copied = _copy_in(conn, table_ident(ds), list(ds.columns), read())
             _check_rejects(log, max_rejects)
-    except psycopg.errors.UniqueViolation:
+    except (psycopg.errors.UniqueViolation, psycopg.errors.ForeignKeyViolation):
         log.restart()
         return None
     return LoadCounts(
@@ -371,7 +394,7 @@ def _staged(
     _check_rejects(log, max_rejects)
     loaded = staged - len(staged_rejects) - superseded
     deleted = 0
-    with _foreign_keys_deferred_to_one_pass(conn, ds, loaded, empty, existing):
+    with _foreign_keys_deferred(ds, conn, loaded, empty, existing):
         if empty or ds.mode == "append":
             inserted, updated = _insert_all(conn, ds), 0
         else:
@@ -399,19 +422,21 @@ def write(
     log: RejectLog,
     max_rejects: int,
     advance_identities: bool = True,
+    single_file: bool = True,
 ) -> LoadCounts:
     """Load the batches ``read()`` yields into the dataset's table, in the open transaction.
 
     ``read`` may be called twice (see _direct); ``log`` collects the rows the reader and
     the key checks reject, and more of them than ``max_rejects`` fails the load.
     ``advance_identities``: move identity sequences past the loaded ids (not in a plan:
-    setval outlives a rollback).
+    setval outlives a rollback). ``single_file``: the batches come from one file, so a
+    repeated key is an error, not a later file's row superseding an earlier one.
     """
     with translated(f"loading {ds.target.schema_}.{ds.target.table}"):
         empty, existing = _target_rows_estimate(conn, ds)
         counts = None
-        if empty and not _has_foreign_keys(conn, ds):
-            counts = _direct(conn, ds, read, log, max_rejects)
+        if empty:
+            counts = _direct(conn, ds, read, log, max_rejects, single_file)
         if counts is None:
             counts = _staged(conn, spec, ds, read, log, max_rejects, empty, existing)
         if advance_identities:

@@ -7,6 +7,8 @@ The library is usable without the CLI::
     stages.run(spec)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     DataferryError,
     InputError,
@@ -16,7 +18,9 @@ from .errors import (
     TargetError,
     TargetUnavailable,
 )
-from .spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    from .spec import Spec, load_spec
 
 __version__ = "0.1.0"
 __all__ = [
@@ -31,3 +35,12 @@ __all__ = [
     "__version__",
     "load_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The spec's model is pydantic: imported when a spec is read, not by --version.
+    if name in ("Spec", "load_spec"):
+        from . import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

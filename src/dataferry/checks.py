@@ -57,8 +57,6 @@ def validate(spec: Spec, datasets: list[str] | None = None) -> list[FileCheck]:
 
 
 def _check(spec: Spec, name: str, source: SourceFile) -> FileCheck:
-    from .stores.dynamodb.codec import ItemCodec
-
     ds = spec.datasets[name]
     check = FileCheck(name, str(source), 0)
     try:
@@ -67,6 +65,8 @@ def _check(spec: Spec, name: str, source: SourceFile) -> FileCheck:
             for batch in read_batches([source], ds, log):
                 check.rows += batch.num_rows
         else:
+            from .stores.dynamodb.codec import ItemCodec  # boto3: for DynamoDB datasets only
+
             log = RejectLog(str(source), kind="json")
             with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:
                 check.rows = spool_items([source], ds, ItemCodec(ds), log, spool).to_send

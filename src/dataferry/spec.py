@@ -30,6 +30,7 @@ from pydantic import (
 
 from .errors import SpecError
 from .interpolate import UnsetVariable, interpolate
+from .spec_name import DEFAULT_SPEC_NAME
 from .types import DYNAMODB_ONLY, LogicalType, parse_type
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "load_spec",
 ]
 
-DEFAULT_SPEC_NAME = "dataferry.yaml"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DYNAMO_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 DEFAULT_KEYWORDS = frozenset({"current_date", "current_timestamp", "now()"})

@@ -169,3 +169,23 @@ def test_an_estimated_item_count_is_not_reconciled_against(spec: Spec) -> None:
     (entry,) = report["datasets"]
     assert entry["checks"] == []
     assert entry["table_rows_after"] is None
+
+
+def test_the_lineage_of_models_is_kept_until_a_model_changes(spec: Spec) -> None:
+    """Parsing the models' SQL costs every report a tenth of a second: it is kept in the
+    stack folder under the digest of the files and names it came from."""
+    from dataferry.reports.lineage import lineage
+
+    first = lineage(spec)
+    cache = spec.stack_dir / "lineage.json"
+    assert cache.exists()
+    kept = json.loads(cache.read_text())
+    assert lineage(spec) == first  # from the cache, the same answer
+    # a model that reads one more dataset: the digest changes, the SQL is parsed again
+    sql = spec.resolve(spec.models.tables["dim_item"].sql)
+    sql.write_text(sql.read_text().rstrip().rstrip(";") + "\n-- read again\n")
+    lineage(spec)
+    assert json.loads(cache.read_text())["key"] != kept["key"]
+    # a cache that lies under the right key would show; a torn one is parsed again
+    cache.write_text("{not json")
+    assert lineage(spec) == first

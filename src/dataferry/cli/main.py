@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -35,7 +35,7 @@ from ..ledger import utcnow
 from ..log_context import JsonFormatter, about
 from ..progress import Mode, StageProgress, make_display
 from ..readiness import DEFAULT_DEADLINE_S, STATUS_WAIT_S
-from ..spec import DEFAULT_SPEC_NAME, Spec, load_spec
+from ..spec_name import DEFAULT_SPEC_NAME
 from .exit_codes import INTERNAL_ERROR, USAGE_ERROR, exit_code_for
 from .render import (
     emit_json,
@@ -47,6 +47,9 @@ from .render import (
     stdout,
 )
 from .verdict import Verdict
+
+if TYPE_CHECKING:
+    from ..spec import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True, highlight=False, emoji=False)  # ":secret:" is text, not an emoji
@@ -80,6 +83,8 @@ class Options:
     outputs: dict[str, Any] | None = None  # Terraform's, once read
 
     def spec(self) -> Spec:
+        from ..spec import load_spec  # pydantic: not for --version and --help
+
         spec = load_spec(self.config)
         if self.from_terraform is not None:
             from ..terraform_outputs import apply_outputs
@@ -320,8 +325,11 @@ def _after_run_counts(
     only = {r.store for r in opts.completed}
     if not only:
         return None, None
+    # Only the tables this run read or wrote: counting reads a whole table, and the
+    # report reconciles this run's datasets alone.
+    counted = {r.dataset for r in opts.completed}
     try:
-        return status(opts.loaded, opts.wait_s, only=only), None
+        return status(opts.loaded, opts.wait_s, only=only, counted=counted), None
     except DataferryError as e:
         return None, f"targets not counted: {e}"
     except Interrupted:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..background import submit
 from ..errors import InputError
 from ..sources import SourceFile
 from ..spec import CsvOptions, Dataset
@@ -45,12 +48,12 @@ csv.field_size_limit(MAX_LINE_BYTES)  # Python's csv module reads the header and
 log = logging.getLogger("dataferry")
 
 
-def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int]:
+def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int, bool]:
     """One cheap pass over the bytes (about 40 ms per 50 MB): refuse a line longer than
-    MAX_LINE_BYTES, naming it; return (suspect, lines): suspect when the file has an odd
-    number of quote characters or, when ``blank_lines`` are wanted, a line break right
+    MAX_LINE_BYTES, naming it; return (suspect, lines, nul): suspect when the file has an
+    odd number of quote characters or, when ``blank_lines`` are wanted, a line break right
     after another (an unclosed quote or blank lines, looked at closer by
-    check_structure); lines, for the progress display."""
+    check_structure); lines, for the progress display; nul, whether any byte is 0."""
     q = quote.encode()
     quotes = 0
     breaks = 0
@@ -59,9 +62,11 @@ def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int]
     run = 0  # bytes since the last line break
     offset = 0
     tail = b""
+    nul = False
     with source.open() as f:
         while chunk := f.read(BLOCK_SIZE):
             quotes += chunk.count(q)
+            nul = nul or b"\0" in chunk
             breaks += chunk.count(b"\n")
             last = chunk[-1:]
             if not paired:
@@ -83,7 +88,7 @@ def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int]
                 run = len(chunk) - 1 - chunk.rfind(b"\n")
             offset += len(chunk)
     lines = breaks + (0 if last == b"\n" else 1)
-    return quotes % 2 == 1 or (paired and blank_lines), lines
+    return quotes % 2 == 1 or (paired and blank_lines), lines, nul
 
 
 def _line_at(source: SourceFile, position: int) -> int:
@@ -96,14 +101,18 @@ def _line_at(source: SourceFile, position: int) -> int:
     return breaks + 1
 
 
-def check_structure(source: SourceFile, options: CsvOptions, dataset: str | None = None) -> int:
+def check_structure(
+    source: SourceFile, options: CsvOptions, dataset: str | None = None
+) -> tuple[int, bool]:
     """Refuse a file with a line over MAX_LINE_BYTES or that ends inside a quoted field;
-    log the blank lines it skips. Run before any row is read, so nothing is sent. Returns
-    the file's lines (the rows, give or take a header, blank lines and quoted breaks)."""
+    log the blank lines it skips (read_csv runs it beside the rows). Returns
+    the file's lines (the rows, give or take a header, blank lines and quoted breaks) and
+    whether it holds a 0 byte (without one, no value can hold a NUL character, and no
+    column needs searching for one)."""
     # Blank lines are only reported in the log: looked for when it will show them (-v).
-    suspect, lines = _scan(source, options.quote, log.isEnabledFor(logging.INFO))
+    suspect, lines, nul = _scan(source, options.quote, log.isEnabledFor(logging.INFO))
     if not suspect and options.escape is None:
-        return lines
+        return lines, nul
     blank, blanks = _look_closer(source, options)
     if blanks:
         more = f" and {blanks - len(blank)} more" if blanks > len(blank) else ""
@@ -114,7 +123,7 @@ def check_structure(source: SourceFile, options: CsvOptions, dataset: str | None
             ", ".join(map(str, blank)),
             more,
         )
-    return lines
+    return lines, nul
 
 
 def _look_closer(source: SourceFile, options: CsvOptions) -> tuple[list[int], int]:
@@ -357,6 +366,28 @@ def _invalid_utf8(batch: pa.RecordBatch, names: list[str], offset: int, log: Rej
     return bad
 
 
+class Structure:
+    """check_structure running on another thread while the rows are read."""
+
+    def __init__(self, future: Future[tuple[int, bool]]) -> None:
+        self.future = future
+        self.told = False  # whether the progress was given the file's lines
+
+    def nul_free(self, expect: Callable[[int], None] | None, header_lines: int) -> bool:
+        """Whether the check has found the file without a 0 byte (False until it is done);
+        a file it refused is refused now, and the progress learns the lines once known."""
+        if not self.future.done():
+            return False
+        lines, nul = self.future.result()  # raises the check's InputError
+        if expect is not None and not self.told:
+            expect(max(0, lines - header_lines))
+            self.told = True
+        return not nul
+
+    def wait(self) -> tuple[int, bool]:
+        return self.future.result()
+
+
 def read_csv(
     source: SourceFile | Path,
     ds: Dataset,
@@ -378,11 +409,20 @@ def read_csv(
     log = log if log is not None else RejectLog(str(source))
     with source.reading():
         header = _header(source, ds)
-        lines = check_structure(source, options, ds.target.table)
-        if expect is not None:
-            expect(max(0, lines - (1 if options.header else 0)))
+        # The structure check reads the whole file once more (decompressing it again): it
+        # runs beside the rows being read and sent, not before them. Everything is sent
+        # inside the load's transaction, so a file it then refuses changes nothing; its
+        # message, which names the cause, wins over the parser's.
+        structure = Structure(submit(check_structure, source, options, ds.target.table))
         log.begin(source, first_row, lambda rows: lines_of_rows(source, options, len(header), rows))
-        yield from _batches(source, ds, header, log, strict, first_row)
+        try:
+            yield from _batches(source, ds, header, log, strict, first_row, structure, expect)
+        except InputError:
+            structure.wait()
+            raise
+        lines, _ = structure.wait()
+        if expect is not None and not structure.told:
+            expect(max(0, lines - (1 if options.header else 0)))
         if strict and len(log):
             first = log.first()
             assert first is not None
@@ -401,6 +441,8 @@ def _batches(
     log: RejectLog,
     strict: bool,
     first_row: int,
+    structure: Structure,
+    expect: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     options = ds.source.csv
     ragged = [0]
@@ -432,7 +474,9 @@ def _batches(
                 ],
                 names=batch.schema.names,
             )
-        good = typed_batch(batch, ds, offset, log, convert_column, bad_rows)
+        nul_free = structure.nul_free(expect, 1 if options.header else 0)
+        convert = functools.partial(convert_column, nul_free=True) if nul_free else convert_column
+        good = typed_batch(batch, ds, offset, log, convert, bad_rows)
         offset += batch.num_rows
         log.next_row = offset
         if strict and len(log):

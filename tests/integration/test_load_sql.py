@@ -376,3 +376,34 @@ def test_a_first_load_whose_keys_fail_to_build_is_staged_and_keeps_its_keys(
     assert (item.counts.inserted, item.counts.rejected) == (1, 2)
     assert [k[1] for k in keys(spec, schema)] == ["item_pkey"]
     assert [r[0] for r in rows(spec, schema, "item")] == [2]
+
+
+def xmins(spec, schema: str, table: str) -> list[tuple]:
+    with pg_conn(spec) as conn:
+        return conn.execute(f'SELECT xmin::text, * FROM "{schema}"."{table}" ORDER BY 2').fetchall()
+
+
+def test_an_unchanged_rerun_writes_no_row_and_a_changed_orphan_is_still_refused(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    """One join of the staged rows with the table finds what is new or changed: none,
+    and nothing is written (no row gets a new version) and no orphan check is needed;
+    some, and those are checked against their parents as on any load."""
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec)
+    before = xmins(spec, schema, "orders")
+    (again,) = stages.load_sql(spec, ["orders"], ctx=RunContext(force=True))
+    assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 3)
+    assert xmins(spec, schema, "orders") == before
+    pipeline.write(
+        "orders.csv",
+        "order_id,customer_id,item_id,order_date,price,comments\n"
+        '1,1,2,2024-01-31,14.50,"sin bolsa, por favor"\n'
+        "2,77,1,2024-02-01,189.00,\n"  # now an orphan
+        '3,1,1,2024-02-02,189.00,"dijo ""gracias"""\n'
+        "4,2,2,2024-02-03,14.50,\n",  # new
+    )
+    with pytest.raises(RejectedRows, match=r"orders\.csv:3: customer_id=77 has no matching row"):
+        stages.load_sql(spec, ["orders"])
+    assert xmins(spec, schema, "orders") == before

@@ -173,9 +173,13 @@ def test_an_estimated_item_count_is_not_reconciled_against(spec: Spec) -> None:
 
 def test_the_lineage_of_models_is_kept_until_a_model_changes(spec: Spec) -> None:
     """Parsing the models' SQL costs every report a tenth of a second: it is kept in the
-    stack folder under the digest of the files and names it came from."""
+    stack folder, where a run keeps its state, under the digest of the files and names
+    it came from."""
     from dataferry.reports.lineage import lineage
 
+    lineage(spec)
+    assert not spec.stack_dir.exists()  # never created for it (validate creates nothing)
+    spec.stack_dir.mkdir()  # as a run does
     first = lineage(spec)
     cache = spec.stack_dir / "lineage.json"
     assert cache.exists()

@@ -214,9 +214,9 @@ def check_models(spec: Spec) -> None:
     run before anything is loaded, not after."""
     if not spec.models.tables:
         return
-    from ..warehouse.models import plan_models
+    from ..warehouse.model_inputs import model_inputs
 
-    plan_models(spec, "duckdb", "")
+    model_inputs(spec)  # parsed only when a model or a name changed since it last was
 
 
 def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:

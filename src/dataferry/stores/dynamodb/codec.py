@@ -17,10 +17,9 @@ import binascii
 import datetime as dt
 import decimal
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from ...spec import Column, Dataset
 
@@ -30,7 +29,9 @@ __all__ = [
     "ColumnRejected",
     "ItemCodec",
     "number_text",
+    "plain_value",
     "to_json",
+    "wire_value",
 ]
 
 MAX_ITEM_BYTES = 400 * 1024
@@ -38,8 +39,6 @@ MAX_DEPTH = 32  # a map or list attribute is level 1; one inside it level 2; and
 MAX_DIGITS = 38
 MAX_EXPONENT = 125  # the largest magnitude is 9.9999999999999999999999999999999999999E+125
 MIN_EXPONENT = -130  # the smallest non-zero magnitude is 1E-130
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class ColumnRejected(ValueError):
@@ -190,9 +189,66 @@ def _wire(value: Any, size: list[int], depth: int = 0) -> dict[str, Any]:
         texts = [number_text(v) for v in value]
         size[0] += sum(len(x) // 2 + 2 for x in texts)
         return {"NS": texts}
-    wire = _serializer.serialize(value)
+    wire = wire_value(value)
     size[0] += len(json.dumps(wire, default=str))
-    return dict(wire)
+    return wire
+
+
+def wire_value(value: Any) -> dict[str, Any]:
+    """DynamoDB's wire form of a Python value, as boto3's TypeSerializer writes it (which
+    dataferry no longer imports: boto3 costs every command a tenth of a second, and the
+    client is botocore's): str S, int and Decimal N (number_text checks the limits), bool
+    BOOL, None NULL, bytes B, mappings M, lists and tuples L, non-empty sets SS, NS or BS.
+    TypeError names any other type, as boto3 does."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (int, Decimal)):
+        return {"N": number_text(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": bytes(value)}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): wire_value(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [wire_value(v) for v in value]}
+    if isinstance(value, (set, frozenset)) and value:
+        if all(isinstance(v, str) for v in value):
+            return {"SS": list(value)}
+        if all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in value):
+            return {"NS": [number_text(v) for v in value]}
+        if all(isinstance(v, (bytes, bytearray)) for v in value):
+            return {"BS": [bytes(v) for v in value]}
+    raise TypeError(f"unsupported type {type(value).__name__} for value {_short(repr(value))}")
+
+
+def plain_value(wire: dict[str, Any]) -> Any:
+    """The Python value of a wire value, as boto3's TypeDeserializer gives it (numbers as
+    exact Decimals; binary as bytes, where boto3 wraps them in its Binary)."""
+    ((kind, v),) = wire.items()
+    if kind == "S":
+        return v
+    if kind == "N":
+        return Decimal(v)
+    if kind == "BOOL":
+        return bool(v)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: plain_value(x) for k, x in v.items()}
+    if kind == "L":
+        return [plain_value(x) for x in v]
+    if kind == "SS":
+        return set(v)
+    if kind == "NS":
+        return {Decimal(x) for x in v}
+    if kind == "B":
+        return bytes(v)
+    if kind == "BS":
+        return {bytes(x) for x in v}
+    raise TypeError(f"unknown DynamoDB type {kind}")
 
 
 class ItemCodec:
@@ -260,7 +316,7 @@ class ItemCodec:
 
     @staticmethod
     def decode(item: dict[str, Any]) -> dict[str, Any]:
-        return {k: _deserializer.deserialize(v) for k, v in item.items()}
+        return {k: plain_value(v) for k, v in item.items()}
 
 
 def to_json(value: Any) -> str:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import functools
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -23,6 +21,12 @@ from ... import interrupt
 from ...connections import DynamoDBTarget
 from ...errors import TargetError, TargetUnavailable
 
+if TYPE_CHECKING:
+    import botocore.session
+
+# botocore's session and config (a tenth of a second to import) are imported when a
+# client is made: validate, plan and the codec import this package without one.
+
 __all__ = ["client", "probe", "s3_client", "translate"]
 
 MAX_POOL = 32
@@ -32,6 +36,8 @@ READ_TIMEOUT_S = 20.0
 
 @functools.cache
 def _models() -> Any:
+    import botocore.session
+
     return botocore.session.get_session().get_component("data_loader")
 
 
@@ -40,6 +46,8 @@ def _session() -> botocore.session.Session:
     loader of service models: a new session otherwise parses DynamoDB's model again,
     about 50 ms a client. Clients are all dataferry uses, so boto3's Session adds
     nothing."""
+    import botocore.session
+
     session = botocore.session.get_session()
     session.register_component("data_loader", _models())
     return session
@@ -56,6 +64,8 @@ def client(
     (puts of the same items, reads, conditional writes). With ``timeout_s``, a client for
     one quick attempt (a readiness probe, which does its own waiting).
     """
+    from botocore.config import Config
+
     config = Config(
         retries={"mode": "standard", "max_attempts": 1 if timeout_s else 10},  # throttling
         # ItemCodec builds DynamoDB's wire form and checks it; botocore walking every item

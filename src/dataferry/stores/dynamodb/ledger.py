@@ -11,12 +11,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...ledger import LoadRecord
 from ...spec import Dataset, Target
-from .codec import ItemCodec
+from .codec import ItemCodec, wire_value
 from .connection import translate
 from .provision import provision
 
@@ -31,7 +30,6 @@ __all__ = [
 ]
 
 LEDGER_TABLE = "dataferry_loads"
-_serializer = TypeSerializer()
 
 
 def _ledger_dataset(table: str) -> Dataset:
@@ -69,7 +67,7 @@ def record_load(client: Any, record: LoadRecord, table: str = LEDGER_TABLE) -> N
     try:
         if record.status == "ok":
             _put_files(client, record, table)
-        client.put_item(TableName=table, Item={k: _serializer.serialize(v) for k, v in row.items()})
+        client.put_item(TableName=table, Item={k: wire_value(v) for k, v in row.items()})
     except (BotoCoreError, ClientError) as e:
         raise translate(e, f"table {table}") from None
 
@@ -91,7 +89,7 @@ def _put_files(client: Any, record: LoadRecord, table: str) -> None:
             "rejected": f.rejected,
             "loaded_at": record.started_at.isoformat(),
         }
-        items.append({k: _serializer.serialize(v) for k, v in entry.items() if v is not None})
+        items.append({k: wire_value(v) for k, v in entry.items() if v is not None})
     put_all(client, table, items)
 
 

@@ -1,0 +1,60 @@
+"""Which datasets and models each model reads, without sqlglot when nothing changed.
+
+Finding them parses every model's SQL with sqlglot: a tenth of a second that every run's
+report (its lineage) and every validate would pay, most of them touching no model. The
+answer depends only on the models' files and the spec's names, so it is kept in the
+stack folder under their digest and parsed again only when one of them changes. A file
+that parsed there once with these exact inputs parses again, so a kept answer is also
+the check that the models resolve (etl.check_models).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from ..spec import Spec
+
+__all__ = ["model_inputs"]
+
+
+_CACHE = "lineage.json"
+
+
+def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
+    """Each model's (name, schema, datasets read, models read), parents first; a
+    SpecError when a model cannot be read or resolved."""
+    digest = hashlib.sha256()
+    # the datasets (names and tables), the warehouse's naming and the models: all that
+    # resolving a model's references reads besides its file
+    names = spec.model_dump(mode="json", include={"datasets", "models", "warehouse"})
+    digest.update(json.dumps(names, sort_keys=True, default=str).encode())
+    for model in spec.models.tables.values():
+        try:
+            digest.update(spec.resolve(model.sql).read_bytes())
+        except OSError:
+            digest.update(b"\0unreadable")
+    key = digest.hexdigest()
+    cache = spec.stack_dir / _CACHE
+    try:
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+        if kept.get("key") == key:
+            return [(str(n), str(s), list(d), list(m)) for n, s, d, m in kept["models"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent or unreadable: parse
+    from .models import plan_models
+
+    found = [
+        (m.name, m.schema, sorted(m.datasets), sorted(m.models))
+        for m in plan_models(spec, "duckdb", "")
+    ]
+    if not cache.parent.is_dir():
+        return found  # kept only where runs keep their state: validate creates nothing
+    try:
+        part = cache.with_name(f"{cache.name}.{os.getpid()}")
+        part.write_text(json.dumps({"key": key, "models": found}), encoding="utf-8")
+        part.replace(cache)  # whole or not at all, for runs side by side
+    except OSError:
+        pass  # a read-only folder: parse again next time
+    return found

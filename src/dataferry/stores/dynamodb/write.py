@@ -34,7 +34,7 @@ __all__ = ["BatchRefused", "WriteResult", "put_all", "write"]
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 log = logging.getLogger("dataferry")
-DEFAULT_WORKERS = 8  # requests are latency-bound: more in flight, not more CPU
+DEFAULT_WORKERS = 16  # requests are latency-bound: more in flight, not more CPU
 DEADLINE_S = 600.0  # how long a table that keeps answering UnprocessedItems is waited for
 JOIN_AFTER_FAILURE_S = 30.0  # a worker mid-request finishes it (botocore's own timeouts)
 

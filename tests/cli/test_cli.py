@@ -415,7 +415,10 @@ def test_json_logs_are_one_object_per_line_naming_run_stage_and_dataset(example:
     }
     said = [r["message"] for r in records]
     assert any(m.startswith("PostgreSQL: embedded") and "(chosen by embedded)" in m for m in said)
-    assert any("8 writer threads" in m for m in said)  # -v: the batch sizes chosen
+    from dataferry.stores.dynamodb.write import DEFAULT_WORKERS
+
+    # -v: the batch sizes chosen
+    assert any(f"{DEFAULT_WORKERS} writer threads" in m for m in said)
     run_ids = {r["run_id"] for r in records if "run_id" in r}
     assert len(run_ids) == 1
     verdict = records[-1]

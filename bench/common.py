@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +116,34 @@ def postgres_with_tcp(data_dir: Path) -> tuple[str, str]:
     # The scratch server trusts local connections; peers that insist on a password get one.
     tcp_url = f"postgresql://postgres:bench@127.0.0.1:{port}/postgres?sslmode=disable"
     return socket_url, tcp_url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    for _ in range(300):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+@contextmanager
+def latency_proxy(target_port: int, delay_ms: float) -> Iterator[int]:
+    """bench/latency_proxy.py in front of ``target_port``, holding what the client sends
+    ``delay_ms`` (a round trip's worth); yield the port to connect to instead."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "latency_proxy.py"), str(port), str(target_port), str(delay_ms)]
+    )
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that holds every client-to-server chunk for a fixed delay:
-what a client outside the table's region sees (about 10 ms a request).
+what a client outside the table's region sees (about 10 ms a request), or a database
+across a network. Chunks are pipelined: a stream is delayed, not slowed chunk by chunk.
 
     python bench/latency_proxy.py LISTEN_PORT TARGET_PORT [DELAY_MS]
 
@@ -13,16 +14,33 @@ import sys
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    """Forward each chunk ``delay`` after it arrived, reading on meanwhile: a link with
+    that latency, not one that stalls a stream for ``delay`` at every chunk."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+    async def forward() -> None:
+        try:
+            while (chunk := await chunks.get()) is not None:
+                due, data = chunk
+                if (wait := due - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    sending = asyncio.create_task(forward())
     try:
         while data := await reader.read(65536):
-            if delay:
-                await asyncio.sleep(delay)
-            writer.write(data)
-            await writer.drain()
+            chunks.put_nowait((loop.time() + delay, data))
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
-        writer.close()
+        chunks.put_nowait(None)
+        await sending
 
 
 async def main(listen: int, target: int, delay_ms: float) -> None:

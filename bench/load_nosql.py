@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, Result, print_table, run_timed
+from common import WORK, Result, free_port, latency_proxy, print_table, run_timed, wait_port
 
 from dataferry.generate import GenerateCounts, generate
 from dataferry.stack.dynalite_install import Unavailable, ensure_dynalite
@@ -44,58 +43,31 @@ ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int) -> None:
-    for _ in range(300):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    sys.exit(f"nothing listens on {port}")
-
-
 @contextmanager
 def dynalite_behind_proxy(delay_ms: float) -> Iterator[tuple[str, str]]:
     """dynalite in memory on a free loopback port, and latency_proxy.py in front of it
     adding ``delay_ms`` to each request; yield (direct URL, delayed URL)."""
-    db_port, proxy_port = free_port(), free_port()
+    db_port = free_port()
     dynalite = ensure_dynalite()
-    procs = [
-        subprocess.Popen(
-            [
-                *dynalite.command(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(db_port),
-                "--createTableMs",
-                "20",
-            ],
-            stdout=subprocess.DEVNULL,
-            env=dynalite.environment(),
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "latency_proxy.py"),
-                str(proxy_port),
-                str(db_port),
-                str(delay_ms),
-            ]
-        ),
-    ]
+    server = subprocess.Popen(
+        [
+            *dynalite.command(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(db_port),
+            "--createTableMs",
+            "20",
+        ],
+        stdout=subprocess.DEVNULL,
+        env=dynalite.environment(),
+    )
     try:
         wait_port(db_port)
-        wait_port(proxy_port)
-        yield f"http://127.0.0.1:{db_port}", f"http://127.0.0.1:{proxy_port}"
+        with latency_proxy(db_port, delay_ms) as proxy_port:
+            yield f"http://127.0.0.1:{db_port}", f"http://127.0.0.1:{proxy_port}"
     finally:
-        for p in procs:
-            p.terminate()
+        server.terminate()
 
 
 def make_file(items: int) -> Path:

@@ -22,6 +22,8 @@ Times are wall-clock seconds of the whole command, start-up included.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -29,7 +31,15 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, Result, peer_python, postgres_with_tcp, print_table, run_timed
+from common import (
+    WORK,
+    Result,
+    latency_proxy,
+    peer_python,
+    postgres_with_tcp,
+    print_table,
+    run_timed,
+)
 
 from dataferry.generate import GenerateCounts, generate
 from dataferry.stack import EmbeddedStack
@@ -131,7 +141,19 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--items", type=int, default=1_000)
     ap.add_argument("--no-peers", action="store_true", help="skip pandas (no venv installs)")
+    ap.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0,
+        help="psql and dataferry reach the server through bench/latency_proxy.py, as a "
+        "database across a network (the peers are left out)",
+    )
     args = ap.parse_args()
+    with contextlib.ExitStack() as stack_of:
+        run(args, stack_of)
+
+
+def run(args: argparse.Namespace, resources: contextlib.ExitStack) -> None:
 
     WORK.mkdir(exist_ok=True)
     data = WORK / f"retail-{args.customers}-{args.items}-{args.orders}"
@@ -142,14 +164,21 @@ def main() -> None:
     stack = EmbeddedStack(stack_dir)
     stack.postgres_url()  # initialise the folder the first time
     url, tcp_url = postgres_with_tcp(stack.postgres_dir)
+    setup_url = url  # schemas and parents: not timed, never through the proxy
+    if args.latency_ms:
+        args.no_peers = True
+        port = int(tcp_url.rsplit(":", 1)[1].split("/", 1)[0])
+        proxied = resources.enter_context(latency_proxy(port, args.latency_ms))
+        url = tcp_url.replace(f":{port}/", f":{proxied}/")
+        os.environ["DATAFERRY_POSTGRES_URL"] = url  # the specs' stores.postgres.url
     sql_dir = data / "data" / "sql"
     dataferry = [sys.executable, "-m", "dataferry"]
     orders_results: list[Result] = []
     customer_results: list[Result] = []
 
     # --- psql \copy, bare and constrained (parents loaded first, untimed)
-    fresh_schema(url, "bare")
-    psql(url, ORDERS_DDL.format(s="bare", keys="", fk_c="", fk_i=""), "ddl")
+    fresh_schema(setup_url, "bare")
+    psql(setup_url, ORDERS_DDL.format(s="bare", keys="", fk_c="", fk_i=""), "ddl")
     orders_results.append(
         psql(
             url,
@@ -157,9 +186,9 @@ def main() -> None:
             "psql \\copy, bare table (no keys)",
         )
     )
-    fresh_schema(url, "keyed")
+    fresh_schema(setup_url, "keyed")
     psql(
-        url,
+        setup_url,
         ORDERS_DDL.format(
             s="keyed",
             keys="PRIMARY KEY",
@@ -198,7 +227,7 @@ def main() -> None:
         orders_results += peers_dlt_and_sling(url, tcp_url, sql_dir / "orders.csv")
 
     # --- dataferry: parents (untimed), then orders first load, then again (unchanged)
-    fresh_schema(url, "df")
+    fresh_schema(setup_url, "df")
     spec = spec_for(data, stack_dir, "df")
 
     def load_sql(spec: Path, name: str, *args: str) -> Result:
@@ -222,8 +251,8 @@ def main() -> None:
     )
 
     # --- primary-key-only table: customer
-    fresh_schema(url, "pk")
-    psql(url, ORDERS_DDL.format(s="pk", keys="", fk_c="", fk_i=""), "ddl")
+    fresh_schema(setup_url, "pk")
+    psql(setup_url, ORDERS_DDL.format(s="pk", keys="", fk_c="", fk_i=""), "ddl")
     customer_results.append(
         psql(
             url,
@@ -231,7 +260,7 @@ def main() -> None:
             "psql \\copy, customer (primary key only)",
         )
     )
-    fresh_schema(url, "dfpk")
+    fresh_schema(setup_url, "dfpk")
     customer_results.append(
         load_sql(
             spec_for(data, stack_dir, "dfpk"),
@@ -244,12 +273,14 @@ def main() -> None:
     print_table(
         orders_results,
         "psql \\copy, table with primary and foreign keys",
-        f"orders: {args.orders:,} rows ({(sql_dir / 'orders.csv').stat().st_size / 1e6:.0f} MB)",
+        f"orders: {args.orders:,} rows ({(sql_dir / 'orders.csv').stat().st_size / 1e6:.0f} MB)"
+        + (f", through {args.latency_ms:g} ms of latency" if args.latency_ms else ""),
     )
     print_table(
         customer_results,
         "psql \\copy, customer (primary key only)",
-        f"customer: {args.customers:,} rows",
+        f"customer: {args.customers:,} rows"
+        + (f", through {args.latency_ms:g} ms of latency" if args.latency_ms else ""),
     )
     stack.down()
 

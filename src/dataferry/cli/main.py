@@ -201,6 +201,12 @@ def common(
             )
             opts.command = click.get_current_context().command_path.partition(" ")[2]
             _setup_logging(opts)
+            # The spec's model (pydantic, yaml: the longest import) before the command's
+            # own signal handling: until then a signal ends the process quietly
+            # (entry.py), where an Interrupted raised mid-import would leave half-imported
+            # modules behind.
+            from .. import spec  # noqa: F401
+
             try:
                 with interrupt.handle_signals():
                     load_env_file()  # before the spec: it may name what the file sets
@@ -314,8 +320,6 @@ def _after_run_counts(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Each touched target's rows after the run, for the report's reconciliation; or
     None and why they were not counted (a target that is gone is not waited for)."""
-    from ..status import status
-
     if opts.loaded is None or opts.run_id is None:
         return None, None  # nothing ran
     if isinstance(err, Interrupted):
@@ -325,6 +329,10 @@ def _after_run_counts(
     only = {r.store for r in opts.completed}
     if not only:
         return None, None
+    # Imported only now: an interruption in the middle of an import leaves half-imported
+    # modules behind, which the interrupted path must not touch again.
+    from ..status import status
+
     # Only the tables this run read or wrote: counting reads a whole table, and the
     # report reconciles this run's datasets alone.
     counted = {r.dataset for r in opts.completed}

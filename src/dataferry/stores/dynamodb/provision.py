@@ -101,6 +101,8 @@ def provision(
             # Another process may have created it in between: that is fine, we compare below.
             if e.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise translate(e, f"table {table}") from None
+        except BotoCoreError as e:  # the endpoint gone (after --wait's retries)
+            raise translate(e, f"table {table}") from None
     desc = _wait_active(client, table, deadline_s)
     want_keys = {(k["AttributeName"], k["KeyType"]) for k in args["KeySchema"]}
     have_keys = {(k["AttributeName"], k["KeyType"]) for k in desc["KeySchema"]}
@@ -141,7 +143,7 @@ def _time_to_live(client: Any, table: str, attribute: str) -> None:
     turning it off)."""
     try:
         current = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-    except ClientError as e:
+    except (BotoCoreError, ClientError) as e:
         raise translate(e, f"table {table}: reading its time to live") from None
     status, have = current.get("TimeToLiveStatus"), current.get("AttributeName")
     if have == attribute and status in ("ENABLED", "ENABLING"):
@@ -163,6 +165,8 @@ def _time_to_live(client: Any, table: str, attribute: str) -> None:
                 f"{attribute} will not expire there (they do on AWS)"
             )
             return
+        raise translate(e, f"table {table}: turning on time to live by {attribute}") from None
+    except BotoCoreError as e:
         raise translate(e, f"table {table}: turning on time to live by {attribute}") from None
     log.info("%s: time to live by %s turned on", table, attribute)
 

@@ -159,7 +159,6 @@ def bootstrap_as_master(
     (RDS keeps the master's {username, password} there), else as the settings say
     (DATABASE_URL, a url, the embedded server's superuser)."""
     from .connections import resolve_postgres
-    from .readiness import wait_until_ready
     from .stores import postgres as pg
 
     settings = spec.stores.postgres
@@ -174,6 +173,8 @@ def bootstrap_as_master(
         update |= {"password_secret": master_secret, "password": None, "user": master_user}
     stores = spec.stores.model_copy(update={"postgres": settings.model_copy(update=update)})
     target = resolve_postgres(spec.model_copy(update={"stores": stores}))
-    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", wait_s)
-    with pg.connect(target) as conn, pg.translated(f"db bootstrap of role {role}"):
+    with (
+        pg.connect_when_ready(target, wait_s) as conn,
+        pg.translated(f"db bootstrap of role {role}"),
+    ):
         return bootstrap(conn, spec, role)

@@ -54,12 +54,12 @@ def _postgres(spec: Spec, wait_s: float) -> list[Finding]:
         return [_stack_down(name)]
     out = []
     try:
-        wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", wait_s)
+        conn = pg.connect_when_ready(target, wait_s)
     except DataferryError as e:
         fix = "check the host, port and network path (security groups, VPC), and the password"
         return [Finding(name, "reachable", False, str(e), fix, isinstance(e, TargetUnavailable))]
     out.append(Finding(name, "reachable", True, target.display))
-    with pg.connect(target) as conn:
+    with conn:
         row = conn.execute(
             "SELECT current_user, current_setting('server_version'), "
             "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), "

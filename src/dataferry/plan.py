@@ -70,9 +70,8 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
     target = resolve_postgres(spec, start=False)
     if target.embedded and not target.conninfo:
         raise TargetUnavailable(STACK_DOWN)
-    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ctx.wait_s)
     items = []
-    with pg.connect(target) as conn, conn.transaction(force_rollback=True):
+    with pg.connect_when_ready(target, ctx.wait_s) as conn, conn.transaction(force_rollback=True):
         for name in order:
             ds = spec.datasets[name]
             where = f"{ds.target.schema_}.{ds.target.table}"

@@ -64,8 +64,7 @@ def _postgres(spec: Spec, ask: _Ask) -> dict[str, Any]:
     target = resolve_postgres(spec, start=False)
     if target.embedded and not target.conninfo:
         return _down(spec, "postgres", "embedded PostgreSQL (down)")
-    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ask.wait_s)
-    with pg.connect(target) as conn:
+    with pg.connect_when_ready(target, ask.wait_s) as conn:
         last, changed = pg.last_loads(conn), pg.last_loads(conn, status="ok")
         tables = [
             _row(

@@ -1,12 +1,16 @@
 import csv
 from decimal import Decimal
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dataferry import stages
+from dataferry.connections import resolve_postgres
 from dataferry.errors import RejectedRows, TargetError
 from dataferry.stages import RunContext
-from tests.conftest import PipelineFactory
+from tests.conftest import PipelineFactory, unique
 from tests.integration.conftest import pg_conn, retail_sql_datasets, write_retail_csv
 
 
@@ -170,6 +174,43 @@ def test_ledger_records_file_checksum_and_counts(pipeline: PipelineFactory, sche
             (rec.run_id,),
         ).fetchone()
     assert row == (digest, 2, 2, "ok", spec.dataset_hash("customer"))
+
+
+def test_a_ledger_made_by_an_older_dataferry_gains_what_it_lacks(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    """The ledger is checked in one catalogue query; what it lacks is still made: the
+    columns added since an older version (kept rows stay), and the files table."""
+    write_retail_csv(pipeline)
+    base = pipeline.spec(retail_sql_datasets(schema))
+    database = unique("db")
+    with pg_conn(base) as su:
+        su.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    params = conninfo_to_dict(resolve_postgres(base).conninfo)
+    url = make_conninfo(**{**params, "dbname": database})
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA dataferry")
+        conn.execute(
+            "CREATE TABLE dataferry.loads (run_id text NOT NULL, dataset text NOT NULL, "
+            'target text NOT NULL, "table" text NOT NULL, source text NOT NULL, '
+            "spec_sha256 text NOT NULL, started_at timestamptz NOT NULL, status text NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO dataferry.loads VALUES "
+            "('old', 'customer', 'postgres', 't', 's', 'x', now() - interval '1 day', 'failed')"
+        )
+    spec = pipeline.spec(retail_sql_datasets(schema), stores={"postgres": {"url": url}})
+    (rec,) = stages.load_sql(spec, ["customer"])
+    assert rec.status == "ok"
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows_now = conn.execute(
+            "SELECT run_id, status, inserted, note FROM dataferry.loads ORDER BY started_at"
+        ).fetchall()
+        files = conn.execute("SELECT count(*) FROM dataferry.load_files").fetchone()
+    assert rows_now == [("old", "failed", None, None), (rec.run_id, "ok", 2, None)]
+    assert files == (1,)
+    (again,) = stages.load_sql(spec, ["customer"])  # complete now: nothing made twice
+    assert again.status == "skipped"
 
 
 def test_max_rejects_loads_the_good_rows_and_lists_every_bad_one(

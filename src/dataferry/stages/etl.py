@@ -34,9 +34,8 @@ def _from_postgres(
     from ..stores import postgres as pg
 
     target = reader.target
-    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ctx.wait_s)
     records = []
-    with pg.connect(target) as conn:
+    with pg.connect_when_ready(target, ctx.wait_s) as conn:
         for name, ds in datasets.items():
             source = f"postgres:{ds.target.schema_}.{ds.target.table}"
             record = new_record(spec, name, "warehouse", ctx, source)

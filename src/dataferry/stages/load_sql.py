@@ -11,7 +11,6 @@ from ..background import submit
 from ..connections import resolve_postgres, say_chosen
 from ..ledger import LoadRecord
 from ..readers import RejectLog
-from ..readiness import wait_until_ready
 from ..sources import dataset_files
 from ..spec import Spec
 from .common import (
@@ -125,6 +124,8 @@ def load_sql(
         return []
     target = resolve_postgres(spec)
     say_chosen("PostgreSQL", target)
-    wait_until_ready(lambda t: pg.probe(target, t), f"PostgreSQL {target.display}", ctx.wait_s)
-    with pg.connect(target) as conn, pg.writer_lock(conn, target, ctx.run_id, ctx.wait_s):
+    with (
+        pg.connect_when_ready(target, ctx.wait_s) as conn,
+        pg.writer_lock(conn, target, ctx.run_id, ctx.wait_s),
+    ):
         return [_load_one(conn, target, spec, name, ctx) for name in order]

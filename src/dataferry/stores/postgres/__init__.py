@@ -2,7 +2,7 @@
 Arrow through ADBC."""
 
 from .arrow_stream import ArrowReader
-from .connection import connect, probe, translated, unusable
+from .connection import connect, connect_when_ready, translated, unusable
 from .ddl import count, ensure_schema, exists, keys_unique, provision, table_ident
 from .ledger import file_loads, history, last_loads, ok_loads, record_load
 from .lock import writer_lock
@@ -12,6 +12,7 @@ from .write import write
 __all__ = [
     "ArrowReader",
     "connect",
+    "connect_when_ready",
     "count",
     "ensure_schema",
     "exists",
@@ -20,7 +21,6 @@ __all__ = [
     "keys_unique",
     "last_loads",
     "ok_loads",
-    "probe",
     "provision",
     "read",
     "record_load",

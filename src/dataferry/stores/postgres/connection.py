@@ -12,7 +12,7 @@ import psycopg
 from ...connections import PostgresTarget, read_secret
 from ...errors import SpecError, TargetError, TargetUnavailable
 
-__all__ = ["connect", "connect_kwargs", "probe", "translated", "unusable"]
+__all__ = ["connect", "connect_kwargs", "connect_when_ready", "translated", "unusable"]
 
 CONNECT_TIMEOUT_S = 10
 
@@ -67,8 +67,32 @@ def connect(target: PostgresTarget, timeout_s: float = CONNECT_TIMEOUT_S) -> psy
         # libpq's message names host and port but never the password.
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TargetUnavailable(f"PostgreSQL at {target.display}: {reason}") from None
-    conn.execute("SET TIME ZONE 'UTC'")
+    try:
+        conn.execute("SET TIME ZONE 'UTC'")
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def connect_when_ready(target: PostgresTarget, wait_s: float) -> psycopg.Connection:
+    """A connection, once the server accepts one: the successful attempt is the one
+    used, so readiness costs no connection of its own (a handshake and a session setup,
+    each a round trip or more to a server across a network)."""
+    from ...readiness import wait_until_ready
+
+    return wait_until_ready(
+        lambda timeout_s: _ready(target, timeout_s), f"PostgreSQL {target.display}", wait_s
+    )
+
+
+def _ready(target: PostgresTarget, timeout_s: float) -> psycopg.Connection:
+    try:
+        return connect(target, timeout_s)
+    except psycopg.OperationalError as e:
+        # The server went away between the handshake and the session's first statement
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TargetUnavailable(f"PostgreSQL at {target.display}: {reason}") from None
 
 
 # SQLSTATE classes and codes of a server or connection that went away mid-work: the
@@ -111,9 +135,3 @@ def unusable(conn: psycopg.Connection) -> bool:
         TransactionStatus.INTRANS,
         TransactionStatus.INERROR,
     )
-
-
-def probe(target: PostgresTarget, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-    """Succeed once the server accepts a connection and answers a query."""
-    with connect(target, timeout_s) as conn:
-        conn.execute("SELECT 1")

@@ -53,31 +53,35 @@ _COLUMNS = {
 }
 
 
-def _ensure(conn: psycopg.Connection) -> None:
-    ensure_schema(conn, "dataferry")
-    columns = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()]
-    conn.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(LEDGER, sql.SQL(", ").join(columns))
-    )
-    # A ledger made by an older dataferry gains the columns added since (all nullable).
-    have = {
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'dataferry' AND table_name = 'loads'"
-        ).fetchall()
-    }
-    for c, t in _COLUMNS.items():
-        if c not in have:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                    LEDGER, sql.Identifier(c), sql.SQL(t)
-                )
+def _ensure(conn: psycopg.Connection, with_files: bool) -> None:
+    """Make what the ledger lacks. One catalogue query answers for all of it, so a ledger
+    that is complete (every run but the first) costs one round trip, not four."""
+    schema, have, files = conn.execute(
+        "SELECT to_regnamespace('dataferry') IS NOT NULL, ARRAY(SELECT attname::text "
+        "FROM pg_attribute WHERE attrelid = to_regclass('dataferry.loads') AND attnum > 0 "
+        "AND NOT attisdropped), to_regclass('dataferry.load_files') IS NOT NULL"
+    ).fetchone() or (False, [], False)
+    if not schema:
+        ensure_schema(conn, "dataferry")
+    if not have:
+        columns = [
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _COLUMNS.items()
+        ]
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                LEDGER, sql.SQL(", ").join(columns)
             )
-
-
-def _ensure_files(conn: psycopg.Connection) -> None:
-    if _exists(conn, "load_files"):
+        )
+    else:
+        # A ledger made by an older dataferry gains the columns added since (all nullable).
+        for c, t in _COLUMNS.items():
+            if c not in have:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        LEDGER, sql.Identifier(c), sql.SQL(t)
+                    )
+                )
+    if files or not with_files:
         return
     columns = [
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in _FILE_COLUMNS.items()
@@ -93,7 +97,8 @@ def _ensure_files(conn: psycopg.Connection) -> None:
 def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
     """Insert the record, and an entry per file it loaded when it succeeded, in the open
     transaction (with the data they describe)."""
-    _ensure(conn)
+    with_files = record.status == "ok" and bool(record.loaded_files)
+    _ensure(conn, with_files)
     row = {k: v for k, v in record.flat().items() if k in _COLUMNS}
     conn.execute(
         sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -103,9 +108,8 @@ def record_load(conn: psycopg.Connection, record: LoadRecord) -> None:
         ),
         list(row.values()),
     )
-    if record.status != "ok" or not record.loaded_files:
+    if not with_files:
         return
-    _ensure_files(conn)
     with (
         conn.cursor() as cur,
         cur.copy(

@@ -41,15 +41,17 @@ def writer_lock(
     conn: psycopg.Connection, target: PostgresTarget, run_id: str, wait_s: float
 ) -> Iterator[None]:
     """Hold the database's dataferry writer lock for the block, waiting up to ``wait_s``."""
+    name = (_APP_PREFIX + holder_identity(run_id))[:63]
     with translated(f"PostgreSQL {target.display}: writer lock"):
-        conn.execute(
-            "SELECT set_config('application_name', %s, false)",
-            ((_APP_PREFIX + holder_identity(run_id))[:63],),
-        )
 
         def attempt() -> str | None:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-            return None if row and row[0] else _holder(conn)
+            # The name first (PostgreSQL evaluates a select list in order), so a waiting
+            # run reading it always finds who holds the lock; one round trip for both.
+            row = conn.execute(
+                "SELECT set_config('application_name', %s, false), pg_try_advisory_lock(%s)",
+                (name, LOCK_KEY),
+            ).fetchone()
+            return None if row and row[1] else _holder(conn)
 
         wait_for_lock(attempt, f"PostgreSQL {target.display}", wait_s)
     try:

@@ -241,6 +241,7 @@ def _compare(client: Any, ds: Any, codec: Any, entries: Any) -> tuple[int, int, 
     """(new, changed, unchanged) of the items against the table, 100 keys a request."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .stores.dynamodb import wire_from_json
     from .stores.dynamodb.connection import translate
 
     new = changed = unchanged = 0
@@ -270,8 +271,8 @@ def _compare(client: Any, ds: Any, codec: Any, entries: Any) -> tuple[int, int, 
                 changed += 1
         batch.clear()
 
-    for _, item in entries:
-        batch.append(item)
+    for _, _, text in entries:
+        batch.append(wire_from_json(text))
         if len(batch) == 100:
             flush()
     if batch:

@@ -11,7 +11,7 @@ from dataferry import stages
 from dataferry.errors import InputError, RejectedRows, TargetError
 from dataferry.spec import Spec
 from dataferry.stages import RunContext
-from dataferry.stores.dynamodb import ItemCodec
+from dataferry.stores.dynamodb import ItemCodec, wire_json
 from dataferry.stores.dynamodb.write import write
 from tests.conftest import PipelineFactory, unique
 from tests.integration.conftest import ddb_client
@@ -187,7 +187,8 @@ def test_unprocessed_items_are_resent_fault_injecting_endpoint(
     real = ddb_client(spec)
     ddb.provision(real, ds)
     codec = ItemCodec(ds)
-    items = [(n, codec.encode({"item": f"i{n}", "customer": "c", "n": n})) for n in range(120)]
+    encoded = [codec.encode({"item": f"i{n}", "customer": "c", "n": n}) for n in range(120)]
+    items = [(n, hash(codec.key_of(i)), wire_json(i)) for n, i in enumerate(encoded)]
     with fault_proxy(real.meta.endpoint_url, unprocessed=True) as (url, stats):
         via_proxy = boto3.client(
             "dynamodb",
@@ -196,7 +197,7 @@ def test_unprocessed_items_are_resent_fault_injecting_endpoint(
             aws_access_key_id="dataferry-test",
             aws_secret_access_key="dataferry-test",
         )
-        result = write(via_proxy, table, codec, items, workers=2)
+        result = write(via_proxy, table, items, workers=2)
     assert result.written == 120
     assert stats["withheld"] > 0
     assert stats["batch_calls"] > 120 // 25  # resends happened

@@ -138,3 +138,35 @@ def test_the_wire_form_is_boto3s_without_importing_boto3() -> None:
         wire_value(1.5)
     with pytest.raises(TypeError, match="unsupported type set"):
         wire_value(set())
+
+
+def test_the_spooled_json_is_the_wire_form_botocore_sends_and_reads_back() -> None:
+    """load nosql spools each item as its wire JSON and sends that text as it is: it must
+    be the JSON botocore's serializer would write for the same item, and read back to the
+    same wire form (binary values as bytes, however deep)."""
+    import json
+
+    import botocore.session
+    from botocore.serialize import create_serializer
+
+    from dataferry.stores.dynamodb.codec import wire_from_json, wire_json, wire_value
+
+    item = {
+        "k": wire_value("clé 🙂"),
+        "n": wire_value(Decimal("-1.50E+3")),
+        "b": wire_value(b"\x00\xff\x10"),
+        "bs": wire_value({b"a", b"\x80"}),
+        "m": wire_value({"deep": [b"\x01", {"x": None, "t": True}], "ns": {1, Decimal("2.5")}}),
+        "ss": wire_value({"a", "b"}),
+        "e": wire_value(""),
+    }
+    text = wire_json(item)
+    assert text.isascii()
+    assert wire_from_json(text) == item
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    request = create_serializer("json").serialize_to_request(
+        {"RequestItems": {"t": [{"PutRequest": {"Item": item}}]}},
+        model.operation_model("BatchWriteItem"),
+    )
+    sent = json.loads(request["body"])["RequestItems"]["t"][0]["PutRequest"]["Item"]
+    assert json.loads(text) == sent

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from .codec import ItemCodec
+from .codec import ItemCodec, wire_from_json, wire_json
 from .connection import client, probe, s3_client
 from .ledger import file_loads, history, last_loads, ok_loads, record_load
 from .lock import writer_lock
@@ -29,6 +29,8 @@ __all__ = [
     "record_load",
     "s3_client",
     "size_bytes",
+    "wire_from_json",
+    "wire_json",
     "write",
     "writer_lock",
 ]

@@ -13,7 +13,6 @@ difference fails the load, naming the import.
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
@@ -27,7 +26,6 @@ from ...errors import CheckFailed, NotSupported, TargetError, TargetUnavailable
 from ...spec import Dataset
 from .connection import translate
 from .provision import create_table_args
-from .write import wire_json_default
 
 __all__ = ["ImportResult", "import_new_table"]
 
@@ -49,7 +47,7 @@ def _upload_parts(
     s3: Any,
     bucket: str,
     prefix: str,
-    items: Iterable[tuple[Any, dict[str, Any]]],
+    items: Iterable[tuple[Any, int, bytes]],
     on_progress: Callable[[int], None] | None,
 ) -> tuple[int, int]:
     """Write the items as gzipped DynamoDB JSON parts under ``prefix``; (parts, items)."""
@@ -59,10 +57,8 @@ def _upload_parts(
         with tempfile.TemporaryFile(prefix="dataferry-import-") as tmp:
             n = 0
             with gzip.GzipFile(fileobj=tmp, mode="wb", compresslevel=1) as out:
-                for _, item in it:
-                    out.write(
-                        json.dumps({"Item": item}, default=wire_json_default).encode() + b"\n"
-                    )
+                for _, _, item in it:  # (position, key hash, wire_json text)
+                    out.write(b'{"Item":' + item + b"}\n")
                     n += 1
                     if n == PART_ITEMS:
                         break
@@ -89,7 +85,7 @@ def import_new_table(
     ds: Dataset,
     bucket: str,
     prefix: str,
-    items: Iterable[tuple[Any, dict[str, Any]]],
+    items: Iterable[tuple[Any, int, bytes]],
     expected: int,
     deadline_s: float,
     on_progress: Callable[[int], None] | None = None,

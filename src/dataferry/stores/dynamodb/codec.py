@@ -31,6 +31,9 @@ __all__ = [
     "number_text",
     "plain_value",
     "to_json",
+    "wire_from_json",
+    "wire_json",
+    "wire_json_default",
     "wire_value",
 ]
 
@@ -340,3 +343,40 @@ def to_json(value: Any) -> str:
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
         return "[" + ",".join(to_json(v) for v in items) + "]"
     raise TypeError(f"cannot express {type(value).__name__} as JSON")
+
+
+def wire_json_default(value: Any) -> str:
+    """json's default for wire-form items: binary attributes (B, BS) travel
+    base64-encoded, as botocore would send them (and as DynamoDB JSON files hold them)."""
+    raw = value.value if hasattr(value, "value") else value
+    if isinstance(raw, (bytes, bytearray)):
+        return base64.b64encode(raw).decode()
+    raise TypeError(f"cannot send {type(value).__name__} to DynamoDB")
+
+
+# ASCII escapes as json.dumps writes them; no cycle check (an item is a tree).
+_ENCODER = json.JSONEncoder(default=wire_json_default, separators=(",", ":"), check_circular=False)
+
+
+def wire_json(item: dict[str, Any]) -> bytes:
+    """A wire-form item as the JSON text DynamoDB's API takes (and ImportTable's
+    DYNAMODB_JSON lines hold under "Item")."""
+    return _ENCODER.encode(item).encode("ascii")
+
+
+def wire_from_json(text: bytes) -> dict[str, Any]:
+    """The wire-form item ``wire_json`` wrote, binary values as bytes again."""
+    return {k: _unbase64(v) for k, v in json.loads(text).items()}
+
+
+def _unbase64(wire: dict[str, Any]) -> dict[str, Any]:
+    ((kind, v),) = wire.items()
+    if kind == "B":
+        return {"B": base64.b64decode(v)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(x) for x in v]}
+    if kind == "M":
+        return {"M": {k: _unbase64(x) for k, x in v.items()}}
+    if kind == "L":
+        return {"L": [_unbase64(x) for x in v]}
+    return wire

@@ -7,7 +7,6 @@ keys before anything is sent): DynamoDB refuses a batch holding one key twice.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
@@ -27,7 +26,7 @@ from tenacity import (
 
 from ... import interrupt
 from ...errors import TargetError, TargetUnavailable
-from .codec import ItemCodec
+from .codec import wire_json
 from .connection import translate
 
 __all__ = ["BatchRefused", "WriteResult", "put_all", "write"]
@@ -53,16 +52,17 @@ class BatchRefused(TargetError):
         self.positions = positions
 
 
-Batch = list[tuple[int, dict[str, Any]]]  # (position in the source, item)
+Batch = list[tuple[Any, bytes]]  # (position in the source, the item's wire JSON)
 
 
 class _Unprocessed(Exception):
     pass
 
 
-# The items are already in DynamoDB's wire form (ItemCodec), so the request body is one
-# json.dumps. botocore would otherwise walk every attribute of every item against its
-# model once more: about a fifth of the client's CPU time per 100k items (bench/).
+# The items come as their wire-form JSON text (wire_json, written once when load nosql
+# checks them), so a request body is a join of bytes: botocore would otherwise walk
+# every attribute of every item against its model once more (about a fifth of the
+# client's CPU per 100k items, bench/), and a dict would be serialised per request.
 # botocore's documented event hooks carry the body in; signing, retries and response
 # parsing stay botocore's.
 _BODY_EVENT = "before-call.dynamodb.BatchWriteItem"
@@ -76,34 +76,24 @@ def _use_prebuilt_body(params: dict[str, Any], **_: Any) -> None:
         _prebuilt.body = None
 
 
-def wire_json_default(value: Any) -> str:
-    """json.dumps's default for wire-form items: binary attributes (B, BS) travel
-    base64-encoded, as botocore would send them (and as DynamoDB JSON files hold them)."""
-    raw = value.value if hasattr(value, "value") else value
-    if isinstance(raw, (bytes, bytearray)):
-        return base64.b64encode(raw).decode()
-    raise TypeError(f"cannot send {type(value).__name__} to DynamoDB")
-
-
-def _batch_write(client: Any, request_items: dict[str, Any]) -> dict[str, Any]:
-    _prebuilt.body = json.dumps(
-        {"RequestItems": request_items, "ReturnConsumedCapacity": "TOTAL"},
-        default=wire_json_default,
-        separators=(",", ":"),
-    ).encode()
+def _batch_write(client: Any, table: str, items: list[bytes]) -> dict[str, Any]:
+    _prebuilt.body = b"".join(
+        (
+            b'{"RequestItems":{',
+            json.dumps(table).encode(),
+            b":[",
+            b",".join(b'{"PutRequest":{"Item":' + item + b"}}" for item in items),
+            b']},"ReturnConsumedCapacity":"TOTAL"}',
+        )
+    )
     try:
         return client.batch_write_item(RequestItems={}, ReturnConsumedCapacity="TOTAL")
     finally:
         _prebuilt.body = None
 
 
-def _send(
-    client: Any,
-    table: str,
-    batch: list[tuple[int, dict[str, Any]]],
-    deadline_s: float,
-) -> float:
-    pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for _, item in batch]}
+def _send(client: Any, table: str, batch: Batch, deadline_s: float) -> float:
+    pending = [item for _, item in batch]
     consumed = 0.0
     retrying = Retrying(
         retry=retry_if_exception_type(_Unprocessed),
@@ -115,15 +105,17 @@ def _send(
     try:
         for attempt in retrying:
             with attempt:
-                resp = _batch_write(client, pending)
+                resp = _batch_write(client, table, pending)
                 consumed += sum(
                     c.get("CapacityUnits", 0.0) for c in resp.get("ConsumedCapacity", []) or []
                 )
-                pending = resp.get("UnprocessedItems") or {}
+                # botocore parsed these (binary values as bytes): sent as JSON again
+                unprocessed = (resp.get("UnprocessedItems") or {}).get(table) or []
+                pending = [wire_json(r["PutRequest"]["Item"]) for r in unprocessed]
                 if pending:
                     raise _Unprocessed
     except _Unprocessed:
-        left = len(pending.get(table, []))
+        left = len(pending)
         raise TargetUnavailable(
             f"DynamoDB table {table}: {left} items still unprocessed after {deadline_s:.0f}s"
         ) from None
@@ -144,25 +136,25 @@ def put_all(client: Any, table: str, items: list[dict[str, Any]]) -> None:
     """Put a few wire-form items (a ledger's), 25 a request, from this thread."""
     client.meta.events.register(_BODY_EVENT, _use_prebuilt_body, unique_id=_BODY_EVENT)
     for start in range(0, len(items), BATCH_SIZE):
-        batch = list(enumerate(items[start : start + BATCH_SIZE], start))
+        batch = [(n, wire_json(item)) for n, item in enumerate(items[start : start + BATCH_SIZE])]
         _send(client, table, batch, DEADLINE_S)
 
 
 def write(
     client: Any,
     table: str,
-    codec: ItemCodec,
-    items: Iterable[tuple[int, dict[str, Any]]],
+    items: Iterable[tuple[Any, int, bytes]],
     *,
     workers: int = DEFAULT_WORKERS,
     deadline_s: float = DEADLINE_S,
     on_progress: Callable[[int], None] | None = None,
 ) -> WriteResult:
-    """Put every item, given as (position in the source, item); return counts. Items must
-    be valid (see ItemCodec.encode) and their keys distinct.
+    """Put every item, given as (position in the source, hash of its key, its wire_json
+    text); return counts. Items must be valid (see ItemCodec.encode) and their keys
+    distinct.
 
-    The reading thread groups items by key partition into batches of 25 and hands them to
-    the partition's worker. The first failure in any worker, or a cancelling signal, stops
+    The reading thread groups items by key hash into batches of 25 and hands them to
+    that hash's worker. The first failure in any worker, or a cancelling signal, stops
     every worker after its current request; the failure is raised here.
     """
     client.meta.events.register(_BODY_EVENT, _use_prebuilt_body, unique_id=_BODY_EVENT)
@@ -203,10 +195,10 @@ def write(
         t.start()
     chunks: list[Batch] = [[] for _ in range(workers)]
     try:
-        for pos, item in items:
+        for pos, key_hash, item in items:
             if stopped():
                 break
-            n = hash(codec.key_of(item)) % workers
+            n = key_hash % workers
             chunks[n].append((pos, item))
             if len(chunks[n]) == BATCH_SIZE:
                 queues[n].put(chunks[n])

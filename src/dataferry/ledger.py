@@ -99,6 +99,11 @@ class LoadRecord:
     # Each file of the dataset's source, loaded or skipped: kept in the ledgers' own file
     # entries (PostgreSQL's dataferry.load_files, DynamoDB's "<dataset>#files" items).
     files: list[FileLoad] = field(default_factory=list)
+    # For the run report only: the target table's rows counted in the load's own
+    # transaction, just before it committed (PostgreSQL). Counted there, the rows it
+    # wrote are its own: a count after the commit would first stamp every fresh row's
+    # visibility hint and write the table out again (1.4 s for 5M rows against 0.15 s).
+    rows_after: int | None = None
 
     @property
     def loaded_files(self) -> list[FileLoad]:
@@ -126,7 +131,7 @@ class LoadRecord:
         """One level of keys, for ledger rows and --json output."""
         d = asdict(self)
         counts = d.pop("counts")
-        del d["steps"], d["checks"], d["files"]
+        del d["steps"], d["checks"], d["files"], d["rows_after"]
         d.update(counts)
         return d
 

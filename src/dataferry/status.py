@@ -38,10 +38,11 @@ class _Ask:
     counts: bool = True
     history: int = 0  # ledger rows, newest first (0: none)
     dataset: str | None = None  # only this dataset's history
-    counted: frozenset[str] | None = None  # count only these datasets' and models' tables
+    # count only these tables: (target, dataset or model) pairs
+    counted: frozenset[tuple[str, str]] | None = None
 
-    def count(self, name: str) -> bool:
-        return self.counts and (self.counted is None or name in self.counted)
+    def count(self, target: str, name: str) -> bool:
+        return self.counts and (self.counted is None or (target, name) in self.counted)
 
 
 def _row(
@@ -70,7 +71,7 @@ def _postgres(spec: Spec, ask: _Ask) -> dict[str, Any]:
             _row(
                 n,
                 f"{d.target.schema_}.{d.target.table}",
-                pg.count(conn, d) if ask.count(n) else None,
+                pg.count(conn, d) if ask.count("postgres", n) else None,
                 last,
                 changed,
             )
@@ -95,7 +96,9 @@ def _dynamodb(spec: Spec, ask: _Ask) -> dict[str, Any]:
     # A local endpoint is counted exactly; AWS's ItemCount is free but up to 6 h old.
     count = ddb.count_exactly if target.embedded else ddb.count
     tables = [
-        _row(n, d.target.table, count(client, d) if ask.count(n) else None, last, changed)
+        _row(
+            n, d.target.table, count(client, d) if ask.count("dynamodb", n) else None, last, changed
+        )
         for n, d in datasets.items()
     ]
     names = [ask.dataset] if ask.dataset else list(datasets)
@@ -116,7 +119,7 @@ def _warehouse(spec: Spec, ask: _Ask) -> dict[str, Any]:
             _row(
                 name,
                 f"{schema}.{table}",
-                wh.count(schema, table) if ask.count(name) else None,
+                wh.count(schema, table) if ask.count("warehouse", name) else None,
                 last,
                 changed,
             )
@@ -135,15 +138,15 @@ def status(
     history: int = 0,
     dataset: str | None = None,
     only: Collection[str] | None = None,
-    counted: Collection[str] | None = None,
+    counted: Collection[tuple[str, str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per target (postgres, dynamodb, warehouse): endpoint and one row per dataset (and
     per model, in the warehouse): its rows (``counts``), its last load and when its data
     last changed; and the ledger's ``history`` rows, newest first. Each target gets
     ``wait_s`` to answer (or, for the DuckDB file, to be released by a run that is
     writing it). A stopped embedded server is reported as down, not started. ``only``:
-    these targets alone; ``counted``: count only these datasets' and models' tables (a
-    count reads the whole table)."""
+    these targets alone; ``counted``: count only these tables, as (target, dataset or model)
+    pairs (a count reads the whole table)."""
     ask = _Ask(wait_s, counts, history, dataset, None if counted is None else frozenset(counted))
     out: dict[str, dict[str, Any]] = {}
     wanted = {"postgres", "dynamodb", "warehouse"} if only is None else set(only)

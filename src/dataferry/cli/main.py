@@ -334,14 +334,24 @@ def _after_run_counts(
     from ..status import status
 
     # Only the tables this run read or wrote: counting reads a whole table, and the
-    # report reconciles this run's datasets alone.
-    counted = {r.dataset for r in opts.completed}
+    # report reconciles this run's datasets alone. A table its load counted before
+    # committing is not counted again (LoadRecord.rows_after).
+    known = {
+        r.dataset: r.rows_after
+        for r in opts.completed
+        if r.store == "postgres" and r.rows_after is not None and r.status == "ok"
+    }
+    counted = {(r.store, r.dataset) for r in opts.completed} - {("postgres", n) for n in known}
     try:
-        return status(opts.loaded, opts.wait_s, only=only, counted=counted), None
+        targets = status(opts.loaded, opts.wait_s, only=only, counted=counted)
     except DataferryError as e:
         return None, f"targets not counted: {e}"
     except Interrupted:
         return None, "targets not counted: interrupted while counting"
+    for row in targets.get("postgres", {}).get("tables", []):
+        if row["dataset"] in known:
+            row["rows"] = known[row["dataset"]]
+    return targets, None
 
 
 def _leave_report(

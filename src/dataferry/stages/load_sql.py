@@ -101,6 +101,8 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                     allowed,
                     single_file=len(todo) == 1,
                 )
+            with record.step("count table"):  # for the report (see LoadRecord.rows_after)
+                record.rows_after = pg.count(conn, ds)
             with record.step("hash file"):  # what is left of it once the load is done
                 fingerprints.result()
             tally_files(record, todo, log)

@@ -114,7 +114,9 @@ def spec_for(data: Path, stack: Path, schema: str) -> Path:
     )
     text += f"\nstack: {{dir: {stack}}}\nrejects_dir: {WORK / 'rejects'}\n"
     out = WORK / f"{schema}.yaml"
-    out.write_text(text.replace("path: data/", f"path: {data}/data/"))
+    # the models too: a run's report reads them for its lineage
+    text = text.replace("path: data/", f"path: {data}/data/")
+    out.write_text(text.replace("sql: models/", f"sql: {data}/models/"))
     return out
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import Any
 
 from ..spec import Spec
 
@@ -20,11 +21,14 @@ __all__ = ["model_inputs"]
 
 
 _CACHE = "lineage.json"
+KEPT = 16  # answers kept: a stack folder may serve several specs, each its own key
 
 
 def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
     """Each model's (name, schema, datasets read, models read), parents first; a
     SpecError when a model cannot be read or resolved."""
+    if not spec.models.tables:
+        return []
     digest = hashlib.sha256()
     # the datasets (names and tables), the warehouse's naming and the models: all that
     # resolving a model's references reads besides its file
@@ -37,12 +41,14 @@ def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
             digest.update(b"\0unreadable")
     key = digest.hexdigest()
     cache = spec.stack_dir / _CACHE
+    kept: dict[str, Any] = {}
     try:
-        kept = json.loads(cache.read_text(encoding="utf-8"))
-        if kept.get("key") == key:
-            return [(str(n), str(s), list(d), list(m)) for n, s, d, m in kept["models"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # absent or unreadable: parse
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        kept = {str(k): list(v) for k, v in dict(data["answers"]).items()}
+        if key in kept:
+            return [(str(n), str(s), list(d), list(m)) for n, s, d, m in kept[key]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        kept = {}  # absent, unreadable or of an older layout: parse
     from .models import plan_models
 
     found = [
@@ -51,9 +57,11 @@ def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
     ]
     if not cache.parent.is_dir():
         return found  # kept only where runs keep their state: validate creates nothing
+    kept.pop(key, None)
+    answers = [*list(kept.items())[-(KEPT - 1) :], (key, found)]  # the newest last
     try:
         part = cache.with_name(f"{cache.name}.{os.getpid()}")
-        part.write_text(json.dumps({"key": key, "models": found}), encoding="utf-8")
+        part.write_text(json.dumps({"answers": dict(answers)}), encoding="utf-8")
         part.replace(cache)  # whole or not at all, for runs side by side
     except OSError:
         pass  # a read-only folder: parse again next time

@@ -63,6 +63,33 @@ def test_a_parallel_read_from_the_watermark(pipeline: PipelineFactory, schema: s
     )
 
 
+def test_a_server_behind_a_slow_link_on_this_machine_is_read_in_parallel(
+    pipeline: PipelineFactory,
+) -> None:
+    """A server on this machine is read in one stream (the streams would share its
+    cores), unless the round trip measured on the connection says it is across a network
+    whatever its host name (a tunnel or a proxy on a loopback port)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from dataferry.connections import PostgresTarget
+    from dataferry.stores.postgres.reading import DEFAULT_PARTS, streams
+    from tests.integration.slow_link import slow_link
+
+    spec = pipeline.spec(retail_sql_datasets("public"))
+    direct = resolve_postgres(spec)
+    params = conninfo_to_dict(direct.conninfo)
+    socket_path = f"{params['host']}/.s.PGSQL.{params.get('port') or 5432}"
+    with pg.connect(direct) as conn:
+        assert streams(conn, direct) == 1
+    with slow_link(socket_path, 0.002) as port:
+        tunnel = PostgresTarget(
+            make_conninfo(direct.conninfo, host="127.0.0.1", port=port), "test", False
+        )
+        assert tunnel.local  # by its host name
+        with pg.connect(tunnel) as conn:
+            assert streams(conn, tunnel) == DEFAULT_PARTS >= 2
+
+
 def _big_orders(pipeline: PipelineFactory, schema: str, rows: int) -> Spec:
     """The retail tables, with ``rows`` more orders (about 220 bytes each) made by the
     server: more than a socket holds, so a read of them is still running when stopped."""

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -29,15 +30,20 @@ from .arrow_stream import ArrowReader, stream
 from .connection import translated
 from .ddl import column_types, row_filter, table_ident
 
-__all__ = ["read"]
+__all__ = ["read", "streams"]
 
 # Against a server across a network, several streams overlap their round trips and the
-# server encodes each range in its own backend. Against a local server they only compete
-# with it for the same cores (one stream was as fast as two on the 2-core development
-# machine), so a local server gets one. Below PARALLEL_MIN_ROWS a second connection costs
-# more than it saves.
+# server encodes each range in its own backend. Against a local server they compete with
+# it for the same cores, so a server on this machine gets one, unless its measured round
+# trip says the connection crosses a network after all (an SSH tunnel or a proxy on a
+# loopback port): through 3 ms, two streams read 1M orders in 0.61-0.66 s against
+# 0.68-0.70 s for one (bench/README.md). Below PARALLEL_MIN_ROWS a second connection
+# costs more than it saves.
 DEFAULT_PARTS = max(2, min(4, os.cpu_count() or 2))
 PARALLEL_MIN_ROWS = 200_000
+# A Unix socket or loopback answers in tens of microseconds; a network in a millisecond
+# or more (within an availability zone, a few hundred microseconds).
+REMOTE_ROUND_TRIP_S = 0.0005
 # The largest precision whose unscaled values fit a bigint (below 2**63).
 _SCALED_MAX_PRECISION = 18
 # PostgreSQL's earliest date and timestamp (4714-11-24 BC), as days and microseconds
@@ -143,7 +149,7 @@ def read(
     When ``conn`` is in a REPEATABLE READ transaction, the rows are exactly those its
     snapshot sees (exported with pg_export_snapshot), whichever connections read them.
     The table is split into ``parts`` ranges of its first key column, read in parallel;
-    by default one for a local server, and one when the caller counted fewer ``rows``
+    by default as ``streams`` decides, and one when the caller counted fewer ``rows``
     than are worth it or the key is not an integer.
     """
     where = f"{ds.target.schema_}.{ds.target.table}"
@@ -185,6 +191,29 @@ def read(
                 each.close()
 
 
+def streams(conn: psycopg.Connection, target: PostgresTarget) -> int:
+    """How many streams a large read takes: DEFAULT_PARTS from a server across a network
+    (by its host, or by the round trip measured now), one from this machine's."""
+    if not target.local:
+        return DEFAULT_PARTS
+    best = min(_round_trip_s(conn) for _ in range(3))
+    if best < REMOTE_ROUND_TRIP_S:
+        return 1
+    log.info(
+        "%s: a %.1f ms round trip, not a local server's: %d streams",
+        target.display,
+        best * 1000,
+        DEFAULT_PARTS,
+    )
+    return DEFAULT_PARTS
+
+
+def _round_trip_s(conn: psycopg.Connection) -> float:
+    began = time.perf_counter()
+    conn.execute("SELECT 1")
+    return time.perf_counter() - began
+
+
 def _ranges(
     conn: psycopg.Connection,
     target: PostgresTarget,
@@ -194,11 +223,13 @@ def _ranges(
     parts: int | None,
 ) -> list[tuple[int, int] | None]:
     """The key ranges to read in parallel, or [None]: the whole table in one stream."""
-    if parts is None:
-        parts = 1 if target.local else DEFAULT_PARTS
     key = ds.primary_key[0]
     few = rows is not None and rows < PARALLEL_MIN_ROWS
-    if parts < 2 or few or ds.columns[key].type.int_range is None:
+    if few or ds.columns[key].type.int_range is None:
+        return [None]
+    if parts is None:
+        parts = streams(conn, target)
+    if parts < 2:
         return [None]
     row = conn.execute(
         sql.SQL("SELECT min({k}), max({k}) FROM {t}{w}").format(

@@ -48,7 +48,8 @@ def test_a_new_table_is_imported_and_reconciled_then_later_files_are_batched(
     boto3.client("s3", endpoint_url=moto_url, region_name="us-west-2").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
     )
-    body = [f'{{"item": "i{n}", "customer": "c{n % 7}", "price": {n}.25}}' for n in range(3000)]
+    body = [f'{{"item": "i{n}", "customer": "c{n % 7}", "price": {n}.25}}' for n in range(2999)]
+    body.append('{"item": "José 🙂", "customer": "漢字", "price": 3.5}')  # UTF-8 in the parts
     body.append('{"item": "bad", "customer": "x", "price": 1.005}')  # rejected, not imported
     pipeline.write_bytes("in/1.jsonl.gz", lines(*body))
     table = unique("bought")
@@ -62,6 +63,10 @@ def test_a_new_table_is_imported_and_reconciled_then_later_files_are_batched(
     assert desc["GlobalSecondaryIndexes"][0]["IndexName"] == "by_customer"
     got = client.get_item(TableName=table, Key={"item": {"S": "i42"}, "customer": {"S": "c0"}})
     assert got["Item"]["price"] == {"N": "42.25"}
+    got = client.get_item(
+        TableName=table, Key={"item": {"S": "José 🙂"}, "customer": {"S": "漢字"}}
+    )
+    assert got["Item"]["price"] == {"N": "3.5"}
     keys = boto3.client("s3", endpoint_url=moto_url, region_name="us-west-2").list_objects_v2(
         Bucket=bucket
     )["Contents"]

@@ -1,4 +1,5 @@
 import csv
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -61,6 +62,23 @@ def test_loads_exact_values_and_rerun_leaves_the_same_items(
     assert items[0]["note"] is None
     stages.load_nosql(spec)
     assert scan(spec, table) == items
+
+
+def test_text_beyond_ascii_arrives_as_written(
+    pipeline: PipelineFactory, dynamodb_stores: dict[str, Any]
+) -> None:
+    """Request bodies carry text as UTF-8: accents, CJK, characters beyond the BMP
+    (surrogate pairs in UTF-16), in keys, values and map member names."""
+    table = unique("bought")
+    texts = ["José Ñandú", "漢字かな", "🙂 𝄞", "\u2028 line separator"]
+    records = [
+        {"item": t, "customer": f"{t}!", "note": t * 3, "meta": {t: [t, {"k": t}]}} for t in texts
+    ]
+    pipeline.write("bought.json", json.dumps(records, ensure_ascii=False))
+    spec = pipeline.spec({"bought": dataset(table)}, stores=dynamodb_stores)
+    (rec,) = stages.load_nosql(spec)
+    assert rec.counts.written == len(texts)
+    assert scan(spec, table) == sorted(records, key=lambda d: d["item"])
 
 
 def test_a_bad_record_writes_nothing(

@@ -76,6 +76,42 @@ def test_models_build_parents_first_and_skip_when_nothing_changed(
     assert query(spec, "SELECT item FROM marts.order_lines WHERE order_id = 1") == [("Agua 2 L",)]
 
 
+def test_an_unchanged_run_parses_no_sql_and_an_edited_model_is_rebuilt(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    """Whether a model is rebuilt is decided from its file, the spec's names and its
+    inputs' state, before any SQL is parsed: an unchanged re-run does not load sqlglot
+    (60 ms a command). An edited file, or an edited check, rebuilds that model and the
+    models that read it."""
+    import subprocess
+    import sys
+
+    spec = make_spec(pipeline, schema)
+    stages.load_sql(spec)
+    stages.etl(spec)
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('sqlglot' in sys.modules))\n"
+        f"sys.argv = ['dataferry', 'etl', '-q', '-c', {str(spec.path)!r}]\n"
+        "from dataferry.cli.entry import main\n"
+        "main()\n"
+    )
+    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1] == "False"
+
+    pipeline.write("models/customers.sql", CUSTOMERS.replace("first_name", "upper(first_name)"))
+    edited = stages.etl(spec)
+    assert [(r.dataset, r.status) for r in edited[3:]] == [
+        ("customers", "ok"),
+        ("order_lines", "ok"),  # reads customers (its foreign key's parent)
+    ]
+    assert query(spec, "SELECT name FROM marts.customers WHERE customer_id = 1") == [
+        ("JOSÉ García López",)
+    ]
+    assert [r.status for r in stages.etl(spec)[3:]] == ["skipped", "skipped"]
+
+
 def test_rows_deleted_at_the_source_leave_the_models(
     pipeline: PipelineFactory, schema: str
 ) -> None:

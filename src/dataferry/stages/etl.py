@@ -221,42 +221,44 @@ def check_models(spec: Spec) -> None:
 def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
     """Every model, parents first; the first failure stops the rest (they may read it).
 
-    A model is rebuilt only when its SQL, its inputs' state or a parent changed since
-    its last good build (or with --full-refresh): re-running an unchanged pipeline
-    rebuilds nothing.
+    A model is rebuilt only when its SQL (its file, the spec's names, the dialect), its
+    inputs' state or a parent changed since its last good build (or with
+    --full-refresh): re-running an unchanged pipeline rebuilds nothing, and parses no
+    SQL (sqlglot is loaded only for a model to build).
     """
     if not spec.models.tables:
         return []
-    from ..warehouse.models import plan_models
+    from ..warehouse.model_inputs import model_digest, model_inputs
 
     records = []
     last = wh.last_loads()
     built: dict[str, str] = {}  # model -> fingerprint of this run
-    for model in plan_models(spec, wh.dialect, wh.staging_suffix):
-        h = hashlib.sha256(model.sql.encode())
-        for name in sorted(model.datasets):
-            state = wh.fingerprint(*spec.raw_table(name))
+    planned: dict[str, Any] | None = None
+    for name, schema, datasets, parents in model_inputs(spec):
+        h = hashlib.sha256(model_digest(spec, name, wh.dialect).encode())
+        for dataset in sorted(datasets):
+            state = wh.fingerprint(*spec.raw_table(dataset))
             if state is None:
                 raise TargetError(
-                    f"model {model.name} reads dataset {name}, whose raw table "
-                    f"{'.'.join(spec.raw_table(name))} does not exist yet "
+                    f"model {name} reads dataset {dataset}, whose raw table "
+                    f"{'.'.join(spec.raw_table(dataset))} does not exist yet "
                     "(run `dataferry etl` without --dataset)"
                 )
-            h.update(f"\0{name}\0{state}".encode())
-        for parent in sorted(model.models):
+            h.update(f"\0{dataset}\0{state}".encode())
+        for parent in sorted(parents):
             h.update(f"\0{parent}\0{built[parent]}".encode())
-        built[model.name] = h.hexdigest()
+        built[name] = h.hexdigest()
         record = LoadRecord(
             run_id=ctx.run_id,
-            dataset=model.name,
+            dataset=name,
             target="model",
-            table=f"{model.schema}.{model.name}",
-            source=model.file,
-            spec_sha256=built[model.name],
+            table=f"{schema}.{name}",
+            source=str(spec.resolve(spec.models.tables[name].sql)),
+            spec_sha256=built[name],
             started_at=utcnow(),
         )
-        earlier = last.get(model.name)
-        rows = wh.count(model.schema, model.name)
+        earlier = last.get(name)
+        rows = wh.count(schema, name)
         if (
             not ctx.full_refresh
             and rows is not None
@@ -271,8 +273,12 @@ def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
             records.append(record)
             ctx.completed.append(record)  # as a skipped load is: the run's report lists it
             continue
+        if planned is None:
+            from ..warehouse.models import plan_models
+
+            planned = {m.name: m for m in plan_models(spec, wh.dialect, wh.staging_suffix)}
         with ledgered(record, wh.record_load, ctx), record.step("build"):
-            rows = wh.build_model(model)
+            rows = wh.build_model(planned[name])
             record.checks += wh.checks
             wh.record_load(finish(record, LoadCounts(read=rows, written=rows)))
         records.append(record)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..spec import Spec
 
-__all__ = ["model_inputs"]
+__all__ = ["model_digest", "model_inputs"]
 
 
 _CACHE = "lineage.json"
@@ -29,11 +29,7 @@ def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
     SpecError when a model cannot be read or resolved."""
     if not spec.models.tables:
         return []
-    digest = hashlib.sha256()
-    # the datasets (names and tables), the warehouse's naming and the models: all that
-    # resolving a model's references reads besides its file
-    names = spec.model_dump(mode="json", include={"datasets", "models", "warehouse"})
-    digest.update(json.dumps(names, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(_names(spec))
     for model in spec.models.tables.values():
         try:
             digest.update(spec.resolve(model.sql).read_bytes())
@@ -66,3 +62,22 @@ def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
     except OSError:
         pass  # a read-only folder: parse again next time
     return found
+
+
+def model_digest(spec: Spec, name: str, dialect: str) -> str:
+    """What one model's SQL in ``dialect`` is made of: its file, the spec's names and
+    the dialect. Equal digests, equal SQL: a build can be skipped without parsing it."""
+    digest = hashlib.sha256(_names(spec))
+    digest.update(f"\0{dialect}\0{name}\0".encode())
+    try:
+        digest.update(spec.resolve(spec.models.tables[name].sql).read_bytes())
+    except OSError:
+        digest.update(b"\0unreadable")
+    return digest.hexdigest()
+
+
+def _names(spec: Spec) -> bytes:
+    # the datasets (names and tables), the warehouse's naming and the models (their
+    # checks too): all that resolving a model's references reads besides its file
+    names = spec.model_dump(mode="json", include={"datasets", "models", "warehouse"})
+    return json.dumps(names, sort_keys=True, default=str).encode()

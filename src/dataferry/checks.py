@@ -65,7 +65,7 @@ def _check(spec: Spec, name: str, source: SourceFile) -> FileCheck:
             for batch in read_batches([source], ds, log):
                 check.rows += batch.num_rows
         else:
-            from .stores.dynamodb.codec import ItemCodec  # boto3: for DynamoDB datasets only
+            from .stores.dynamodb.codec import ItemCodec  # botocore: for DynamoDB datasets only
 
             log = RejectLog(str(source), kind="json")
             with tempfile.TemporaryFile(prefix="dataferry-", suffix=".spool") as spool:

@@ -228,14 +228,15 @@ def _build_models(spec: Spec, wh: Any, ctx: RunContext) -> list[LoadRecord]:
     """
     if not spec.models.tables:
         return []
-    from ..warehouse.model_inputs import model_digest, model_inputs
+    from ..warehouse.model_inputs import model_digests, model_inputs
 
     records = []
     last = wh.last_loads()
     built: dict[str, str] = {}  # model -> fingerprint of this run
     planned: dict[str, Any] | None = None
+    digests = model_digests(spec, wh.dialect)
     for name, schema, datasets, parents in model_inputs(spec):
-        h = hashlib.sha256(model_digest(spec, name, wh.dialect).encode())
+        h = hashlib.sha256(digests[name].encode())
         for dataset in sorted(datasets):
             state = wh.fingerprint(*spec.raw_table(dataset))
             if state is None:

@@ -214,7 +214,7 @@ def spool_items(
 ) -> Spooled:
     """Pass 1: every valid record's (position, item) into ``spool``, file after file;
     bad records and repeated keys into ``log``."""
-    from ..stores.dynamodb.codec import wire_json
+    from ..stores.dynamodb import wire_json
 
     if not isinstance(files, list):
         files = [SourceFile.of(files, ds.source.codec)]

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..spec import Spec
 
-__all__ = ["model_digest", "model_inputs"]
+__all__ = ["model_digests", "model_inputs"]
 
 
 _CACHE = "lineage.json"
@@ -30,11 +30,8 @@ def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
     if not spec.models.tables:
         return []
     digest = hashlib.sha256(_names(spec))
-    for model in spec.models.tables.values():
-        try:
-            digest.update(spec.resolve(model.sql).read_bytes())
-        except OSError:
-            digest.update(b"\0unreadable")
+    for name in spec.models.tables:
+        digest.update(_file(spec, name))
     key = digest.hexdigest()
     cache = spec.stack_dir / _CACHE
     kept: dict[str, Any] = {}
@@ -64,16 +61,24 @@ def model_inputs(spec: Spec) -> list[tuple[str, str, list[str], list[str]]]:
     return found
 
 
-def model_digest(spec: Spec, name: str, dialect: str) -> str:
-    """What one model's SQL in ``dialect`` is made of: its file, the spec's names and
+def model_digests(spec: Spec, dialect: str) -> dict[str, str]:
+    """What each model's SQL in ``dialect`` is made of: its file, the spec's names and
     the dialect. Equal digests, equal SQL: a build can be skipped without parsing it."""
-    digest = hashlib.sha256(_names(spec))
-    digest.update(f"\0{dialect}\0{name}\0".encode())
+    names = _names(spec)
+    digests = {}
+    for name in spec.models.tables:
+        digest = hashlib.sha256(names)
+        digest.update(f"\0{dialect}\0{name}\0".encode())
+        digest.update(_file(spec, name))
+        digests[name] = digest.hexdigest()
+    return digests
+
+
+def _file(spec: Spec, name: str) -> bytes:
     try:
-        digest.update(spec.resolve(spec.models.tables[name].sql).read_bytes())
+        return spec.resolve(spec.models.tables[name].sql).read_bytes()
     except OSError:
-        digest.update(b"\0unreadable")
-    return digest.hexdigest()
+        return b"\0unreadable"  # plan_models names the file and the reason
 
 
 def _names(spec: Spec) -> bytes:

@@ -333,8 +333,6 @@ def to_json(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (bytes, bytearray)) or type(value).__name__ == "Binary":
-        import base64
-
         raw = bytes(value.value) if hasattr(value, "value") else bytes(value)
         return json.dumps(base64.b64encode(raw).decode())
     if isinstance(value, dict):

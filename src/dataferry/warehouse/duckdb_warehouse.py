@@ -198,8 +198,11 @@ class DuckDBWarehouse:
         target = table(schema, name)
         conn = self.conn
         self.checks = []
-        conn.execute("BEGIN TRANSACTION")
+        # BEGIN inside the try: a signal handled right after it returns must still find
+        # the rollback (else the ledger's record of the interruption would be written in
+        # the open transaction, and lost with it).
         try:
+            conn.execute("BEGIN TRANSACTION")
             if self._is_empty(target):
                 counts = self._first_load(
                     schema, name, keys, batches, source, run_id, expected_rows, keys_unique
@@ -468,8 +471,8 @@ class DuckDBWarehouse:
         staged = table(model.schema, model.name + STAGING_SUFFIX)
         conn = self.conn
         self.checks = []
-        conn.execute("BEGIN TRANSACTION")
         try:
+            conn.execute("BEGIN TRANSACTION")  # inside the try: see merge
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(model.schema)}")
             conn.execute(f"CREATE OR REPLACE TABLE {staged} AS {model.sql}")
             failures = []
@@ -507,8 +510,8 @@ class DuckDBWarehouse:
     def self_test(self) -> bool:
         """Create a table in the file, write and read it, in a transaction rolled back."""
         conn = self.conn
-        conn.execute("BEGIN TRANSACTION")
         try:
+            conn.execute("BEGIN TRANSACTION")  # inside the try: see merge
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(_LEDGER[0])}")
             test = table(_LEDGER[0], "_doctor")
             conn.execute(f"CREATE TABLE {test} (n INTEGER)")

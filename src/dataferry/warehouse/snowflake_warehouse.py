@@ -658,8 +658,8 @@ class SnowflakeWarehouse:
                 old = self._columns(model.schema, model.name)
                 new = self._columns(model.schema, staged_name)
                 if old and old == new:
-                    self._exec("BEGIN")
                     try:
+                        self._exec("BEGIN")  # inside the try: a signal after it rolls back
                         self._exec(f"DELETE FROM {final}")
                         self._exec(f"INSERT INTO {final} SELECT * FROM {staged}")
                         self._exec("COMMIT")

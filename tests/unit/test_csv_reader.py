@@ -59,6 +59,21 @@ def test_real_csv_quoting_bom_crlf_and_column_order(pipeline: PipelineFactory) -
     assert t.column(ROW_COLUMN).to_pylist() == [0, 1, 2]
 
 
+def test_row_numbers_run_on_across_batches_of_any_size_from_the_first_row(
+    pipeline: PipelineFactory,
+) -> None:
+    # rows of varying width over several 1 MB blocks: batches of different lengths
+    rows = [f"{i % 30000},n{i % 7},1.00,,{'x' * (i % 97)}" for i in range(60_000)]
+    pipeline.write("t.csv", "id,name,price,at,note\n" + "\n".join(rows) + "\n")
+    spec = pipeline.spec(DATASET)
+    ds = spec.datasets["t"]
+    batches = list(read_csv(spec.resolve(ds.source.path), ds, first_row=7))
+    assert len({b.num_rows for b in batches}) > 1
+    numbers = pa.Table.from_batches(batches).column(ROW_COLUMN)
+    assert numbers.type == pa.int64()
+    assert numbers.to_pylist() == list(range(7, 60_007))
+
+
 @pytest.mark.parametrize(
     ("body", "line", "reason"),
     [

@@ -31,6 +31,18 @@ __all__ = [
 ]
 
 ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
+_counting: list[pa.Array] = []  # one 0..N range, built on first use
+
+
+def row_numbers(offset: int, n: int) -> pa.Array:
+    """offset, offset + 1, ..., offset + n - 1: one vectorised add to a kept 0..N range.
+    Built from a Python range, each batch cost a Python int per row under the GIL (0.3 s
+    of CPU for 5M rows), taken from the core the server's COPY shares."""
+    base = _counting[0] if _counting else pa.array([], pa.int64())
+    if len(base) < n:  # a batch longer than any before: grow (a race merely builds it twice)
+        base = pa.array(range(max(n, 2 * len(base))), pa.int64())
+        _counting[:] = [base]
+    return pc.add(base.slice(0, n), pa.scalar(offset, pa.int64()))
 
 
 @dataclass
@@ -172,7 +184,7 @@ def typed_batch(
             if i not in bad:
                 bad.add(i)
                 log.add(offset + i, name, value, f"column {name}: {reason}")
-    rows = pa.array(range(offset, offset + batch.num_rows), pa.int64())
+    rows = row_numbers(offset, batch.num_rows)
     good = pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, ROW_COLUMN])
     if bad:
         good = good.filter(pa.array([i not in bad for i in range(batch.num_rows)]))

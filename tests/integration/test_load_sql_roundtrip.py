@@ -60,7 +60,9 @@ COLUMNS: dict[str, tuple[str, st.SearchStrategy[Any]]] = {
             st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
         ),
     ),
-    "code": ("varchar(10)", st.text(st.sampled_from('ab,"\n\r\\. é€😀'), max_size=10)),
+    # COPY's text format escapes backslash, tab, newline and carriage return; \N is its NULL
+    # and \. its end of data: each may appear in a value, alone or together.
+    "code": ("varchar(10)", st.text(st.sampled_from('ab,"\n\r\t\\.N é€😀'), max_size=10)),
     "day": ("date", st.dates()),
     "local": ("timestamp", st.datetimes(min_value=dt.datetime(1, 1, 1))),
     # NUL cannot be stored in jsonb: dataferry rejects it (tests/unit), so none here.
@@ -169,6 +171,32 @@ def test_typed_values_survive_the_round_trip(
             if name == "ratio32" and pg_value:
                 pg_value, wh_value = struct.pack("<f", pg_value), struct.pack("<f", wh_value)
             assert pg_value == wh_value, (name, pg_value, wh_value)
+
+
+def test_what_copy_text_format_escapes_arrives_as_it_was(
+    pipeline: PipelineFactory, stack_dir: Path
+) -> None:
+    values = ["\\N", "\\.", "\\", "a\tb", "a\r\nb", "\n", "", "\\t", 'say "hi", \\x41']
+    rows = ["id,v"] + [f'{i},"{v.replace(chr(34), chr(34) * 2)}"' for i, v in enumerate(values)]
+    rows.append(f"{len(values)},")  # NULL, beside the empty string above
+    pipeline.write_bytes("t.csv", ("\n".join(rows) + "\n").encode())
+    spec = pipeline.spec(
+        {
+            "t": {
+                "source": {"path": "t.csv"},
+                "target": {"store": "postgres", "table": "t", "schema": "copy_text"},
+                "columns": {"id": {"type": "integer", "nullable": False}, "v": {"type": "text"}},
+                "primary_key": ["id"],
+            }
+        }
+    )
+    (rec,) = stages.load_sql(spec)
+    assert rec.counts.inserted == len(values) + 1
+    from dataferry.connections import resolve_postgres
+
+    with psycopg.connect(resolve_postgres(spec).conninfo) as conn:
+        got = [v for (v,) in conn.execute("SELECT v FROM copy_text.t ORDER BY id")]
+    assert got == [*values, None]
 
 
 def test_every_logical_type_is_in_the_property() -> None:

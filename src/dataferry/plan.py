@@ -98,7 +98,7 @@ def _postgres(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
                     if exists and done:
                         item.ddl = [f"-- {d}" for d in done]
                     log = RejectLog(record.source, kind=reject_kind(ds))
-                    counts = pg.write(
+                    counts, _ = pg.write(
                         conn,
                         spec,
                         ds,

@@ -88,7 +88,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                 record.note = "migrated: " + "; ".join(changes)
                 logger.info("%s: %s", name, record.note)
             with record.step("read, validate, write"):
-                counts = pg.write(
+                counts, table_rows = pg.write(
                     conn,
                     spec,
                     ds,
@@ -102,7 +102,7 @@ def _load_one(conn: Any, target: Any, spec: Spec, name: str, ctx: RunContext) ->
                     single_file=len(todo) == 1,
                 )
             with record.step("count table"):  # for the report (see LoadRecord.rows_after)
-                record.rows_after = pg.count(conn, ds)
+                record.rows_after = table_rows if table_rows is not None else pg.count(conn, ds)
             with record.step("hash file"):  # what is left of it once the load is done
                 fingerprints.result()
             tally_files(record, todo, log)

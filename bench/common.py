@@ -30,6 +30,13 @@ class Result:
     cpu_seconds: float | None = None  # user + system, from GNU time
 
 
+def median_run(runs: list[Result], note: str) -> Result:
+    """The run of median time, its note listing every run's."""
+    middle = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+    middle.note = note + " (" + ", ".join(f"{r.seconds:.2f}" for r in runs) + " s)"
+    return middle
+
+
 def run_timed(
     argv: Sequence[str],
     name: str,

@@ -33,7 +33,15 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, Result, peer_python, postgres_with_tcp, print_table, run_timed
+from common import (
+    WORK,
+    Result,
+    median_run,
+    peer_python,
+    postgres_with_tcp,
+    print_table,
+    run_timed,
+)
 from load_nosql import ENV, dataferry_spec, dynalite_behind_proxy, make_file
 from load_sql import fresh_schema, psql
 
@@ -132,12 +140,6 @@ def dataferry_etl(spec_path: Path, name: str, *args: str, env: dict[str, str] | 
     return r, stage
 
 
-def _median(runs: list[Result], note: str) -> Result:
-    median = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
-    median.note = note + " (" + ", ".join(f"{r.seconds:.2f}" for r in runs) + " s)"
-    return median
-
-
 def postgres_cases(args: argparse.Namespace, url: str, tcp: str) -> None:
     db = WORK / "etl-bench.duckdb"
     results: list[Result] = []
@@ -160,7 +162,7 @@ def postgres_cases(args: argparse.Namespace, url: str, tcp: str) -> None:
                 fresh(db)
                 argv = [str(py), "-c", textwrap.dedent(script)]
                 runs.append(run_timed(argv, "pandas.read_sql + DuckDB"))
-            results.append(_median(runs, f"median of {args.repeats}"))
+            results.append(median_run(runs, f"median of {args.repeats}"))
         dlt_reqs = ["dlt[duckdb,sql_database]", "sqlalchemy", "pyarrow", "psycopg[binary]"]
         py = peer_python("dlt-etl", dlt_reqs)
         if py:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from dataferry.spec import Spec, load_spec
+from dataferry.stack.embedded_dynamodb_server import STOP_GRACE_S
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DATA = Path(os.environ.get("DATAFERRY_SEED_DATA", REPO.parent / "shared" / "seed" / "data"))
@@ -131,7 +132,11 @@ def dynalite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(f"dynalite cannot be had here: {e}")
     yield url
     proc.terminate()
-    proc.wait(timeout=10)
+    try:  # as `stack down` does: dynalite lets requests in flight finish, 10 s at most
+        proc.wait(timeout=STOP_GRACE_S["dynalite"])
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")

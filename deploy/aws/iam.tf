@@ -45,6 +45,8 @@ resource "aws_dynamodb_table" "ledger" {
 }
 
 data "aws_iam_policy_document" "pipeline" {
+  # No ListTables (it can only be granted on every table): readiness is a DescribeTable
+  # of the ledger table, which is among these.
   statement {
     sid = "DynamoDBTablesOfThePipelineOnly"
     actions = [
@@ -57,12 +59,6 @@ data "aws_iam_policy_document" "pipeline" {
       "dynamodb:DescribeContinuousBackups",
     ]
     resources = concat(local.table_arns, [for arn in local.table_arns : "${arn}/index/*"])
-  }
-
-  statement {
-    sid       = "ListTablesForReadiness"
-    actions   = ["dynamodb:ListTables"]
-    resources = ["*"] # ListTables has no resource-level permissions
   }
 
   statement {

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from .connections import resolve_dynamodb, resolve_postgres
 from .errors import DataferryError, TargetUnavailable
-from .readiness import wait_until_ready
 from .spec import Spec
 
 __all__ = ["Finding", "doctor"]
@@ -117,12 +116,19 @@ def _dynamodb(spec: Spec, wait_s: float) -> list[Finding]:
     if target.embedded and not target.endpoint_url:
         return [_stack_down(name)]
     try:
-        wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", wait_s)
+        ddb.client_when_ready(target, spec.stores.dynamodb.ledger_table, wait_s)
     except DataferryError as e:
         fix = "check the endpoint and region, and the AWS credentials (aws sts get-caller-identity)"
         return [Finding(name, "reachable", False, str(e), fix, isinstance(e, TargetUnavailable))]
     out = [Finding(name, "reachable", True, target.display)]
-    out.append(Finding(name, "credentials", True, "ListTables answered"))
+    out.append(
+        Finding(
+            name,
+            "credentials",
+            True,
+            f"DescribeTable answered (the ledger table {spec.stores.dynamodb.ledger_table})",
+        )
+    )
     if target.embedded:
         from .stack import EmbeddedStack
 

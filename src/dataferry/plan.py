@@ -32,7 +32,6 @@ from .connections import resolve_dynamodb, resolve_postgres
 from .errors import DataferryError, TargetUnavailable
 from .ledger import LoadRecord
 from .readers import RejectLog, read_batches, reject_kind
-from .readiness import wait_until_ready
 from .sources import SourceFile, dataset_files
 from .spec import Spec
 from .stages.common import RunContext, files_to_load, new_record, skip_all, source_text
@@ -191,9 +190,8 @@ def _dynamodb(spec: Spec, names: list[str] | None, ctx: RunContext) -> list[Plan
     target = resolve_dynamodb(spec, start=False)
     if target.embedded and not target.endpoint_url:
         raise TargetUnavailable(STACK_DOWN)
-    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
-    client = ddb.client(target, outage_s=ctx.wait_s)
     ledger = spec.stores.dynamodb.ledger_table
+    client = ddb.client_when_ready(target, ledger, ctx.wait_s)
     items = []
     for name, ds in chosen.items():
         item = PlanItem("load nosql", name, ds.target.table, "no change")

@@ -343,7 +343,7 @@ def _after_run_counts(
     }
     counted = {(r.store, r.dataset) for r in opts.completed} - {("postgres", n) for n in known}
     try:
-        targets = status(opts.loaded, opts.wait_s, only=only, counted=counted)
+        targets = status(opts.loaded, opts.wait_s, only=only, counted=counted, answered=only)
     except DataferryError as e:
         return None, f"targets not counted: {e}"
     except Interrupted:

@@ -11,7 +11,6 @@ from .. import interrupt
 from ..connections import DynamoDBTarget, resolve_dynamodb, resolve_postgres, say_chosen
 from ..errors import NotSupported, SpecError, TargetError
 from ..ledger import LoadCounts, LoadRecord, utcnow
-from ..readiness import wait_until_ready
 from ..spec import Dataset, Spec
 from .common import RunContext, counting, finish, ledgered, new_record, open_warehouse
 
@@ -129,8 +128,7 @@ def _from_dynamodb(
 
     target = resolve_dynamodb(spec)
     say_chosen("DynamoDB", target)
-    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
-    client = ddb.client(target, outage_s=ctx.wait_s)
+    client = ddb.client_when_ready(target, spec.stores.dynamodb.ledger_table, ctx.wait_s)
     records = []
     for name, ds in datasets.items():
         source = f"dynamodb:{ds.target.table}"

@@ -30,7 +30,6 @@ from ..connections import resolve_dynamodb, say_chosen
 from ..errors import DataferryError, InputError, NotSupported, RejectedRows, TargetError
 from ..ledger import LoadCounts, LoadRecord
 from ..readers import RejectLog, read_json_records
-from ..readiness import wait_until_ready
 from ..sources import SourceFile, dataset_files, fetch_ahead
 from ..spec import Dataset, Spec
 from .common import (
@@ -411,9 +410,8 @@ def load_nosql(
         return []
     target = resolve_dynamodb(spec)
     say_chosen("DynamoDB", target)
-    wait_until_ready(lambda t: ddb.probe(target, t), f"DynamoDB {target.display}", ctx.wait_s)
-    client = ddb.client(target, outage_s=ctx.wait_s)
     ledger = spec.stores.dynamodb.ledger_table
+    client = ddb.client_when_ready(target, ledger, ctx.wait_s)
     try:
         with ddb.writer_lock(client, ledger, target.display, ctx.run_id, ctx.wait_s):
             return [_load_one(client, target, spec, name, ctx) for name in chosen]

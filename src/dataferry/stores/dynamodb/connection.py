@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["client", "client_when_ready", "probe", "s3_client", "translate"]
 
-MAX_POOL = 32
+# write.DEFAULT_WORKERS (32) writer threads, and the calls made beside them (the writer
+# lock's lease, the ledger, a Scan's segments), each on a connection of its own
+MAX_POOL = 40
 OUTAGE_S = 120.0  # the stage commands' default --wait
 READ_TIMEOUT_S = 20.0
 

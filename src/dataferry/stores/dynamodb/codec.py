@@ -261,14 +261,16 @@ class ItemCodec:
         assert ds.key is not None
         self.ds = ds
         self.key_attributes = ds.key.attributes
+        # looked up once: encode runs per item (a million times for a million items)
+        self._key_kinds = [(a, ds.key_type(a).dynamodb()) for a in ds.key.attributes]
+        self._columns = list(ds.columns.items())
 
     def encode(self, record: dict[str, Any]) -> dict[str, Any]:
         """The DynamoDB item for ``record``; ValueError names what is wrong."""
-        for attr in self.key_attributes:
+        for attr, want in self._key_kinds:
             value = record.get(attr)
             if value is None:
                 raise ValueError(f"key attribute {attr} is missing")
-            want = self.ds.key_type(attr).dynamodb()
             if want == "S" and (not isinstance(value, str) or value == ""):
                 raise ValueError(f"key attribute {attr} must be a non-empty string")
             if want == "N" and (isinstance(value, bool) or not isinstance(value, (int, Decimal))):
@@ -276,7 +278,7 @@ class ItemCodec:
             if want == "B" and (not isinstance(value, str) or value == ""):
                 raise ValueError(f"key attribute {attr} must be non-empty base64")
         converted = {}
-        for name, col in self.ds.columns.items():
+        for name, col in self._columns:
             value = record.get(name)
             if value is None:
                 if not col.nullable:
@@ -291,8 +293,11 @@ class ItemCodec:
         if converted:
             record = {**record, **converted}
         size = [0]
+        item = {}
         try:
-            item = {k: _wire(v, size) for k, v in record.items()}
+            for k, v in record.items():
+                item[k] = _wire(v, size)
+                size[0] += len(k.encode())
         except UnicodeEncodeError as e:
             bad = e.object[e.start : e.end].encode("unicode_escape").decode()
             raise ValueError(
@@ -303,7 +308,6 @@ class ItemCodec:
             raise ValueError(f"nested more than DynamoDB's {MAX_DEPTH} levels deep") from None
         except (TypeError, ValueError, decimal.DecimalException) as e:
             raise ValueError(f"cannot be stored in DynamoDB: {e}") from None
-        size[0] += sum(len(k.encode()) for k in item)
         if size[0] > MAX_ITEM_BYTES:
             raise ValueError(f"item is {size[0]} bytes, over DynamoDB's 400 KB limit")
         return item

@@ -151,9 +151,8 @@ def status(
     writing it). A stopped embedded server is reported as down, not started. ``only``:
     these targets alone; ``counted``: count only these tables, as (target, dataset or model)
     pairs (a count reads the whole table); ``answered``: targets a run has just used, not
-    probed for readiness first (a probe costs a client and a ListTables, whose time grows
-    with the items on a local endpoint: 0.11 s at 100k on dynalite); their client still
-    retries an endpoint gone since, within ``wait_s``."""
+    probed for readiness first (a client and a request more, through the network); their
+    client still retries an endpoint gone since, within ``wait_s``."""
     ask = _Ask(
         wait_s,
         counts,

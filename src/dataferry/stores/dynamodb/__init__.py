@@ -3,7 +3,7 @@
 from typing import Any
 
 from .codec import ItemCodec, wire_from_json, wire_json
-from .connection import client, client_when_ready, probe, s3_client
+from .connection import client, client_when_ready, s3_client
 from .ledger import file_loads, history, last_loads, ok_loads, record_load
 from .lock import writer_lock
 from .provision import count, count_exactly, provision, size_bytes
@@ -23,7 +23,6 @@ __all__ = [
     "import_new_table",
     "last_loads",
     "ok_loads",
-    "probe",
     "provision",
     "read",
     "read_columns",

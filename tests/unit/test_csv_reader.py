@@ -261,13 +261,16 @@ def test_varchar_counts_characters_not_bytes_and_nul_is_found_late_or_early(
     pipeline: PipelineFactory,
 ) -> None:
     """A value's bytes are counted first (cheap) and its characters only when some value
-    has more bytes than the limit; the NUL search is skipped only once the structure
-    check, which runs beside the reading, has seen the file without a 0 byte."""
+    has more bytes than the limit; a column's values are searched for NUL only when its
+    bytes hold a 0, in whichever batch, early or late."""
     ok = load(pipeline, "id,name,price,at,note\n1,ññññññññ,1,,\n2,abcdefgh,1,,\n")
     assert ok.column("name").to_pylist() == ["ññññññññ", "abcdefgh"]  # 16 and 8 bytes
     err = error(pipeline, "id,name,price,at,note\n1,ñññññññññ,1,,\n")
     assert "9 characters, longer than varchar(8)" in err.reason
-    # a NUL late in a file larger than the first batch: found however the threads raced
+    # a NUL late in a file larger than the first batch
     rows = "".join(f"{i},n{i % 1000},1,,x\n" for i in range(1, 30_000))
     err = error(pipeline, "id,name,price,at,note\n" + rows + "30000,z,1,,a\x00b\n")
     assert (err.line, "NUL characters cannot be stored" in err.reason) == (30_001, True)
+    # ... and early, in the first batch, before anything else has read the file
+    err = error(pipeline, "id,name,price,at,note\n0,z,1,,a\x00b\n" + rows)
+    assert (err.line, "NUL characters cannot be stored" in err.reason) == (2, True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 import logging
 import re
 from collections import Counter
@@ -48,12 +47,12 @@ csv.field_size_limit(MAX_LINE_BYTES)  # Python's csv module reads the header and
 log = logging.getLogger("dataferry")
 
 
-def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int, bool]:
+def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int]:
     """One cheap pass over the bytes (about 40 ms per 50 MB): refuse a line longer than
-    MAX_LINE_BYTES, naming it; return (suspect, lines, nul): suspect when the file has an
-    odd number of quote characters or, when ``blank_lines`` are wanted, a line break right
+    MAX_LINE_BYTES, naming it; return (suspect, lines): suspect when the file has an odd
+    number of quote characters or, when ``blank_lines`` are wanted, a line break right
     after another (an unclosed quote or blank lines, looked at closer by
-    check_structure); lines, for the progress display; nul, whether any byte is 0."""
+    check_structure); lines, for the progress display."""
     q = quote.encode()
     quotes = 0
     breaks = 0
@@ -62,11 +61,9 @@ def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int,
     run = 0  # bytes since the last line break
     offset = 0
     tail = b""
-    nul = False
     with source.open() as f:
         while chunk := f.read(BLOCK_SIZE):
             quotes += chunk.count(q)
-            nul = nul or b"\0" in chunk
             breaks += chunk.count(b"\n")
             last = chunk[-1:]
             if not paired:
@@ -88,7 +85,7 @@ def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int,
                 run = len(chunk) - 1 - chunk.rfind(b"\n")
             offset += len(chunk)
     lines = breaks + (0 if last == b"\n" else 1)
-    return quotes % 2 == 1 or (paired and blank_lines), lines, nul
+    return quotes % 2 == 1 or (paired and blank_lines), lines
 
 
 def _line_at(source: SourceFile, position: int) -> int:
@@ -101,18 +98,14 @@ def _line_at(source: SourceFile, position: int) -> int:
     return breaks + 1
 
 
-def check_structure(
-    source: SourceFile, options: CsvOptions, dataset: str | None = None
-) -> tuple[int, bool]:
+def check_structure(source: SourceFile, options: CsvOptions, dataset: str | None = None) -> int:
     """Refuse a file with a line over MAX_LINE_BYTES or that ends inside a quoted field;
-    log the blank lines it skips (read_csv runs it beside the rows). Returns
-    the file's lines (the rows, give or take a header, blank lines and quoted breaks) and
-    whether it holds a 0 byte (without one, no value can hold a NUL character, and no
-    column needs searching for one)."""
+    log the blank lines it skips (read_csv runs it beside the rows). Returns the file's
+    lines (the rows, give or take a header, blank lines and quoted breaks)."""
     # Blank lines are only reported in the log: looked for when it will show them (-v).
-    suspect, lines, nul = _scan(source, options.quote, log.isEnabledFor(logging.INFO))
+    suspect, lines = _scan(source, options.quote, log.isEnabledFor(logging.INFO))
     if not suspect and options.escape is None:
-        return lines, nul
+        return lines
     blank, blanks = _look_closer(source, options)
     if blanks:
         more = f" and {blanks - len(blank)} more" if blanks > len(blank) else ""
@@ -123,7 +116,7 @@ def check_structure(
             ", ".join(map(str, blank)),
             more,
         )
-    return lines, nul
+    return lines
 
 
 def _look_closer(source: SourceFile, options: CsvOptions) -> tuple[list[int], int]:
@@ -369,22 +362,21 @@ def _invalid_utf8(batch: pa.RecordBatch, names: list[str], offset: int, log: Rej
 class Structure:
     """check_structure running on another thread while the rows are read."""
 
-    def __init__(self, future: Future[tuple[int, bool]]) -> None:
+    def __init__(self, future: Future[int]) -> None:
         self.future = future
         self.told = False  # whether the progress was given the file's lines
 
-    def nul_free(self, expect: Callable[[int], None] | None, header_lines: int) -> bool:
-        """Whether the check has found the file without a 0 byte (False until it is done);
-        a file it refused is refused now, and the progress learns the lines once known."""
+    def tell(self, expect: Callable[[int], None] | None, header_lines: int) -> None:
+        """Once the check is done: a file it refused is refused now, and the progress
+        learns the file's lines."""
         if not self.future.done():
-            return False
-        lines, nul = self.future.result()  # raises the check's InputError
+            return
+        lines = self.future.result()  # raises the check's InputError
         if expect is not None and not self.told:
             expect(max(0, lines - header_lines))
             self.told = True
-        return not nul
 
-    def wait(self) -> tuple[int, bool]:
+    def wait(self) -> int:
         return self.future.result()
 
 
@@ -420,7 +412,7 @@ def read_csv(
         except InputError:
             structure.wait()
             raise
-        lines, _ = structure.wait()
+        lines = structure.wait()
         if expect is not None and not structure.told:
             expect(max(0, lines - (1 if options.header else 0)))
         if strict and len(log):
@@ -474,9 +466,8 @@ def _batches(
                 ],
                 names=batch.schema.names,
             )
-        nul_free = structure.nul_free(expect, 1 if options.header else 0)
-        convert = functools.partial(convert_column, nul_free=True) if nul_free else convert_column
-        good = typed_batch(batch, ds, offset, log, convert, bad_rows)
+        structure.tell(expect, 1 if options.header else 0)
+        good = typed_batch(batch, ds, offset, log, convert_column, bad_rows)
         offset += batch.num_rows
         log.next_row = offset
         if strict and len(log):

@@ -8,7 +8,6 @@ write (the upsert's WHERE skips them).
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterable, Iterator
 
 import psycopg
@@ -21,6 +20,7 @@ from ...background import in_background
 from ...errors import RejectedRows
 from ...ledger import LoadCounts
 from ...readers import ROW_COLUMN, RejectLog
+from ...readers.convert import string_bytes
 from ...spec import Dataset, Spec
 from .connection import translated
 from .ddl import table_ident
@@ -41,23 +41,10 @@ def _ids(names: Iterable[str], prefix: str = "") -> sql.Composed:
     return sql.SQL(", ").join(sql.SQL(prefix) + sql.Identifier(n) for n in names)
 
 
-def _span(strings: pa.Array) -> memoryview:
-    """A string array's values, end to end: its part of the data buffer, not copied."""
-    offsets, data = strings.buffers()[1:3]
-    if data is None or not len(strings):
-        return memoryview(b"")
-    view = memoryview(offsets)
-
-    def offset(i: int) -> int:  # Arrow's string offsets: the machine's signed int32
-        return int.from_bytes(view[i * 4 : (i + 1) * 4], sys.byteorder, signed=True)
-
-    return memoryview(data)[offset(strings.offset) : offset(strings.offset + len(strings))]
-
-
 def _escaped(strings: pa.Array) -> pa.Array:
     """A text column with the characters COPY's text format escapes escaped. Most values
     hold none: the column's bytes are searched (memchr) before any value is rewritten."""
-    raw = _span(strings).tobytes()
+    raw = string_bytes(strings).tobytes()
     for char, escape in _ESCAPES:  # the backslash first: the others add backslashes
         if char.encode() in raw:
             strings = pc.replace_substring(strings, char, escape)
@@ -79,7 +66,7 @@ def _text_lines(batch: pa.RecordBatch) -> memoryview:
             arr = _escaped(arr)
         columns.append(pc.fill_null(arr, _NULL) if arr.null_count else arr)
     columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("\n"), "")
-    return _span(pc.binary_join_element_wise(*columns, "\t"))
+    return string_bytes(pc.binary_join_element_wise(*columns, "\t"))
 
 
 def _encoded(batches: Iterable[pa.RecordBatch], drop_row: bool) -> Iterator[tuple[int, memoryview]]:

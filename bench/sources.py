@@ -27,6 +27,7 @@ GNU time.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import json
 import random
@@ -38,7 +39,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORK, Result, peer_python, postgres_with_tcp, print_table, run_timed
-from load_sql import fresh_schema, psql
+from load_sql import drop_made_schemas, fresh_schema, psql
 
 from dataferry.stack import EmbeddedStack
 
@@ -166,6 +167,7 @@ def main() -> None:
     stack = EmbeddedStack(stack_dir)
     stack.postgres_url()
     url, tcp_url = postgres_with_tcp(stack.postgres_dir)
+    atexit.register(drop_made_schemas, url)  # the server stays up after this benchmark
     total = args.files * args.rows_per_file
     sling_py = None if args.no_peers else peer_python("sling", ["sling", "sling-linux-amd64"])
     dlt_py = (

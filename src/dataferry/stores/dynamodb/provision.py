@@ -70,8 +70,8 @@ def _describe(client: Any, table: str) -> dict[str, Any] | None:
 
 def _wait_active(client: Any, table: str, deadline_s: float) -> dict[str, Any]:
     """DescribeTable until the table is ACTIVE: soon at first (the embedded endpoint makes
-    a table ACTIVE in 20 ms; AWS in seconds), then less and less often. The pauses end at
-    a signal (botocore's waiters sleep through it, at a fixed delay)."""
+    a table ACTIVE in 20 ms; AWS in seconds), then less and less often, which botocore's
+    waiter, at one fixed delay, cannot do. The pauses are interrupt.sleep, as every wait's."""
     deadline = time.monotonic() + deadline_s
     delay = 0.025
     while True:

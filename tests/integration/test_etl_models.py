@@ -45,6 +45,14 @@ def make_spec(
     return pipeline.spec(retail_sql_datasets(schema), models=models, **top)
 
 
+def built_spec(pipeline: PipelineFactory, schema: str) -> Any:
+    """make_spec's pipeline, loaded into PostgreSQL and built once by the etl."""
+    spec = make_spec(pipeline, schema)
+    stages.load_sql(spec)
+    stages.etl(spec)
+    return spec
+
+
 def query(spec: Any, sql: str) -> list[tuple[Any, ...]]:
     with duckdb.connect(str(spec.duckdb_path), read_only=True) as conn:
         return conn.execute(sql).fetchall()
@@ -86,9 +94,7 @@ def test_an_unchanged_run_parses_no_sql_and_an_edited_model_is_rebuilt(
     import subprocess
     import sys
 
-    spec = make_spec(pipeline, schema)
-    stages.load_sql(spec)
-    stages.etl(spec)
+    spec = built_spec(pipeline, schema)
     script = (
         "import atexit, sys\n"
         "atexit.register(lambda: print('sqlglot' in sys.modules))\n"
@@ -115,9 +121,7 @@ def test_an_unchanged_run_parses_no_sql_and_an_edited_model_is_rebuilt(
 def test_rows_deleted_at_the_source_leave_the_models(
     pipeline: PipelineFactory, schema: str
 ) -> None:
-    spec = make_spec(pipeline, schema)
-    stages.load_sql(spec)
-    stages.etl(spec)
+    spec = built_spec(pipeline, schema)
     with pg_conn(spec) as conn:
         conn.execute(f'DELETE FROM "{schema}".orders WHERE order_id = 3')
     stages.etl(spec)
@@ -128,9 +132,7 @@ def test_rows_deleted_at_the_source_leave_the_models(
 def test_a_failed_check_names_it_and_keeps_the_previous_build(
     pipeline: PipelineFactory, schema: str
 ) -> None:
-    spec = make_spec(pipeline, schema)
-    stages.load_sql(spec)
-    stages.etl(spec)
+    spec = built_spec(pipeline, schema)
     # a join that repeats every order once per item, and loses the customer of order 2
     bad = (
         "SELECT o.order_id, CASE WHEN o.order_id = 2 THEN 42 ELSE o.customer_id END "

@@ -129,7 +129,12 @@ def to_number(arr: pa.Array, column: Column) -> Converted:
     if ltype.int_range is not None:
         out = cast_or_locate(arr, pa.int64(), label)
         lo, hi = ltype.int_range
-        too_big = pc.or_(pc.less(out.array, lo), pc.greater(out.array, hi))
+        # typed scalars: an untyped one has its type inferred, whose first use imports
+        # dateutil (and looks for pandas) on the reader's thread before the first batch
+        too_big = pc.or_(
+            pc.less(out.array, pa.scalar(lo, pa.int64())),
+            pc.greater(out.array, pa.scalar(hi, pa.int64())),
+        )
         out.flag(too_big, arr, f"out of range for {ltype} ({lo}..{hi})")
         out.array = pc.cast(
             pc.if_else(too_big, pa.scalar(None, pa.int64()), out.array), ltype.arrow()
@@ -162,7 +167,7 @@ def convert_column(arr: pa.Array, column: Column) -> Converted:
         # bytes than the limit do its characters need counting (a decode of every value).
         if ltype.length is not None and (pc.max(pc.binary_length(arr)).as_py() or 0) > ltype.length:
             out.flag(
-                pc.greater(pc.utf8_length(arr), ltype.length),
+                pc.greater(pc.utf8_length(arr), pa.scalar(ltype.length, pa.int32())),
                 arr,
                 why=lambda v: f"{len(v)} characters, longer than {ltype}",
             )

@@ -100,7 +100,7 @@ class _Column:
         if self.earliest is None or array.null_count == len(array):
             return None
         as_int = array.view(pa.int32() if pa.types.is_date32(array.type) else pa.int64())
-        below = pc.less(as_int, self.earliest)
+        below = pc.less(as_int, pa.scalar(self.earliest, as_int.type))
         if not pc.any(below).as_py():
             return None
         return int(pc.index(below, True).as_py())

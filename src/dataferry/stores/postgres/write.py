@@ -34,7 +34,10 @@ ROW = sql.Identifier(ROW_COLUMN)
 # COPY's text format: what a value must escape, and how (PostgreSQL's COPY documentation:
 # the backslash itself, newline, carriage return and the delimiter, a tab); NULL is \N.
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
-_NULL = "\\N"
+# Typed: an untyped Python scalar has its type inferred, whose first use imports dateutil
+# (and looks for pandas) while the first batch waits.
+_NULL = pa.scalar("\\N", pa.string())
+_TAB, _NEWLINE, _NOTHING = (pa.scalar(s, pa.string()) for s in ("\t", "\n", ""))
 
 
 def _ids(names: Iterable[str], prefix: str = "") -> sql.Composed:
@@ -65,8 +68,8 @@ def _text_lines(batch: pa.RecordBatch) -> memoryview:
         if text:
             arr = _escaped(arr)
         columns.append(pc.fill_null(arr, _NULL) if arr.null_count else arr)
-    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("\n"), "")
-    return string_bytes(pc.binary_join_element_wise(*columns, "\t"))
+    columns[-1] = pc.binary_join_element_wise(columns[-1], _NEWLINE, _NOTHING)
+    return string_bytes(pc.binary_join_element_wise(*columns, _TAB))
 
 
 def _encoded(batches: Iterable[pa.RecordBatch], drop_row: bool) -> Iterator[tuple[int, memoryview]]:

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from dataferry.errors import InputError
-from dataferry.readers import ROW_COLUMN, read_csv
+from dataferry.readers import ROW_COLUMN, RejectLog, read_csv
 from tests.conftest import PipelineFactory
 
 DATASET = {
@@ -108,6 +108,33 @@ def test_invalid_utf8_names_the_line(pipeline: PipelineFactory) -> None:
     err = error(pipeline, b"id,name,price,at,note\n1,Ana,1,,\n2,B\xffo,1,,\n")
     assert err.line == 3
     assert "not valid utf-8" in err.reason
+
+
+def test_a_ragged_row_that_is_not_utf8_refuses_the_file_at_its_line_without_a_traceback(
+    pipeline: PipelineFactory,
+) -> None:
+    """pyarrow decodes a bad row's text before handing it to the skip handler; a row that
+    is not UTF-8 never reaches it, the decode error is "unraisable" (a traceback on
+    stderr; under pytest, whose filterwarnings is "error", a failed test) and the read
+    fails. The file is refused, naming the row's first line; other files' rows are kept."""
+    body = b'id,name,price,at,note\n1,Ana,1,,\n2,"B\no",1,,caf\xe9,extra\n3,Cy,1,,\n'
+    err = error(pipeline, body)
+    assert err.line == 3
+    assert "expected 5 fields, found 6, in a row that is not valid utf-8" in err.reason
+    # each defect on its own is a reject of its row, not a refusal of the file
+    log = RejectLog("t.csv")
+    pipeline.write_bytes("t.csv", b"id,name,price,at,note\n1,Ana,1,,x,y\n2,B\xffo,1,,\n3,Cy,1,,\n")
+    spec = pipeline.spec(DATASET)
+    rows = (
+        pa.Table.from_batches(list(read_csv(spec.resolve("t.csv"), spec.datasets["t"], log)))
+        .column("id")
+        .to_pylist()
+    )
+    assert rows == [3]
+    assert sorted((r.line, r.reason.split(":")[0]) for r in log.items) == [
+        (2, "expected 5 fields, found 6"),
+        (3, "column name"),
+    ]
 
 
 def test_header_problems(pipeline: PipelineFactory) -> None:

@@ -20,6 +20,7 @@ import codecs
 import csv
 import logging
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future
@@ -254,6 +255,73 @@ def lines_of_rows(
     return out
 
 
+class _SkipRaggedRows:
+    """Arrow's invalid-row handler: skip each row with the wrong field count (logged with
+    its line once the file is read), counting them."""
+
+    def __init__(self) -> None:
+        self.skipped = 0
+        # pyarrow decodes a row's text before calling the handler; when the row is not
+        # UTF-8, the handler is never called, the decode error is "unraisable" and the
+        # read then fails. _unraisable notes it here instead of printing a traceback.
+        self.undecodable = False
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        self.skipped += 1
+        return "skip"
+
+
+_hooked: list[Callable[[Any], None]] = []  # the unraisablehook _unraisable stands in front of
+
+
+def _unraisable(unraisable: Any) -> None:
+    if isinstance(unraisable.object, _SkipRaggedRows) and isinstance(
+        unraisable.exc_value, UnicodeDecodeError
+    ):
+        unraisable.object.undecodable = True
+        return
+    (_hooked[-1] if _hooked else sys.__unraisablehook__)(unraisable)
+
+
+def _hook_unraisable() -> None:
+    """Put _unraisable in front of whatever hook is there now (a test runner swaps its
+    own in and out around each test)."""
+    if sys.unraisablehook is not _unraisable:
+        _hooked[:] = [sys.unraisablehook]
+        sys.unraisablehook = _unraisable
+
+
+def _undecodable_ragged(source: SourceFile, options: CsvOptions, ncols: int) -> InputError:
+    """The refusal of a file holding a row with the wrong field count whose bytes are not
+    valid in its encoding: the reader cannot skip such a row, so it cannot be rejected on
+    its own either. Names its line."""
+    last_bad = [0]  # the last line read that did not decode
+
+    def lines() -> Iterator[str]:
+        with source.open() as f:
+            for number, raw in enumerate(f, 1):
+                try:
+                    yield raw.decode(options.encoding)
+                except UnicodeDecodeError:
+                    last_bad[0] = number
+                    yield raw.decode(options.encoding, errors="replace")
+
+    # the csv module reads a record's lines as it needs them: a bad line at or after the
+    # record's first is one of its own
+    for line, record in _records(source, options, lines()):
+        if record and len(record) != ncols and last_bad[0] >= line:
+            return InputError(
+                str(source),
+                f"expected {ncols} fields, found {len(record)}, in a row that is not valid "
+                f"{options.encoding}: such a row cannot be set aside as a reject, so the "
+                "file is refused; mend or remove the row",
+                line=line,
+            )
+    return InputError(
+        str(source), f"a row with the wrong field count is not valid {options.encoding}"
+    )
+
+
 def _ragged(source: SourceFile, options: CsvOptions, ncols: int, log: RejectLog) -> None:
     """Log every record whose field count is wrong (Arrow skipped them), with its line."""
     records = _records(source, options, _lenient_lines(source, options))
@@ -305,7 +373,7 @@ def _header(source: SourceFile, ds: Dataset) -> list[str]:
 
 
 def _open(
-    source: SourceFile, options: CsvOptions, header: list[str], on_invalid_row: Any
+    source: SourceFile, options: CsvOptions, header: list[str], on_invalid_row: _SkipRaggedRows
 ) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         source.on_disk() if source.is_plain else source.native(),
@@ -437,15 +505,13 @@ def _batches(
     expect: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     options = ds.source.csv
-    ragged = [0]
-
-    def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        ragged[0] += 1
-        return "skip"
-
+    ragged = _SkipRaggedRows()
+    _hook_unraisable()
     try:
-        reader = _open(source, options, header, on_invalid_row)
+        reader = _open(source, options, header, ragged)
     except pa.ArrowInvalid as e:  # the first block is read on opening (a transcoding error)
+        if ragged.undecodable:
+            raise _undecodable_ragged(source, options, len(header)) from None
         raise InputError(str(source), str(e)) from None
     names = list(ds.columns)
     offset = first_row
@@ -455,6 +521,8 @@ def _batches(
         except StopIteration:
             break
         except pa.ArrowInvalid as e:
+            if ragged.undecodable:
+                raise _undecodable_ragged(source, options, len(header)) from None
             raise InputError(str(source), str(e)) from None
         bad_rows = _invalid_utf8(batch, names, offset, log)
         if bad_rows:  # blank them out so the conversions below see valid strings only
@@ -474,6 +542,6 @@ def _batches(
             break
         if good.num_rows:
             yield good
-    if ragged[0]:
+    if ragged.skipped:
         _ragged(source, options, len(header), log)
     log.resolve()

@@ -34,6 +34,11 @@ def _generate(name: str, dest: Path) -> None:
     makers: dict[str, Callable[[], str]] = {
         "csv_field_1mb.csv": lambda: HEADER + f"1,Ana,1.00,2024-01-01,{'x' * MB}\n" + row,
         "csv_field_2mb.csv": lambda: HEADER + f"1,Ana,1.00,2024-01-01,{'x' * 2 * MB}\n" + row,
+        "csv_field_8mb.csv": lambda: HEADER + f"1,Ana,1.00,2024-01-01,{'x' * 8 * MB}\n" + row,
+        # past two of the reader's 1 MiB blocks: read again in larger ones
+        "csv_field_16mib_quoted_lines.csv": lambda: (
+            HEADER + '1,Ana,1.00,2024-01-01,"' + ("x" * 999 + "\n") * 16_000 + '"\n' + row
+        ),
         "csv_line_over_16mib.csv": lambda: HEADER + f"1,Ana,1.00,2024-01-01,{'x' * 17 * MB}\n",
         "csv_header_over_16mib.csv": lambda: "x" * 17 * MB,
         "csv_header_300k_columns.csv": lambda: (

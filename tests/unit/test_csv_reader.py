@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from dataferry.errors import InputError
-from dataferry.readers import ROW_COLUMN, RejectLog, read_csv
+from dataferry.readers import ROW_COLUMN, RejectLog, csv_file, read_csv
 from tests.conftest import PipelineFactory
 
 DATASET = {
@@ -135,6 +135,46 @@ def test_a_ragged_row_that_is_not_utf8_refuses_the_file_at_its_line_without_a_tr
         (2, "expected 5 fields, found 6"),
         (3, "column name"),
     ]
+
+
+def test_a_row_longer_than_the_reader_carries_is_read_in_larger_blocks_once_each(
+    pipeline: PipelineFactory,
+) -> None:
+    """Arrow's reader carries a row across at most two of its 1 MiB blocks and then fails
+    ("straddles two block boundaries"). The file is read again in MAX_ROW_BYTES blocks,
+    the rows already yielded passed over: each row once, each reject once, at its line."""
+    rows = [f"{i},n{i % 7},1.5,,note {i}" for i in range(1, 40_001)]  # about 1 MB
+    rows[4] = "x5,n,1,,"  # line 6: a bad id
+    rows[6] = "7,n,1,,,extra"  # line 8: ragged
+    rows[30_000] = '30001,n,1,,"' + "long value\n" * 400_000 + '"'  # line 30002: 4.4 MB
+    rows[39_000] = "39001,n,bad,,"  # a bad price, after the long row
+    pipeline.write("t.csv", "id,name,price,at,note\n" + "\n".join(rows) + "\n")
+    spec = pipeline.spec(
+        {"t": {**DATASET["t"], "columns": {**DATASET["t"]["columns"], "id": {"type": "integer"}}}}
+    )
+    log = RejectLog("t.csv")
+    table = pa.Table.from_batches(list(read_csv(spec.resolve("t.csv"), spec.datasets["t"], log)))
+    ids = table.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 40_000 - 3
+    assert set(ids) == set(range(1, 40_001)) - {5, 7, 39_001}
+    long = table.filter(pa.compute.equal(table.column("id"), 30_001)).column("note")[0]
+    assert long.as_py() == "long value\n" * 400_000
+    assert sorted((r.line, r.reason) for r in log.items) == [
+        (6, "column id: not a valid integer"),
+        (8, "expected 5 fields, found 6"),
+        (39_002 + 400_000, "column price: not a valid numeric(6,2)"),
+    ]
+
+
+def test_a_row_longer_than_max_row_bytes_refuses_the_file_at_its_line(
+    pipeline: PipelineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit made 4 MiB for the test: a row over twice the larger block always fails.
+    monkeypatch.setattr(csv_file, "MAX_ROW_BYTES", 4 << 20)
+    value = '"' + ("v" * 1_000 + "\n") * 3_000 + '"'  # 3 MB: a value may hold 16 MiB
+    err = error(pipeline, f"id,name,price,at,note\n1,a,1,,\n2,{value},1,{value},{value}\n")
+    assert err.line == 3
+    assert "a row longer than 4,194,304 bytes (the most one row may hold" in err.reason
 
 
 def test_header_problems(pipeline: PipelineFactory) -> None:

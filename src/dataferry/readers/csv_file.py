@@ -41,6 +41,14 @@ from .rejects import RejectLog
 __all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
 
 BLOCK_SIZE = 1 << 20  # bigger blocks are no faster and hold more memory
+# Arrow's reader cannot carry a row across more than two blocks; a file with a longer row
+# is read again in larger blocks: first 4 MiB (values of a few MB: documents, pages), then
+# MAX_ROW_BYTES (any row up to this size fits). Memory grows with the blocks: a load of
+# 1M rows peaks at 0.21 GB; with one 3 MB value among them, at 0.32 GB in 4 MiB blocks
+# and 0.51 GB in 32 MiB ones.
+LARGER_BLOCK_SIZE = 4 << 20
+MAX_ROW_BYTES = 32 << 20
+_STRADDLES = "straddles two block boundaries"  # Arrow's message for such a row
 # The longest line a file may have: a runaway one (no line breaks, a binary file) is
 # refused before anything holds it in memory. Rows may span lines inside quotes.
 MAX_LINE_BYTES = 16 << 20
@@ -222,7 +230,10 @@ def _records(
             yield start, record
             start = reader.line_num + 1
     except csv.Error as e:
-        raise InputError(str(source), str(e), line=start) from None
+        why = str(e)
+        if why.startswith("field larger than field limit"):
+            why = f"a value longer than {MAX_LINE_BYTES:,} bytes (the most one value may hold)"
+        raise InputError(str(source), why, line=start) from None
 
 
 def _lenient_lines(source: SourceFile, options: CsvOptions) -> Iterator[str]:
@@ -373,14 +384,18 @@ def _header(source: SourceFile, ds: Dataset) -> list[str]:
 
 
 def _open(
-    source: SourceFile, options: CsvOptions, header: list[str], on_invalid_row: _SkipRaggedRows
+    source: SourceFile,
+    options: CsvOptions,
+    header: list[str],
+    on_invalid_row: _SkipRaggedRows,
+    block_size: int,
 ) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         source.on_disk() if source.is_plain else source.native(),
         read_options=pacsv.ReadOptions(
             column_names=header,
             skip_rows=1 if options.header else 0,
-            block_size=BLOCK_SIZE,
+            block_size=block_size,
             encoding=options.encoding,
             use_threads=True,
         ),
@@ -494,6 +509,49 @@ def read_csv(
             raise InputError(str(source), first.reason + value, line=first.line)
 
 
+def _text_batches(
+    source: SourceFile, options: CsvOptions, header: list[str], ragged: _SkipRaggedRows
+) -> Iterator[pa.RecordBatch]:
+    """Arrow's batches of the file's rows, every value as text. When a row is longer than
+    Arrow can carry across blocks, the file is read again from its start in larger
+    blocks, the rows already yielded passed over (rows are counted alike whatever the
+    blocks), so no row is yielded twice."""
+    _hook_unraisable()
+    yielded = 0
+    for block_size in (BLOCK_SIZE, LARGER_BLOCK_SIZE, MAX_ROW_BYTES):
+        read = 0  # rows of this reading
+        try:
+            # the first block is read on opening (a transcoding error, a long row)
+            for batch in _open(source, options, header, ragged, block_size):
+                if read + batch.num_rows > yielded:
+                    yield batch.slice(max(0, yielded - read))
+                    yielded = read + batch.num_rows
+                read += batch.num_rows
+            return
+        except pa.ArrowInvalid as e:
+            if ragged.undecodable:
+                raise _undecodable_ragged(source, options, len(header)) from None
+            if _STRADDLES not in str(e):
+                raise InputError(str(source), str(e)) from None
+            log.info(
+                "%s: a row longer than %d bytes: read again in larger blocks", source, block_size
+            )
+    raise _row_too_long(source, options)
+
+
+def _row_too_long(source: SourceFile, options: CsvOptions) -> InputError:
+    """The refusal of a file with a row longer than MAX_ROW_BYTES, naming its line."""
+    why = (
+        f"a row longer than {MAX_ROW_BYTES:,} bytes (the most one row may hold, its "
+        "quoted line breaks included)"
+    )
+    for line, record in _records(source, options, _lenient_lines(source, options)):
+        # the values' bytes, and a delimiter and two quotes each: about the row's bytes
+        if sum(len(v.encode()) + 3 for v in record) > MAX_ROW_BYTES:
+            return InputError(str(source), why, line=line)
+    return InputError(str(source), why)
+
+
 def _batches(
     source: SourceFile,
     ds: Dataset,
@@ -506,24 +564,9 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     options = ds.source.csv
     ragged = _SkipRaggedRows()
-    _hook_unraisable()
-    try:
-        reader = _open(source, options, header, ragged)
-    except pa.ArrowInvalid as e:  # the first block is read on opening (a transcoding error)
-        if ragged.undecodable:
-            raise _undecodable_ragged(source, options, len(header)) from None
-        raise InputError(str(source), str(e)) from None
     names = list(ds.columns)
     offset = first_row
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except pa.ArrowInvalid as e:
-            if ragged.undecodable:
-                raise _undecodable_ragged(source, options, len(header)) from None
-            raise InputError(str(source), str(e)) from None
+    for batch in _text_batches(source, options, header, ragged):
         bad_rows = _invalid_utf8(batch, names, offset, log)
         if bad_rows:  # blank them out so the conversions below see valid strings only
             keep = pa.array([i not in bad_rows for i in range(batch.num_rows)])

@@ -22,7 +22,6 @@ falls back to ``text``: the inferred spec loads its files with zero rejects.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from collections.abc import Iterator
@@ -147,18 +146,24 @@ class Inferred:
     rows: int = 0
 
 
+def _csv_rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
+    """The header and the rows, decoded as a load decodes them (a BOM dropped; a byte
+    that is not UTF-8 or a value over 16 MiB is an InputError naming the line)."""
+    from .readers import csv_records
+
+    records = csv_records(path)
+    header = [h.strip() for h in next(records, (1, []))[1]]
+    return header, (row for _, row in records if row)  # a blank line: not a row to a load
+
+
 def _scan_csv(path: Path) -> tuple[list[_Column], int]:
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None) or []
-        cols = [_Column(h.strip()) for h in header]
-        rows = 0
-        for row in reader:
-            if not row:
-                continue  # a blank line: skipped by the loads too
-            rows += 1
-            for col, value in zip(cols, row, strict=False):
-                col.add(value)
+    header, rows_of = _csv_rows(path)
+    cols = [_Column(h) for h in header]
+    rows = 0
+    for row in rows_of:
+        rows += 1
+        for col, value in zip(cols, row, strict=False):
+            col.add(value)
     return cols, rows
 
 
@@ -200,8 +205,10 @@ def _dataset_name(path: Path, taken: set[str]) -> str:
 def _rows_of(path: Path) -> Iterator[dict[str, Any]]:
     """The file's rows or records as dicts, streaming (another pass over it)."""
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            yield from (r for r in csv.DictReader(f) if any(v for v in r.values()))
+        header, rows = _csv_rows(path)
+        for row in rows:
+            if any(row):
+                yield {h: row[i] if i < len(row) else None for i, h in enumerate(header)}
         return
     from .readers import read_json_records
 

@@ -134,6 +134,13 @@ def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> li
     spec_path = dest / "dataferry.yaml"
     if spec_path.exists() and not force:
         raise SpecError(f"{spec_path} exists: nothing was written (--force replaces it)")
+    items: list[Inferred] = []
+    if infer_from is not None:  # a file it cannot read fails here, before anything is written
+        if not infer_from.is_dir():
+            raise SpecError(f"{infer_from}: no such folder to infer a spec from")
+        items = infer_files(infer_from, dest)
+        if not items:
+            raise SpecError(f"{infer_from}: no .csv, .json or .jsonl file to infer a spec from")
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if infer_from is None:
@@ -141,11 +148,6 @@ def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> li
 
         written += generate(dest)
     else:
-        if not infer_from.is_dir():
-            raise SpecError(f"{infer_from}: no such folder to infer a spec from")
-        items = infer_files(infer_from, dest)
-        if not items:
-            raise SpecError(f"{infer_from}: no .csv, .json or .jsonl file to infer a spec from")
         for _ in range(MAX_ROUNDS):
             spec_path.write_text(
                 render_spec(dest.resolve().name, items, infer_from), encoding="utf-8"

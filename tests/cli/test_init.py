@@ -122,3 +122,25 @@ def test_values_a_number_would_change_stay_text_and_the_spec_still_loads(tmp_pat
     assert spec["datasets"]["things"]["columns"]["qty"]["type"] == "integer"
     payload = run_clean(tmp_path / "dataferry.yaml")
     assert payload["rows_rejected"] == 0
+
+
+def test_csv_files_are_read_for_inference_as_a_load_reads_them(tmp_path: Path) -> None:
+    """A BOM is not part of the first column's name, a 300 KB value is a value (the csv
+    module's own limit is 128 KB), and bytes that are not UTF-8 fail the command at their
+    line, before anything is written; each of them once ended in exit 70 or a bad spec."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.csv").write_bytes(b"\xef\xbb\xbfid,note\n1," + b"x" * 300_000 + b"\n2,short\n")
+    proc = dataferry("init", str(tmp_path / "ok"), "--infer", str(data))
+    assert proc.returncode == 0, proc.stderr
+    spec = yaml.safe_load((tmp_path / "ok" / "dataferry.yaml").read_text(encoding="utf-8"))
+    assert list(spec["datasets"]["notes"]["columns"]) == ["id", "note"]
+    assert spec["datasets"]["notes"]["primary_key"] == ["id"]
+    assert spec["datasets"]["notes"]["columns"]["note"]["type"] == "text"
+
+    (data / "notes.csv").write_bytes(b"id,note\n1,caf\xe9\n2,short\n")
+    proc = dataferry("init", str(tmp_path / "bad"), "--infer", str(data))
+    assert proc.returncode == 4, proc.stderr
+    assert "notes.csv:2: not valid utf-8" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists()

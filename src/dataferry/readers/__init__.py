@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .batches import read_batches, reject_kind
-    from .csv_file import ROW_COLUMN, read_csv
+    from .csv_file import ROW_COLUMN, csv_records, read_csv
     from .json_file import read_json_records
     from .parquet_file import read_parquet
     from .rejects import Reject, RejectLog
@@ -20,6 +20,7 @@ __all__ = [
     "ROW_COLUMN",
     "Reject",
     "RejectLog",
+    "csv_records",
     "read_batches",
     "read_csv",
     "read_json_records",
@@ -30,6 +31,7 @@ __all__ = [
 _WHERE = {
     "ROW_COLUMN": "csv_file",
     "read_csv": "csv_file",
+    "csv_records": "csv_file",
     "read_batches": "batches",
     "reject_kind": "batches",
     "read_parquet": "parquet_file",

@@ -38,7 +38,7 @@ from ..spec import CsvOptions, Dataset
 from .convert import ROW_COLUMN, convert_column, typed_batch
 from .rejects import RejectLog
 
-__all__ = ["ROW_COLUMN", "lines_of_rows", "read_csv"]
+__all__ = ["ROW_COLUMN", "csv_records", "lines_of_rows", "read_csv"]
 
 BLOCK_SIZE = 1 << 20  # bigger blocks are no faster and hold more memory
 # Arrow's reader cannot carry a row across more than two blocks; a file with a longer row
@@ -234,6 +234,14 @@ def _records(
         if why.startswith("field larger than field limit"):
             why = f"a value longer than {MAX_LINE_BYTES:,} bytes (the most one value may hold)"
         raise InputError(str(source), why, line=start) from None
+
+
+def csv_records(path: Path, options: CsvOptions | None = None) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) for each record of a file, header included, decoded as a load
+    decodes it (a BOM dropped); a byte the encoding rejects, a value over MAX_LINE_BYTES
+    or a broken quote is an InputError naming the line."""
+    source = SourceFile.of(path)
+    yield from _records(source, options or CsvOptions())
 
 
 def _lenient_lines(source: SourceFile, options: CsvOptions) -> Iterator[str]:

@@ -59,6 +59,8 @@ def _rejects(r: LoadRecord) -> dict[str, Any] | None:
                 shown.append(row)
     except OSError as e:
         note = f"the rejects file could not be read ({e.strerror or e})"
+    except csv.Error as e:  # a value past the csv module's field limit, say
+        note = f"the rejects file could not be read ({e})"
     return {"file": r.rejects_file, "total": r.counts.rejected, "shown": shown, "note": note}
 
 

@@ -233,6 +233,11 @@ def _records(
         why = str(e)
         if why.startswith("field larger than field limit"):
             why = f"a value longer than {MAX_LINE_BYTES:,} bytes (the most one value may hold)"
+        elif why.startswith("new-line character seen in unquoted field"):
+            why = (
+                "a carriage return alone, outside quotes: lines must end with \\n or \\r\\n "
+                "(a file saved with old Mac line breaks, CR only, needs them converted)"
+            )
         raise InputError(str(source), why, line=start) from None
 
 

@@ -46,7 +46,11 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DYNAMO_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_DYNAMO_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # tables and indexes alike
+# PostgreSQL keeps the first 63 bytes of a longer name and drops the rest without a word
+# (NAMEDATALEN - 1): two such names would be one table or column.
+PG_NAME_BYTES = 63
+DYNAMO_KEY_NAME_BYTES = 255  # a key attribute's name (other attributes' names: 64 KB)
 DEFAULT_KEYWORDS = frozenset({"current_date", "current_timestamp", "now()"})
 
 
@@ -338,6 +342,13 @@ class Dataset(_Model):
                 )
             if self.key is not None:
                 raise ValueError("key: is for dynamodb datasets; use primary_key for postgres")
+            names = [("target.schema", self.target.schema_), ("target.table", self.target.table)]
+            for what, name in [*names, *(("columns", c) for c in self.columns)]:
+                if len(name.encode()) > PG_NAME_BYTES:
+                    raise ValueError(
+                        f"{what}: {name!r} is {len(name.encode())} bytes; PostgreSQL keeps "
+                        f"the first {PG_NAME_BYTES} bytes of a name and drops the rest silently"
+                    )
             if not self.primary_key:
                 raise ValueError("primary_key: a postgres dataset needs a primary key")
             self._known(self.primary_key, "primary_key")
@@ -381,6 +392,18 @@ class Dataset(_Model):
             names = [ix.name for ix in self.indexes]
             if len(set(names)) != len(names):
                 raise ValueError("indexes: two indexes have the same name")
+            for i, index in enumerate(self.indexes):
+                if not _DYNAMO_TABLE_RE.match(index.name):
+                    raise ValueError(
+                        f"indexes[{i}].name: DynamoDB index names are 3-255 of "
+                        f"[A-Za-z0-9_.-], got {index.name!r}"
+                    )
+            for attr in {*self.key.attributes, *(a for ix in self.indexes for a in ix.attributes)}:
+                if not 1 <= len(attr.encode()) <= DYNAMO_KEY_NAME_BYTES:
+                    raise ValueError(
+                        f"key attribute {attr!r}: DynamoDB takes key attribute names of 1 "
+                        f"to {DYNAMO_KEY_NAME_BYTES} bytes"
+                    )
             if self.ttl_attribute in self.key.attributes:
                 raise ValueError("ttl_attribute: a key attribute cannot be the time to live")
             ttl = self.columns.get(self.ttl_attribute or "")

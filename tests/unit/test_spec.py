@@ -129,6 +129,42 @@ datasets:
         )
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("table: item}", f"table: {'t' * 64}}}", r"target\.table: 't+' is 64 bytes"),
+        ("table: item}", f"table: item, schema: {'s' * 62}é}}", r"target\.schema: .* 64 bytes"),
+        ("price: {", f"{'p' * 64}: {{", r"columns: 'p+' is 64 bytes"),
+    ],
+)
+def test_a_postgres_name_past_63_bytes_is_refused_not_cut(
+    tmp_path: Path, old: str, new: str, error: str
+) -> None:
+    """PostgreSQL would keep its first 63 bytes and drop the rest without a word: two
+    such names would be one table."""
+    text = BASE.replace("PRICE_TYPE", "integer")
+    load_spec(write(tmp_path, text.replace("item_id", "i" * 63)))  # 63 bytes: fine
+    with pytest.raises(SpecError, match=error):
+        load_spec(write(tmp_path, text.replace(old, new)))
+
+
+def test_dynamodb_index_and_key_names_are_checked_as_dynamodb_would(tmp_path: Path) -> None:
+    text = """
+version: 1
+datasets:
+  x:
+    source: {path: x.json}
+    target: {store: dynamodb, table: abc}
+    key: {hash: KEY}
+    indexes: [{name: INDEX, hash: id}]
+"""
+    load_spec(write(tmp_path, text.replace("KEY", "k" * 255).replace("INDEX", "by.id-1")))
+    with pytest.raises(SpecError, match=r"indexes\[0\]\.name: DynamoDB index names are 3-255"):
+        load_spec(write(tmp_path, text.replace("KEY", "id").replace("INDEX", "by id")))
+    with pytest.raises(SpecError, match=r"key attribute 'k+': .* 1 to 255 bytes"):
+        load_spec(write(tmp_path, text.replace("KEY", "k" * 256).replace("INDEX", "byid")))
+
+
 def test_foreign_key_to_unknown_dataset(tmp_path: Path) -> None:
     text = BASE.replace("PRICE_TYPE", "double") + (
         "    foreign_keys: [{columns: [item_id], references: {dataset: nope, columns: [id]}}]\n"

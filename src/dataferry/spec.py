@@ -50,6 +50,10 @@ _DYNAMO_TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # tables and indexes 
 # PostgreSQL keeps the first 63 bytes of a longer name and drops the rest without a word
 # (NAMEDATALEN - 1): two such names would be one table or column.
 PG_NAME_BYTES = 63
+# Column names dataferry adds itself: each row's index (_dataferry_row), the warehouse's
+# load metadata (_dataferry_loaded_at, ...), a DynamoDB item's undeclared attributes.
+RESERVED_PREFIX = "_dataferry"
+DYNAMODB_EXTRA_COLUMN = "_attributes"
 DYNAMO_KEY_NAME_BYTES = 255  # a key attribute's name (other attributes' names: 64 KB)
 DEFAULT_KEYWORDS = frozenset({"current_date", "current_timestamp", "now()"})
 
@@ -319,6 +323,21 @@ class Dataset(_Model):
         for col in self.columns:
             if not _NAME_RE.match(col):
                 raise ValueError(f"column name {col!r} must match {_NAME_RE.pattern}")
+            if col.lower().startswith(RESERVED_PREFIX):
+                raise ValueError(
+                    f"column name {col!r}: names starting with {RESERVED_PREFIX} are "
+                    "dataferry's own (the row index, the warehouse's load metadata)"
+                )
+            if sum(c.lower() == col.lower() for c in self.columns) > 1:
+                raise ValueError(
+                    f"column name {col!r}: another column has the same name but for its "
+                    "case; the warehouse (DuckDB, Snowflake) would hold them as one column"
+                )
+            if self.target.store == "dynamodb" and col.lower() == DYNAMODB_EXTRA_COLUMN:
+                raise ValueError(
+                    f"column name {col!r}: the warehouse keeps a DynamoDB item's undeclared "
+                    "attributes in a column of that name"
+                )
         for name, column in self.columns.items():
             if column.identity and column.type.name not in ("smallint", "integer", "bigint"):
                 raise ValueError(f"columns.{name}.identity: only integer columns can be identity")
@@ -687,8 +706,33 @@ class Spec(_Model):
                 for col in fk.references.columns:
                     if col not in parent.columns:
                         raise ValueError(f"{where}: {fk.references.dataset} has no column {col!r}")
+        # Two datasets on one table would load over each other, and on one warehouse raw
+        # table the etl would merge one into the other (and mark the first's rows deleted).
+        # The warehouse matches names regardless of case.
+        tables: dict[tuple[str, ...], str] = {}
+        raw: dict[tuple[str, str], str] = {}
+        for name, ds in self.datasets.items():
+            target = (ds.target.store, ds.target.table)
+            if ds.target.store == "postgres":
+                target += (ds.target.schema_,)
+            schema, table = self.raw_table(name)
+            for seen, key, what in (
+                (tables, target, "loads the same table"),
+                (raw, (schema.lower(), table.lower()), f"has the same raw table, {schema}.{table}"),
+            ):
+                if key in seen:
+                    raise ValueError(
+                        f"datasets.{name}.target: dataset {seen[key]} {what}; give the "
+                        "tables different names"
+                    )
+                seen[key] = name
         for name, model in self.models.tables.items():
             where = f"models.tables.{name}"
+            if (self.models.schema_.lower(), name.lower()) in raw:
+                raise ValueError(
+                    f"{where}: a raw table of the warehouse has this schema and name "
+                    f"({self.models.schema_}.{name})"
+                )
             if not _NAME_RE.match(name):
                 raise ValueError(f"{where}: a model name must match {_NAME_RE.pattern}")
             if name in self.datasets:

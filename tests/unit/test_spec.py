@@ -148,6 +148,92 @@ def test_a_postgres_name_past_63_bytes_is_refused_not_cut(
         load_spec(write(tmp_path, text.replace(old, new)))
 
 
+TWO = """
+version: 1
+datasets:
+  a:
+    source: {path: a.csv}
+    target: {store: postgres, schema: sa, table: t}
+    columns: {id: {type: integer, nullable: false}}
+    primary_key: [id]
+  b:
+    source: {path: b.csv}
+    target: {store: postgres, schema: SB, table: TB}
+    columns: {id: {type: integer, nullable: false}}
+    primary_key: [id]
+"""
+
+
+@pytest.mark.parametrize(
+    ("schema", "table", "error"),
+    [
+        ("sa", "t", r"datasets\.b\.target: dataset a loads the same table"),
+        # the etl merged b into a's raw table and marked a's other rows deleted
+        ("sb", "t", r"datasets\.b\.target: dataset a has the same raw table, raw_postgres\.t"),
+        ("sb", "T", r"dataset a has the same raw table, raw_postgres\.T"),
+    ],
+)
+def test_two_datasets_on_one_table_or_one_raw_table_are_refused(
+    tmp_path: Path, schema: str, table: str, error: str
+) -> None:
+    load_spec(write(tmp_path, TWO))
+    with pytest.raises(SpecError, match=error):
+        load_spec(
+            write(
+                tmp_path, TWO.replace("schema: SB, table: TB", f"schema: {schema}, table: {table}")
+            )
+        )
+
+
+def test_a_model_cannot_be_a_raw_table(tmp_path: Path) -> None:
+    text = TWO + "models:\n  schema: raw_postgres\n  tables:\n    T: {sql: t.sql}\n"
+    with pytest.raises(SpecError, match=r"models\.tables\.T: a raw table of the warehouse"):
+        load_spec(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("column", "store", "error"),
+    [
+        ("_dataferry_row", "postgres", "names starting with _dataferry are dataferry's own"),
+        ("_DataFerry_loaded_at", "dynamodb", "names starting with _dataferry are dataferry's own"),
+        ("_attributes", "dynamodb", "keeps a DynamoDB item's undeclared attributes"),
+        ("ID", "postgres", "'id': another column has the same name but for its case"),
+    ],
+)
+def test_column_names_the_warehouse_could_not_keep_apart_are_refused(
+    tmp_path: Path, column: str, store: str, error: str
+) -> None:
+    target = (
+        "{store: postgres, table: t}\n    primary_key: [id]"
+        if store == "postgres"
+        else "{store: dynamodb, table: tab}\n    key: {hash: id}"
+    )
+    text = f"""
+version: 1
+datasets:
+  x:
+    source: {{path: x.{"csv" if store == "postgres" else "json"}}}
+    target: {target}
+    columns:
+      id: {{type: integer, nullable: false}}
+      {column}: {{type: text}}
+"""
+    with pytest.raises(SpecError, match=error):
+        load_spec(write(tmp_path, text))
+
+
+def test_the_reserved_column_names_are_the_ones_dataferry_adds() -> None:
+    from dataferry.readers import ROW_COLUMN
+    from dataferry.spec import DYNAMODB_EXTRA_COLUMN, RESERVED_PREFIX
+    from dataferry.stores.dynamodb.scan import EXTRA_COLUMN
+    from dataferry.warehouse.duckdb_warehouse import META_COLUMNS
+    from dataferry.warehouse.snowflake_warehouse import META_COLUMNS as SNOWFLAKE_META
+
+    for name in [ROW_COLUMN, *META_COLUMNS, *SNOWFLAKE_META]:
+        assert name.startswith(RESERVED_PREFIX), name
+    assert EXTRA_COLUMN == DYNAMODB_EXTRA_COLUMN
+
+
 def test_dynamodb_index_and_key_names_are_checked_as_dynamodb_would(tmp_path: Path) -> None:
     text = """
 version: 1

@@ -54,6 +54,8 @@ PG_NAME_BYTES = 63
 # load metadata (_dataferry_loaded_at, ...), a DynamoDB item's undeclared attributes.
 RESERVED_PREFIX = "_dataferry"
 DYNAMODB_EXTRA_COLUMN = "_attributes"
+# The schema of dataferry's ledgers in PostgreSQL and in the warehouse.
+RESERVED_SCHEMA = "dataferry"
 DYNAMO_KEY_NAME_BYTES = 255  # a key attribute's name (other attributes' names: 64 KB)
 DEFAULT_KEYWORDS = frozenset({"current_date", "current_timestamp", "now()"})
 
@@ -716,6 +718,17 @@ class Spec(_Model):
             if ds.target.store == "postgres":
                 target += (ds.target.schema_,)
             schema, table = self.raw_table(name)
+            ledger = (
+                ds.target.schema_.lower() == RESERVED_SCHEMA
+                if ds.target.store == "postgres"
+                else ds.target.table == self.stores.dynamodb.ledger_table
+            )
+            if ledger or schema.lower() == RESERVED_SCHEMA:
+                raise ValueError(
+                    f"datasets.{name}.target: the {RESERVED_SCHEMA} schema and the DynamoDB "
+                    f"ledger table ({self.stores.dynamodb.ledger_table}) hold dataferry's "
+                    "ledgers; choose another"
+                )
             for seen, key, what in (
                 (tables, target, "loads the same table"),
                 (raw, (schema.lower(), table.lower()), f"has the same raw table, {schema}.{table}"),
@@ -726,6 +739,8 @@ class Spec(_Model):
                         "tables different names"
                     )
                 seen[key] = name
+        if self.models.schema_.lower() == RESERVED_SCHEMA:
+            raise ValueError(f"models.schema: {RESERVED_SCHEMA} holds the warehouse's ledger")
         for name, model in self.models.tables.items():
             where = f"models.tables.{name}"
             if (self.models.schema_.lower(), name.lower()) in raw:

@@ -185,6 +185,42 @@ def test_two_datasets_on_one_table_or_one_raw_table_are_refused(
         )
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("schema: SB, table: TB", "schema: DataFerry, table: TB"),
+        ("version: 1\n", "version: 1\nwarehouse: {naming: original, raw_schema: dataferry}\n"),
+        ("version: 1\n", "version: 1\nmodels: {schema: dataferry}\n"),
+    ],
+)
+def test_dataferrys_own_schema_is_not_a_target(tmp_path: Path, old: str, new: str) -> None:
+    with pytest.raises(SpecError, match=r"dataferry.* (hold|holds) .*ledger"):
+        load_spec(write(tmp_path, TWO.replace(old, new)))
+
+
+def test_the_dynamodb_ledger_table_is_not_a_target(tmp_path: Path) -> None:
+    text = """
+version: 1
+stores: {dynamodb: {ledger_table: my_ledger}}
+datasets:
+  x:
+    source: {path: x.json}
+    target: {store: dynamodb, table: my_ledger}
+    key: {hash: id}
+"""
+    with pytest.raises(SpecError, match=r"datasets\.x\.target: .*ledger table \(my_ledger\)"):
+        load_spec(write(tmp_path, text))
+
+
+def test_the_reserved_schema_is_the_ledgers() -> None:
+    from dataferry.spec import RESERVED_SCHEMA
+    from dataferry.stores.postgres.ledger import LEDGER
+    from dataferry.warehouse import duckdb_warehouse, snowflake_warehouse
+
+    assert LEDGER.as_string() == f'"{RESERVED_SCHEMA}"."loads"'
+    assert duckdb_warehouse._LEDGER[0] == snowflake_warehouse._LEDGER[0] == RESERVED_SCHEMA
+
+
 def test_a_model_cannot_be_a_raw_table(tmp_path: Path) -> None:
     text = TWO + "models:\n  schema: raw_postgres\n  tables:\n    T: {sql: t.sql}\n"
     with pytest.raises(SpecError, match=r"models\.tables\.T: a raw table of the warehouse"):

@@ -79,11 +79,13 @@ def test_row_numbers_run_on_across_batches_of_any_size_from_the_first_row(
     [
         ("x,Ana,1.00,2024-01-01,\n", 2, "column id: not a valid smallint (value 'x')"),
         ("1,Ana,1.00,2024-01-01,\n40000,Bo,1,,\n", 3, "column id: out of range for smallint"),
-        ("1,Ana,1.005,,\n", 2, "column price: Rescaling Decimal value would cause data loss"),
-        ("1,Ana,99999.00,,\n", 2, "does not fit in precision 6"),
+        ("1,Ana,1.005,,\n", 2, "column price: more decimal places than numeric(6,2) keeps"),
+        ("1,Ana,99999.00,,\n", 2, "more digits than numeric(6,2) holds"),
         ("1,Ana,NaN,,\n", 2, "column price"),
         ("1,Ana,1,2021-02-30,\n", 2, "column at: not a valid date"),
         ("1,Ana,1,03/04/2024,\n", 2, "column at: not a valid date"),
+        # PostgreSQL has no year 0: COPY would have refused the whole load, naming no line
+        ("1,Ana,1,0000-12-31,\n", 2, "column at: before the year 1"),
         ("1,,1,,\n", 2, "column name: missing required value"),
         ("1,Ana Banana,1,,\n", 2, "column name: 10 characters, longer than varchar(8)"),
         ("1,Ana,1,,\n2,Bo,1\n", 3, "expected 5 fields, found 3"),
@@ -97,6 +99,69 @@ def test_bad_rows_name_line_and_reason(
     assert err.line == line
     assert reason in err.reason
     assert str(err).startswith(f"{err.path}:{line}: ")
+
+
+def test_floats_that_the_declared_type_would_change_are_rejected_not_stored_changed(
+    pipeline: PipelineFactory,
+) -> None:
+    """A real holds about 3.4E+38: past it, float32 made Infinity of a finite value, and
+    short of its smallest, 0; a double's text can underflow to 0 too. PostgreSQL refuses
+    all of them; the reader rejects them by row instead of storing another number."""
+    pipeline.write(
+        "f.csv",
+        "id,r,d,ts,tz\n"
+        "1,3.4028236e38,1,,\n"
+        "2,1e-50,1,,\n"
+        "3,1,1e-400,,\n"
+        "4,1,1e309,,\n"
+        "5,-inf,1,,\n"
+        "6,1,1,0000-12-31 23:00:00,\n"
+        "7,1,1,,0001-01-01 00:30:00+01:00\n"
+        "8,3.4028234e38,-0.0,0001-01-01 00:00:00,0001-01-01 00:00:00Z\n"
+        "9,1e-45,0e10,,\n",
+    )
+    spec = pipeline.spec(
+        {
+            "f": {
+                "source": {"path": "f.csv"},
+                "target": {"store": "postgres", "table": "f"},
+                "columns": {
+                    "id": {"type": "integer", "nullable": False},
+                    "r": {"type": "real"},
+                    "d": {"type": "double"},
+                    "ts": {"type": "timestamp"},
+                    "tz": {"type": "timestamptz"},
+                },
+                "primary_key": ["id"],
+            }
+        }
+    )
+    log = RejectLog("f.csv")
+    table = pa.Table.from_batches(list(read_csv(spec.resolve("f.csv"), spec.datasets["f"], log)))
+    assert [(r.line, r.reason) for r in log.sorted()] == [
+        (2, "column r: out of range for real"),
+        (3, "column r: too close to zero for real (it would be 0)"),
+        (4, "column d: too close to zero for double (it would be 0)"),
+        (5, "column d: out of range for double"),
+        (6, "column r: Infinity is not allowed"),
+        (
+            7,
+            "column ts: before the year 1, which PostgreSQL does not read in this form "
+            "(it has no year 0)",
+        ),
+        (
+            8,
+            "column tz: before the year 1, which PostgreSQL does not read in this form "
+            "(it has no year 0)",
+        ),
+    ]
+    assert table.column("id").to_pylist() == [8, 9]
+    # a real's own precision (PostgreSQL's too): 1e-45 is its smallest, 1.4E-45
+    assert table.column("r").to_pylist() == [
+        pytest.approx(3.4028234e38, rel=1e-7),
+        pytest.approx(1.4e-45, rel=0.01),
+    ]
+    assert table.column("d").to_pylist() == [-0.0, 0.0]
 
 
 def test_line_numbers_count_newlines_inside_quotes(pipeline: PipelineFactory) -> None:
@@ -227,7 +292,7 @@ def test_reject_log_collects_every_bad_row_and_keeps_the_rest(pipeline: Pipeline
         (4, "id", "column id: not a valid smallint"),
         (7, "name", "column name: not valid utf-8: invalid start byte (byte 0xff)"),
         (8, None, "expected 5 fields, found 2"),
-        (9, "price", "column price: Decimal value does not fit in precision 6"),
+        (9, "price", "column price: more digits than numeric(6,2) holds"),
     ]
     assert len(log) == 4
     dest = pipeline.root / "rejects.csv"

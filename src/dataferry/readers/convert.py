@@ -26,6 +26,7 @@ __all__ = [
     "ROW_COLUMN",
     "Converted",
     "cast_or_locate",
+    "check_year_one",
     "convert_column",
     "string_bytes",
     "to_number",
@@ -33,6 +34,12 @@ __all__ = [
 ]
 
 ROW_COLUMN = "_dataferry_row"  # the data row index, to name lines in later errors
+# 0001-01-01 as days and microseconds from 1970: PostgreSQL reads no earlier year in ISO
+# form (it has no year 0; 1 BC is written with BC), so COPY would refuse the whole load.
+_YEAR_ONE_DAYS = -719_162
+_YEAR_ONE_US = _YEAR_ONE_DAYS * 86_400 * 1_000_000
+# A float's text with a nonzero digit before its exponent: not zero, whatever it parses to.
+_NONZERO_MANTISSA = r"^[^eE]*[1-9]"
 _counting: list[pa.Array] = []  # one 0..N range, built on first use
 
 
@@ -74,6 +81,18 @@ class Converted:
                 self.bad[i] = (value, reason if reason is not None else why(value))
 
 
+def _why_not(arrow_says: str, label: str) -> str:
+    """Why a value does not cast, in the spec's terms rather than Arrow's."""
+    said = arrow_says.lower()
+    if "parse" in said or "not a valid" in said:
+        return f"not a valid {label}"
+    if said.startswith("rescaling decimal value would cause data loss"):
+        return f"more decimal places than {label} keeps (it would be rounded)"
+    if said.startswith("decimal value does not fit in precision"):
+        return f"more digits than {label} holds"
+    return arrow_says  # a range problem: Arrow's own words name it
+
+
 def cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
     """Cast safely; on failure find every value that does not cast and null it for the
     rest (text parsed into a type, or a wider type narrowed: Parquet's)."""
@@ -88,10 +107,7 @@ def cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
         try:
             pc.cast(arr.slice(i, 1), target, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            text = str(e)
-            # Arrow's own words for range and scale problems are clear; parse failures less so.
-            unparsable = "parse" in text.lower() or "not a valid" in text.lower()
-            bad[i] = (arr[i].as_py(), f"not a valid {label}" if unparsable else text)
+            bad[i] = (arr[i].as_py(), _why_not(str(e), label))
     mask = pa.array([i in bad for i in range(len(arr))])
     cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
     return Converted(pc.cast(cleaned, target, safe=True), bad)
@@ -141,13 +157,53 @@ def to_number(arr: pa.Array, column: Column) -> Converted:
         )
         return out
     out = cast_or_locate(arr, pa.float64(), label)
-    out.flag(
-        pc.or_(pc.is_nan(out.array), pc.is_inf(out.array)),
-        arr,
-        "NaN and Infinity are not allowed",
-    )
-    out.array = pc.cast(out.array, ltype.arrow())
+    out.flag(pc.is_nan(out.array), arr, "NaN is not allowed")
+    out.flag(pc.is_inf(out.array), arr, why=lambda v: _infinite(v, label))
+    if pa.types.is_string(arr.type):  # 1e-400 parses to 0, where PostgreSQL refuses it
+        zero = pc.equal(out.array, pa.scalar(0.0, pa.float64()))
+        if pc.any(zero).as_py():
+            out.flag(
+                pc.and_(zero, pc.match_substring_regex(arr, _NONZERO_MANTISSA)),
+                arr,
+                f"too close to zero for {label} (it would be 0)",
+            )
+    narrowed = pc.cast(out.array, ltype.arrow())
+    if ltype.name == "real":  # float64 to float32 overflows to infinity, underflows to 0
+        out.flag(pc.is_inf(narrowed), arr, why=lambda v: _infinite(v, label))
+        out.flag(
+            pc.and_(
+                pc.equal(narrowed, pa.scalar(0.0, pa.float32())),
+                pc.not_equal(out.array, pa.scalar(0.0, pa.float64())),
+            ),
+            arr,
+            f"too close to zero for {label} (it would be 0)",
+        )
+    out.array = narrowed
     return out
+
+
+def _infinite(value: object, label: str) -> str:
+    if str(value).strip().lstrip("+-").lower() in ("inf", "infinity"):
+        return "Infinity is not allowed"
+    return f"out of range for {label}"
+
+
+def check_year_one(out: Converted, raw: pa.Array) -> None:
+    """Flag dates and timestamps before 0001-01-01 (for timestamptz, in UTC, as sent)."""
+    t = out.array.type
+    if pa.types.is_date32(t):
+        first = pa.scalar(_YEAR_ONE_DAYS, pa.int32())
+        as_int = out.array.view(pa.int32())
+    elif pa.types.is_timestamp(t) and t.unit == "us":
+        first = pa.scalar(_YEAR_ONE_US, pa.int64())
+        as_int = out.array.view(pa.int64())
+    else:
+        return
+    out.flag(
+        pc.less(as_int, first),
+        raw,
+        "before the year 1, which PostgreSQL does not read in this form (it has no year 0)",
+    )
 
 
 def convert_column(arr: pa.Array, column: Column) -> Converted:
@@ -178,6 +234,7 @@ def convert_column(arr: pa.Array, column: Column) -> Converted:
                     out.bad[i] = (value, problem)
     else:  # numeric (exact, no rounding), boolean, date, timestamp, timestamptz
         out = cast_or_locate(arr, ltype.arrow(), label)
+        check_year_one(out, arr)
     if missing is not None:
         for i in pc.indices_nonzero(missing).to_pylist():
             out.bad[i] = (None, "missing required value")

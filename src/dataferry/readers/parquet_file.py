@@ -23,7 +23,14 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..sources import SourceFile
 from ..spec import Column, Dataset
-from .convert import Converted, cast_or_locate, convert_column, to_number, typed_batch
+from .convert import (
+    Converted,
+    cast_or_locate,
+    check_year_one,
+    convert_column,
+    to_number,
+    typed_batch,
+)
 from .rejects import RejectLog
 
 __all__ = ["convert_typed", "read_parquet"]
@@ -87,6 +94,7 @@ def convert_typed(arr: pa.Array, column: Column) -> Converted:
         out = to_number(arr, column)
     else:
         out = cast_or_locate(arr, ltype.arrow(), label)
+        check_year_one(out, arr)
     if not column.nullable and arr.null_count:
         for i in pc.indices_nonzero(pc.is_null(arr)).to_pylist():
             out.bad[i] = (None, "missing required value")

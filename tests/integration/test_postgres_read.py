@@ -192,6 +192,19 @@ def test_a_numeric_wider_than_the_spec_is_refused_not_rounded(
     _read_refused(spec, r"column price does not fit the spec's numeric\(10,2\).*data loss")
 
 
+def test_a_numeric_nan_another_writer_stored_is_refused_naming_the_column(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    """A NumPy-minded application stores 'NaN' in a numeric column; the scaled read's
+    cast to bigint fails on it at the server. The error names the column, not the cast."""
+    write_retail_csv(pipeline)
+    spec = pipeline.spec(retail_sql_datasets(schema))
+    stages.load_sql(spec)
+    with pg_conn(spec) as conn:
+        conn.execute(f"UPDATE \"{schema}\".orders SET price = 'NaN' WHERE order_id = 2")
+    _read_refused(spec, r"a value of price is NaN, which the spec's numeric type cannot hold")
+
+
 def test_an_unreachable_server_is_unavailable_and_its_password_never_shown() -> None:
     from dataferry.connections import PostgresTarget
     from dataferry.errors import TargetUnavailable

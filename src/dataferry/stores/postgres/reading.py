@@ -46,6 +46,7 @@ PARALLEL_MIN_ROWS = 200_000
 REMOTE_ROUND_TRIP_S = 0.0005
 # The largest precision whose unscaled values fit a bigint (below 2**63).
 _SCALED_MAX_PRECISION = 18
+_NAN_CAST = "cannot convert NaN to bigint"  # PostgreSQL's words for that cast of a NaN
 # PostgreSQL's earliest date and timestamp (4714-11-24 BC), as days and microseconds
 # since 1970. The driver turns 'infinity' and '-infinity' into values far below them.
 _EARLIEST = {
@@ -174,8 +175,19 @@ def read(
         ]
 
     def part(adbc: Any, statement: str) -> Generator[pa.RecordBatch, None, None]:
-        for batch in stream(adbc, statement, f"reading {where}"):
-            yield _restored(batch, columns, ds, where)
+        try:
+            for batch in stream(adbc, statement, f"reading {where}"):
+                yield _restored(batch, columns, ds, where)
+        except TargetError as e:
+            # A scaled numeric's cast to its unscaled integer meets a NaN (which another
+            # writer may have stored: dataferry's loads refuse it)
+            if _NAN_CAST not in str(e):
+                raise
+            scaled = " or ".join(c.name for c in columns if c.scale is not None)
+            raise TargetError(
+                f"reading {where}: a value of {scaled} is NaN, which the spec's numeric "
+                "type cannot hold (nor the warehouse's DECIMAL)"
+            ) from None
 
     with contextlib.ExitStack() as connections:
         # Opened here, one after the other: ADBC objects take one caller at a time, and

@@ -363,8 +363,8 @@ class Dataset(_Model):
                 )
             if self.key is not None:
                 raise ValueError("key: is for dynamodb datasets; use primary_key for postgres")
-            names = [("target.schema", self.target.schema_), ("target.table", self.target.table)]
-            for what, name in [*names, *(("columns", c) for c in self.columns)]:
+            named = [("target.schema", self.target.schema_), ("target.table", self.target.table)]
+            for what, name in [*named, *(("columns", c) for c in self.columns)]:
                 if len(name.encode()) > PG_NAME_BYTES:
                     raise ValueError(
                         f"{what}: {name!r} is {len(name.encode())} bytes; PostgreSQL keeps "
@@ -712,9 +712,9 @@ class Spec(_Model):
         # table the etl would merge one into the other (and mark the first's rows deleted).
         # The warehouse matches names regardless of case.
         tables: dict[tuple[str, ...], str] = {}
-        raw: dict[tuple[str, str], str] = {}
+        raw: dict[tuple[str, ...], str] = {}
         for name, ds in self.datasets.items():
-            target = (ds.target.store, ds.target.table)
+            target: tuple[str, ...] = (ds.target.store, ds.target.table)
             if ds.target.store == "postgres":
                 target += (ds.target.schema_,)
             schema, table = self.raw_table(name)

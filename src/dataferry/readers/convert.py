@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ROW_COLUMN",
     "Converted",
+    "cast_failure",
     "cast_or_locate",
     "check_year_one",
     "convert_column",
@@ -81,7 +82,7 @@ class Converted:
                 self.bad[i] = (value, reason if reason is not None else why(value))
 
 
-def _why_not(arrow_says: str, label: str) -> str:
+def cast_failure(arrow_says: str, label: str) -> str:
     """Why a value does not cast, in the spec's terms rather than Arrow's."""
     said = arrow_says.lower()
     if "parse" in said or "not a valid" in said:
@@ -107,7 +108,7 @@ def cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
         try:
             pc.cast(arr.slice(i, 1), target, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            bad[i] = (arr[i].as_py(), _why_not(str(e), label))
+            bad[i] = (arr[i].as_py(), cast_failure(str(e), label))
     mask = pa.array([i in bad for i in range(len(arr))])
     cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
     return Converted(pc.cast(cleaned, target, safe=True), bad)

@@ -21,7 +21,7 @@ from ...errors import TargetError
 from ...spec import Dataset
 from ...types import LogicalType
 from .connection import translate
-from .wire_columns import column_array, extras_array
+from .wire_columns import BadAttribute, column_array, extras_array, wire_json
 
 __all__ = ["EXTRA_COLUMN", "columns", "read", "schema"]
 
@@ -48,8 +48,12 @@ def _to_batch(
     declared = [n for n in cols if n != EXTRA_COLUMN]
     try:
         arrays = [column_array(n, cols[n], items) for n in declared]
-    except ValueError as e:
-        raise TargetError(f"DynamoDB table {ds.target.table}: {e}") from None
+    except BadAttribute as e:
+        item = items[e.index]
+        key = ", ".join(
+            f"{a}={wire_json(item[a]) if a in item else '(none)'}" for a in ds.key_columns
+        )
+        raise TargetError(f"DynamoDB table {ds.target.table}: item {key}: {e}") from None
     arrays.append(extras_array(set(declared), items))
     return pa.RecordBatch.from_arrays(arrays, names=[*declared, EXTRA_COLUMN])
 

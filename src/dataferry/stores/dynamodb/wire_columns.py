@@ -18,7 +18,16 @@ import pyarrow as pa
 
 from ...types import LogicalType
 
-__all__ = ["column_array", "extras_array", "wire_json"]
+__all__ = ["BadAttribute", "column_array", "extras_array", "wire_json"]
+
+
+class BadAttribute(ValueError):
+    """A declared attribute's value that is not of its type, in the item at ``index``."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -98,7 +107,7 @@ def column_array(name: str, t: LogicalType, items: list[dict[str, Any]]) -> pa.A
     if values is None:
         values = []
         append = values.append
-        for item in items:
+        for i, item in enumerate(items):
             v = item.get(name)
             if v is None or "NULL" in v:
                 append(None)
@@ -106,12 +115,25 @@ def column_array(name: str, t: LogicalType, items: list[dict[str, Any]]) -> pa.A
             try:
                 append(convert(v))
             except (KeyError, ValueError, TypeError, ArithmeticError):
-                raise ValueError(f"attribute {name} holds {json.dumps(v)[:80]}, not {t}") from None
+                raise BadAttribute(
+                    f"attribute {name} holds {json.dumps(v)[:80]}, not {t}", i
+                ) from None
     try:
         array = pa.array(values, type=build)
         return array if build == t.arrow() else array.cast(t.arrow())
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise ValueError(f"attribute {name} holds a value that is not {t}: {e}") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    # which value, and why: one by one, only now
+    from ...readers.convert import cast_failure
+
+    for i, value in enumerate(values):
+        try:
+            pa.array([value], type=build).cast(t.arrow())
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise BadAttribute(
+                f"attribute {name} holds {str(value)[:80]}: {cast_failure(str(e), str(t))}", i
+            ) from None
+    raise AssertionError("a column that failed its cast has no value that fails")
 
 
 def extras_array(declared: set[str], items: list[dict[str, Any]]) -> pa.Array:

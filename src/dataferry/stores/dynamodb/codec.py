@@ -17,6 +17,9 @@ import binascii
 import datetime as dt
 import decimal
 import json
+import math
+import re
+import struct
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -42,6 +45,14 @@ MAX_DEPTH = 32  # a map or list attribute is level 1; one inside it level 2; and
 MAX_DIGITS = 38
 MAX_EXPONENT = 125  # the largest magnitude is 9.9999999999999999999999999999999999999E+125
 MIN_EXPONENT = -130  # the smallest non-zero magnitude is 1E-130
+# Dates and timestamps as the warehouse's cast (Arrow's) reads them; Python's
+# fromisoformat takes more (20240101, week dates, 7 fractional digits) and, before 3.11,
+# less (no Z). Checked against Arrow's cast in tests/unit/test_json_reader_and_codec.py.
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?)?)?"
+    r"(Z|[+-](\d{2})(?::?(\d{2}))?)?"
+)
 
 
 class ColumnRejected(ValueError):
@@ -79,13 +90,19 @@ def _check_value(name: str, col: Column, value: Any) -> Any:
         return as_set
     if t.name in ("text", "varchar"):
         if not isinstance(value, str):
-            raise ValueError(f"attribute {name}: expected a string, got {type(value).__name__}")
+            raise ValueError(f"attribute {name}: expected a string, got {_json_kind(value)}")
         if t.length is not None and len(value) > t.length:
             raise ValueError(f"attribute {name}: {len(value)} characters, longer than {t}")
     elif t.is_numeric:
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-            raise ValueError(f"attribute {name}: expected a number, got {type(value).__name__}")
+            raise ValueError(f"attribute {name}: expected a number, got {_json_kind(value)}")
         d = Decimal(value)
+        if t.name == "real":  # the warehouse's FLOAT: past its range, Infinity or 0
+            narrowed = struct.unpack("f", struct.pack("f", float(d)))[0]
+            if math.isinf(narrowed):
+                raise ValueError(f"attribute {name}: {value} is out of range for real")
+            if narrowed == 0 and d != 0:
+                raise ValueError(f"attribute {name}: {value} is too close to zero for real")
         if t.int_range is not None:
             lo, hi = t.int_range
             if d != d.to_integral_value() or not lo <= d <= hi:
@@ -104,17 +121,43 @@ def _check_value(name: str, col: Column, value: Any) -> Any:
     elif t.name in ("date", "timestamp", "timestamptz"):
         if not isinstance(value, str):
             raise ValueError(f"attribute {name}: expected an ISO {t.name} string")
-        try:
-            parsed: Any = (
-                dt.date.fromisoformat(value)
-                if t.name == "date"
-                else dt.datetime.fromisoformat(value)
-            )
-        except ValueError:
-            raise ValueError(f"attribute {name}: {value!r} is not an ISO {t.name}") from None
-        if t.name == "timestamptz" and parsed.tzinfo is None:
-            raise ValueError(f"attribute {name}: {value!r} has no time zone offset")
+        problem = _iso_problem(t.name, value)
+        if problem:
+            raise ValueError(f"attribute {name}: {value!r} {problem}")
     return value
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, Decimal)):
+        return "a number"
+    if value is None:
+        return "null"
+    kinds: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+    return kinds.get(type(value), "a value")
+
+
+def _iso_problem(kind: str, text: str) -> str | None:
+    """Why ``text`` is not an ISO date, timestamp or timestamptz, or None."""
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return f"is not an ISO {kind}"
+    year, month, day, hour, minute, second, zone, zone_hours, zone_minutes = m.groups()
+    try:
+        dt.date(int(year), int(month), int(day))  # no year 0, no 30 February
+    except ValueError:
+        return f"is not an ISO {kind}"
+    clock = [(hour, 23), (minute, 59), (second, 59), (zone_hours, 23), (zone_minutes, 59)]
+    if any(part is not None and int(part) > most for part, most in clock):
+        return f"is not an ISO {kind}"
+    if kind == "date" and (hour or zone):
+        return "is not an ISO date (it has a time)"
+    if kind == "timestamp" and zone:
+        return "has a time zone offset; a timestamp holds none (declare timestamptz)"
+    if kind == "timestamptz" and not (hour and zone):
+        return "has no time zone offset"
+    return None
 
 
 def number_text(value: int | Decimal) -> str:

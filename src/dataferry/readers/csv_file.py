@@ -382,13 +382,18 @@ def _header(source: SourceFile, ds: Dataset) -> list[str]:
     header = [h.strip() for h in header]
     present = set(header)
     missing = [c for c in ds.columns if c not in present]
-    extra = [h for h in header if h not in ds.columns]
-    dupes = sorted(h for h, n in Counter(header).items() if n > 1)
+    extra = [h for h in header if h and h not in ds.columns]
+    unnamed = [str(i) for i, h in enumerate(header, 1) if not h]
+    dupes = sorted(h for h, n in Counter(header).items() if n > 1 and h)
     problems = []
     if missing:
         problems.append(f"missing column(s) {_some(missing)}")
     if extra:
         problems.append(f"column(s) not in the spec: {_some(extra)}")
+    if unnamed:
+        trailing = " (a delimiter at the end of the line?)" if not header[-1] else ""
+        columns = "column" if len(unnamed) == 1 else "columns"
+        problems.append(f"no name for {columns} {_some(unnamed)}{trailing}")
     if dupes:
         problems.append(f"repeated column(s) {_some(dupes)}")
     if problems:

@@ -19,6 +19,16 @@ datasets:
 """
 
 
+DYNAMO = """
+version: 1
+datasets:
+  x:
+    source: {path: x.json}
+    target: {store: dynamodb, table: TABLE}
+    key: {hash: KEY}
+"""
+
+
 def write(tmp_path: Path, text: str, name: str = "dataferry.yaml") -> Path:
     p = tmp_path / name
     p.write_text(text)
@@ -110,14 +120,7 @@ def test_load_order_puts_parents_first() -> None:
 
 
 def test_dynamodb_dataset_needs_a_key_and_a_valid_table_name(tmp_path: Path) -> None:
-    text = """
-version: 1
-datasets:
-  x:
-    source: {path: x.json}
-    target: {store: dynamodb, table: ab}
-    key: {hash: id}
-"""
+    text = DYNAMO.replace("TABLE", "ab").replace("KEY", "id")
     with pytest.raises(SpecError, match=r"datasets\.x: .*3-255"):
         load_spec(write(tmp_path, text))
     with pytest.raises(SpecError, match=r"datasets\.x: key: a dynamodb dataset needs key"):
@@ -199,15 +202,10 @@ def test_dataferrys_own_schema_is_not_a_target(tmp_path: Path, old: str, new: st
 
 
 def test_the_dynamodb_ledger_table_is_not_a_target(tmp_path: Path) -> None:
-    text = """
-version: 1
-stores: {dynamodb: {ledger_table: my_ledger}}
-datasets:
-  x:
-    source: {path: x.json}
-    target: {store: dynamodb, table: my_ledger}
-    key: {hash: id}
-"""
+    text = DYNAMO.replace("TABLE", "my_ledger").replace("KEY", "id")
+    text = text.replace(
+        "version: 1\n", "version: 1\nstores: {dynamodb: {ledger_table: my_ledger}}\n"
+    )
     with pytest.raises(SpecError, match=r"datasets\.x\.target: .*ledger table \(my_ledger\)"):
         load_spec(write(tmp_path, text))
 
@@ -271,15 +269,7 @@ def test_the_reserved_column_names_are_the_ones_dataferry_adds() -> None:
 
 
 def test_dynamodb_index_and_key_names_are_checked_as_dynamodb_would(tmp_path: Path) -> None:
-    text = """
-version: 1
-datasets:
-  x:
-    source: {path: x.json}
-    target: {store: dynamodb, table: abc}
-    key: {hash: KEY}
-    indexes: [{name: INDEX, hash: id}]
-"""
+    text = DYNAMO.replace("TABLE", "abc") + "    indexes: [{name: INDEX, hash: id}]\n"
     load_spec(write(tmp_path, text.replace("KEY", "k" * 255).replace("INDEX", "by.id-1")))
     with pytest.raises(SpecError, match=r"indexes\[0\]\.name: DynamoDB index names are 3-255"):
         load_spec(write(tmp_path, text.replace("KEY", "id").replace("INDEX", "by id")))
@@ -299,15 +289,8 @@ def test_dynamodb_only_types_and_keys(tmp_path: Path) -> None:
     pg = BASE.replace("PRICE_TYPE", "binary")
     with pytest.raises(SpecError, match=r"price\.type: binary is a DynamoDB type"):
         load_spec(write(tmp_path, pg))
-    text = """
-version: 1
-datasets:
-  x:
-    source: {path: x.json}
-    target: {store: dynamodb, table: things}
-    key: {hash: tags}
-    columns: {tags: {type: string_set}}
-"""
+    text = DYNAMO.replace("TABLE", "things").replace("KEY", "tags")
+    text += "    columns: {tags: {type: string_set}}\n"
     with pytest.raises(SpecError, match="key attribute tags must be a string, number or binary"):
         load_spec(write(tmp_path, text))
 

@@ -108,6 +108,40 @@ def test_floats_become_numerics_through_their_shortest_text(
     assert rec.counts.rejected == 1  # 0.125 has three decimals: never rounded
 
 
+def test_dictionary_columns_and_nanosecond_timestamps(
+    pipeline: PipelineFactory, schema: str
+) -> None:
+    """A dictionary-encoded column (pandas' categoricals) is its values, not refused as
+    a type; a nanosecond the timestamp cannot keep is a reject naming the value (its
+    value once ended the run in a traceback: Python's datetime has no nanoseconds)."""
+    ns = 1_764_504_000 * 10**9  # 2025-11-30 12:00:00 UTC
+    table = pa.table(
+        {
+            "sale_id": pa.array([1, 2, 3], pa.int32()),
+            "amount": pa.array([None, None, None], pa.decimal128(10, 2)),
+            "sold_on": pa.array([None, None, None], pa.date32()),
+            "sold_at": pa.array([ns, ns + 1, ns + 1000], pa.timestamp("ns", tz="UTC")),
+            "note": pa.array(["a", "b", "a"]).dictionary_encode(),
+        }
+    )
+    write(pipeline, "d.parquet", table)
+    spec = pipeline.spec(dataset(schema, max_rejects=1))
+    (rec,) = stages.load_sql(spec)
+    assert (rec.counts.inserted, rec.counts.rejected) == (2, 1)
+    noon = dt.datetime(2025, 11, 30, 12, 0, tzinfo=UTC)
+    assert rows(spec, schema) == [
+        (1, None, None, noon, "a"),
+        (3, None, None, noon + dt.timedelta(microseconds=1), "a"),
+    ]
+    with (pipeline.root / "rejects" / "sales.rejects.csv").open() as f:
+        (_, reject) = list(csv.reader(f))
+    assert reject[3:] == [
+        "sold_at",
+        "2025-11-30 12:00:00.000000001Z",
+        "column sold_at: finer than the microsecond timestamptz keeps (it would be truncated)",
+    ]
+
+
 def test_a_column_whose_type_cannot_hold_the_declared_one_fails_before_any_row(
     pipeline: PipelineFactory, schema: str
 ) -> None:

@@ -68,6 +68,15 @@ def string_bytes(strings: pa.Array) -> memoryview:
     return memoryview(data)[offset(strings.offset) : offset(strings.offset + len(strings))]
 
 
+def raw_value(arr: pa.Array, i: int) -> object:
+    """The value at ``i`` as Python has it, or as Arrow writes it where Python has no
+    such value (a nanosecond timestamp, a date past year 9999)."""
+    try:
+        return arr[i].as_py()
+    except (ValueError, OverflowError):
+        return pc.cast(arr.slice(i, 1), pa.string())[0].as_py()
+
+
 @dataclass
 class Converted:
     """A converted column; ``bad`` maps a row index to (raw value, reason)."""
@@ -78,7 +87,7 @@ class Converted:
     def flag(self, mask: pa.Array, raw: pa.Array, reason: str | None = None, why=None) -> None:
         for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
             if i not in self.bad:
-                value = raw[i].as_py()
+                value = raw_value(raw, i)
                 self.bad[i] = (value, reason if reason is not None else why(value))
 
 
@@ -91,6 +100,8 @@ def cast_failure(arrow_says: str, label: str) -> str:
         return f"more decimal places than {label} keeps (it would be rounded)"
     if said.startswith("decimal value does not fit in precision"):
         return f"more digits than {label} holds"
+    if said.startswith("casting from timestamp") and "would lose data" in said:
+        return f"finer than the microsecond {label} keeps (it would be truncated)"
     return arrow_says  # a range problem: Arrow's own words name it
 
 
@@ -108,7 +119,7 @@ def cast_or_locate(arr: pa.Array, target: pa.DataType, label: str) -> Converted:
         try:
             pc.cast(arr.slice(i, 1), target, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            bad[i] = (arr[i].as_py(), cast_failure(str(e), label))
+            bad[i] = (raw_value(arr, i), cast_failure(str(e), label))
     mask = pa.array([i in bad for i in range(len(arr))])
     cleaned = pc.if_else(mask, pa.scalar(None, arr.type), arr)
     return Converted(pc.cast(cleaned, target, safe=True), bad)

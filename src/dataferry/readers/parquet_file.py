@@ -39,6 +39,8 @@ BATCH_ROWS = 64 * 1024
 
 
 def _family(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):  # pandas' categoricals, say: what the values are
+        return _family(t.value_type)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "string"
     if pa.types.is_integer(t):
@@ -79,6 +81,8 @@ _SOURCES = {
 
 def convert_typed(arr: pa.Array, column: Column) -> Converted:
     """A typed Parquet column as ``column``'s type, flagging every value it cannot take."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
     ltype = column.type
     family = _family(arr.type)
     if family == "string":

@@ -100,6 +100,8 @@ def cast_failure(arrow_says: str, label: str) -> str:
         return f"more decimal places than {label} keeps (it would be rounded)"
     if said.startswith("decimal value does not fit in precision"):
         return f"more digits than {label} holds"
+    if said.startswith("integer value") and "not in range" in said:
+        return f"out of range for {label}"
     if said.startswith("casting from timestamp") and "would lose data" in said:
         return f"finer than the microsecond {label} keeps (it would be truncated)"
     return arrow_says  # a range problem: Arrow's own words name it

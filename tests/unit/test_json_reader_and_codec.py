@@ -61,6 +61,12 @@ def test_nested_values_and_jsonl(pipeline: PipelineFactory) -> None:
         ),
         ('{"name": "a", "n": 1, "x": NaN}', "not valid JSON"),
         ('{"name": "a", "n": 1, "name": "b"}', "appears twice"),
+        # DynamoDB's documented limits, checked before anything is sent
+        (
+            '{"name": "' + "é" * 1025 + '", "n": 1}',
+            "key attribute name is 2050 bytes, over DynamoDB's 2048 for a partition key",
+        ),
+        ('{"name": "a", "n": 1, "": 1}', "an attribute name of 0 bytes"),
     ],
 )
 def test_bad_records_name_the_record_and_reason(
@@ -270,3 +276,20 @@ def test_values_the_warehouse_would_change_or_refuse_are_rejects(
         list(dynamodb_items(spec.resolve(ds.source.path), ds, ItemCodec(ds)))
     assert e.value.line == 2
     assert reason in str(e.value)
+
+
+def test_an_index_key_is_held_to_its_limit_too(pipeline: PipelineFactory) -> None:
+    """A global secondary index's sort key value may hold 1024 bytes at most: an item
+    past it would fail its write midway through a load, after others were written."""
+    pipeline.write("d.json", '[{"name": "a", "n": 1, "tag": "' + "t" * 1025 + '"}]')
+    ds = {
+        **DATASET,
+        "columns": {**DATASET["columns"], "tag": {"type": "text"}},
+        "indexes": [{"name": "by_n", "hash": "n", "range": "tag"}],
+    }
+    spec = pipeline.spec({"d": ds})
+    d = spec.datasets["d"]
+    with pytest.raises(InputError, match="key attribute tag is 1025 bytes, over DynamoDB's 1024"):
+        list(dynamodb_items(spec.resolve(d.source.path), d, ItemCodec(d)))
+    pipeline.write("d.json", '[{"name": "a", "n": 1, "tag": "' + "t" * 1024 + '"}]')
+    assert len(list(dynamodb_items(spec.resolve(d.source.path), d, ItemCodec(d)))) == 1

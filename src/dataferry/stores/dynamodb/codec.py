@@ -7,7 +7,9 @@ attributes pass through as they are (maps and lists included).
 DynamoDB's documented limits are checked here, per record, before anything is sent, so
 that no local server's leniency decides: items of at most 400 KB, numbers of at most 38
 significant digits with a magnitude from 1E-130 to 9.99...E+125 (or zero), attribute
-values nested at most 32 levels deep, strings and names UTF-8 can encode.
+values nested at most 32 levels deep, key values of at most 2048 bytes (partition) and
+1024 (sort), the table's and its indexes', attribute names of 1 byte to under 64 KB,
+strings and names UTF-8 can encode.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ __all__ = [
 MAX_ITEM_BYTES = 400 * 1024
 MAX_DEPTH = 32  # a map or list attribute is level 1; one inside it level 2; and so on
 MAX_DIGITS = 38
+# A key attribute's string or binary value, as UTF-8 (or raw) bytes: the table's and
+# every global secondary index's partition key at most 2048, sort key at most 1024.
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+MAX_NAME_BYTES = 64 * 1024  # an attribute name: at least one character, under 64 KB
 MAX_EXPONENT = 125  # the largest magnitude is 9.9999999999999999999999999999999999999E+125
 MIN_EXPONENT = -130  # the smallest non-zero magnitude is 1E-130
 # Dates and timestamps as the warehouse's cast (Arrow's) reads them; Python's
@@ -307,6 +314,18 @@ class ItemCodec:
         # looked up once: encode runs per item (a million times for a million items)
         self._key_kinds = [(a, ds.key_type(a).dynamodb()) for a in ds.key.attributes]
         self._columns = list(ds.columns.items())
+        # every key a value must fit: the table's and its indexes', the tightest kept
+        limits: dict[str, int] = {}
+        for hash_key, range_key in [(ds.key.hash, ds.key.range)] + [
+            (ix.hash, ix.range) for ix in ds.indexes
+        ]:
+            for attr, most in (
+                (hash_key, MAX_PARTITION_KEY_BYTES),
+                (range_key, MAX_SORT_KEY_BYTES),
+            ):
+                if attr is not None:
+                    limits[attr] = min(most, limits.get(attr, most))
+        self._key_limits = list(limits.items())
 
     def encode(self, record: dict[str, Any]) -> dict[str, Any]:
         """The DynamoDB item for ``record``; ValueError names what is wrong."""
@@ -320,6 +339,17 @@ class ItemCodec:
                 raise ValueError(f"key attribute {attr} must be a number")
             if want == "B" and (not isinstance(value, str) or value == ""):
                 raise ValueError(f"key attribute {attr} must be non-empty base64")
+        for attr, most in self._key_limits:
+            value = record.get(attr)
+            if isinstance(value, str) and len(value) * 4 > most:  # else surely within
+                n_bytes = len(value.encode("utf-8", "surrogatepass"))
+                if attr in self.ds.columns and self.ds.columns[attr].type.name == "binary":
+                    n_bytes = len(value) * 3 // 4 - value[-2:].count("=")
+                if n_bytes > most:
+                    raise ValueError(
+                        f"key attribute {attr} is {n_bytes} bytes, over DynamoDB's {most} for "
+                        f"a {'partition' if most == MAX_PARTITION_KEY_BYTES else 'sort'} key"
+                    )
         converted = {}
         for name, col in self._columns:
             value = record.get(name)
@@ -340,7 +370,13 @@ class ItemCodec:
         try:
             for k, v in record.items():
                 item[k] = _wire(v, size)
-                size[0] += len(k.encode())
+                name_bytes = len(k.encode())
+                if not name_bytes or name_bytes >= MAX_NAME_BYTES:
+                    raise ValueError(
+                        f"an attribute name of {name_bytes} bytes: DynamoDB takes 1 byte to "
+                        "under 64 KB"
+                    )
+                size[0] += name_bytes
         except UnicodeEncodeError as e:
             bad = e.object[e.start : e.end].encode("unicode_escape").decode()
             raise ValueError(

@@ -312,7 +312,6 @@ class ItemCodec:
         self.ds = ds
         self.key_attributes = ds.key.attributes
         # looked up once: encode runs per item (a million times for a million items)
-        self._key_kinds = [(a, ds.key_type(a).dynamodb()) for a in ds.key.attributes]
         self._columns = list(ds.columns.items())
         # every key a value must fit: the table's and its indexes', the tightest kept
         limits: dict[str, int] = {}
@@ -325,11 +324,18 @@ class ItemCodec:
             ):
                 if attr is not None:
                     limits[attr] = min(most, limits.get(attr, most))
-        self._key_limits = list(limits.items())
+        self._key_kinds = [
+            (a, ds.key_type(a).dynamodb(), limits[a] // 4) for a in ds.key.attributes
+        ]
+        # a string of at most a quarter of the limit in characters is surely within it
+        self._index_keys = [
+            (a, most // 4) for a, most in limits.items() if a not in ds.key.attributes
+        ]
+        self._limits = limits
 
     def encode(self, record: dict[str, Any]) -> dict[str, Any]:
         """The DynamoDB item for ``record``; ValueError names what is wrong."""
-        for attr, want in self._key_kinds:
+        for attr, want, quarter in self._key_kinds:
             value = record.get(attr)
             if value is None:
                 raise ValueError(f"key attribute {attr} is missing")
@@ -339,17 +345,12 @@ class ItemCodec:
                 raise ValueError(f"key attribute {attr} must be a number")
             if want == "B" and (not isinstance(value, str) or value == ""):
                 raise ValueError(f"key attribute {attr} must be non-empty base64")
-        for attr, most in self._key_limits:
+            if want != "N" and len(value) > quarter:
+                self._check_key_size(attr, value)
+        for attr, quarter in self._index_keys:
             value = record.get(attr)
-            if isinstance(value, str) and len(value) * 4 > most:  # else surely within
-                n_bytes = len(value.encode("utf-8", "surrogatepass"))
-                if attr in self.ds.columns and self.ds.columns[attr].type.name == "binary":
-                    n_bytes = len(value) * 3 // 4 - value[-2:].count("=")
-                if n_bytes > most:
-                    raise ValueError(
-                        f"key attribute {attr} is {n_bytes} bytes, over DynamoDB's {most} for "
-                        f"a {'partition' if most == MAX_PARTITION_KEY_BYTES else 'sort'} key"
-                    )
+            if isinstance(value, str) and len(value) > quarter:
+                self._check_key_size(attr, value)
         converted = {}
         for name, col in self._columns:
             value = record.get(name)
@@ -390,6 +391,19 @@ class ItemCodec:
         if size[0] > MAX_ITEM_BYTES:
             raise ValueError(f"item is {size[0]} bytes, over DynamoDB's 400 KB limit")
         return item
+
+    def _check_key_size(self, attr: str, value: str) -> None:
+        most = self._limits[attr]
+        column = self.ds.columns.get(attr)
+        if column is not None and column.type.name == "binary":  # base64 in JSON
+            n_bytes = len(value) * 3 // 4 - value[-2:].count("=")
+        else:
+            n_bytes = len(value.encode("utf-8", "surrogatepass"))
+        if n_bytes > most:
+            kind = "partition" if most == MAX_PARTITION_KEY_BYTES else "sort"
+            raise ValueError(
+                f"key attribute {attr} is {n_bytes} bytes, over DynamoDB's {most} for a {kind} key"
+            )
 
     def key_of(self, item: dict[str, Any]) -> tuple[Any, ...]:
         """A hashable key: key attributes are S, N or B, one (type, value) pair each.

@@ -132,6 +132,8 @@ def _relax(items: list[Inferred], rejecting: dict[str, set[str] | None]) -> bool
 def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> list[Path]:
     """Write the project under ``dest``; the paths written."""
     spec_path = dest / "dataferry.yaml"
+    if dest.exists() and not dest.is_dir():
+        raise SpecError(f"{dest}: not a folder; name a folder for the project")
     if spec_path.exists() and not force:
         raise SpecError(f"{spec_path} exists: nothing was written (--force replaces it)")
     items: list[Inferred] = []
@@ -141,6 +143,18 @@ def init_project(dest: Path, infer_from: Path | None, force: bool = False) -> li
         items = infer_files(infer_from, dest)
         if not items:
             raise SpecError(f"{infer_from}: no .csv, .json or .jsonl file to infer a spec from")
+    try:
+        return _write_project(dest, infer_from, items, force)
+    except OSError as e:  # a file where the folder would be, a read-only or full disk
+        raise SpecError(
+            f"{dest}: the project cannot be written there ({e.strerror or e})"
+        ) from None
+
+
+def _write_project(
+    dest: Path, infer_from: Path | None, items: list[Inferred], force: bool
+) -> list[Path]:
+    spec_path = dest / "dataferry.yaml"
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if infer_from is None:

@@ -144,3 +144,14 @@ def test_csv_files_are_read_for_inference_as_a_load_reads_them(tmp_path: Path) -
     assert "notes.csv:2: not valid utf-8" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_project_where_no_folder_can_be_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    file = tmp_path / "a_file"
+    file.write_text("x")
+    for dest, reason in ((file, "not a folder"), (file / "sub", "cannot be written there")):
+        proc = dataferry("init", str(dest))
+        assert proc.returncode == 3, proc.stderr
+        assert f"{dest}: " in proc.stderr
+        assert reason in proc.stderr
+        assert "Traceback" not in proc.stderr

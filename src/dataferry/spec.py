@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
@@ -322,6 +323,7 @@ class Dataset(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Dataset:
+        lowered = Counter(c.lower() for c in self.columns)
         for col in self.columns:
             if not _NAME_RE.match(col):
                 raise ValueError(f"column name {col!r} must match {_NAME_RE.pattern}")
@@ -330,7 +332,7 @@ class Dataset(_Model):
                     f"column name {col!r}: names starting with {RESERVED_PREFIX} are "
                     "dataferry's own (the row index, the warehouse's load metadata)"
                 )
-            if sum(c.lower() == col.lower() for c in self.columns) > 1:
+            if lowered[col.lower()] > 1:
                 raise ValueError(
                     f"column name {col!r}: another column has the same name but for its "
                     "case; the warehouse (DuckDB, Snowflake) would hold them as one column"

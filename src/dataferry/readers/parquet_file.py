@@ -116,7 +116,9 @@ def _open(source: SourceFile) -> pq.ParquetFile:
     if local is None:  # an S3 object is fetched before it is read (sources.fetch_ahead)
         raise InputError(str(source), "a Parquet object is read from a local copy; none was made")
     try:
-        return pq.ParquetFile(str(local))
+        # A page whose bytes changed decodes to other values without a word, unless its
+        # CRC is checked: written by parquet-mr (Spark) by default, by pyarrow on request.
+        return pq.ParquetFile(str(local), page_checksum_verification=True)
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(str(source), f"not a readable Parquet file: {e}") from None
 

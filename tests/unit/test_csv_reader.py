@@ -406,3 +406,49 @@ def test_varchar_counts_characters_not_bytes_and_nul_is_found_late_or_early(
     # ... and early, in the first batch, before anything else has read the file
     err = error(pipeline, "id,name,price,at,note\n0,z,1,,a\x00b\n" + rows)
     assert (err.line, "NUL characters cannot be stored" in err.reason) == (2, True)
+
+
+def test_the_whole_file_passes_stop_at_a_signal_in_a_worker_thread(tmp_path: Path) -> None:
+    """The passes that read a whole file with Python's csv module (rejects' line numbers,
+    ragged rows) or block by block (the structure scan) run in worker threads, which the
+    main thread joins once Ctrl-C has stopped it: they look at the cancellation as they
+    go. The signal is real (SIGINT to this process, under the CLI's handlers)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from dataferry import interrupt
+    from dataferry.errors import Interrupted
+    from dataferry.sources import SourceFile
+    from dataferry.spec import CsvOptions
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n" + "1,2\n" * 50_000)
+    source = SourceFile.of(path)
+    stopped: list[str] = []
+
+    def whole_file_passes() -> None:
+        for name, run in (
+            ("records", lambda: sum(1 for _ in csv_file._records(source, CsvOptions()))),
+            ("scan", lambda: csv_file._scan(source, '"', True)),
+        ):
+            try:
+                run()
+            except Interrupted:
+                stopped.append(name)
+
+    def interrupt_this_process() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler raises in this (the main) thread at once
+
+    try:
+        with interrupt.handle_signals(), pytest.raises(Interrupted):
+            interrupt_this_process()
+        worker = threading.Thread(target=whole_file_passes)
+        worker.start()
+        worker.join(timeout=30)
+    finally:
+        with interrupt.handle_signals():  # a new run starts uncancelled
+            pass
+    assert stopped == ["records", "scan"]

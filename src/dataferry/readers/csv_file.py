@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .. import interrupt
 from ..background import submit
 from ..errors import InputError
 from ..sources import SourceFile
@@ -72,6 +73,7 @@ def _scan(source: SourceFile, quote: str, blank_lines: bool) -> tuple[bool, int]
     tail = b""
     with source.open() as f:
         while chunk := f.read(BLOCK_SIZE):
+            interrupt.check()
             quotes += chunk.count(q)
             breaks += chunk.count(b"\n")
             last = chunk[-1:]
@@ -102,6 +104,7 @@ def _line_at(source: SourceFile, position: int) -> int:
     breaks = 0
     with source.open() as f:
         while position > 0 and (chunk := f.read(min(BLOCK_SIZE, position))):
+            interrupt.check()
             breaks += chunk.count(b"\n")
             position -= len(chunk)
     return breaks + 1
@@ -148,6 +151,7 @@ def _look_closer(source: SourceFile, options: CsvOptions) -> tuple[list[int], in
     buf, at, counted = b"", 0, 0
     with source.open() as f:
         while True:
+            interrupt.check()
             chunk = f.read(BLOCK_SIZE)
             eof = not chunk
             buf += chunk
@@ -226,7 +230,9 @@ def _records(
     )
     start = 1
     try:
-        for record in reader:
+        for n, record in enumerate(reader):
+            if not n & 0xFFF:  # a whole-file pass in a worker thread, which Ctrl-C waits for
+                interrupt.check()
             yield start, record
             start = reader.line_num + 1
     except csv.Error as e:

@@ -255,10 +255,19 @@ def csv_records(path: Path, options: CsvOptions | None = None) -> Iterator[tuple
     yield from _records(source, options or CsvOptions())
 
 
-def _lenient_lines(source: SourceFile, options: CsvOptions) -> Iterator[str]:
+def _lenient_lines(
+    source: SourceFile, options: CsvOptions, bad: list[int] | None = None
+) -> Iterator[str]:
+    """Decoded lines, a byte the encoding rejects replaced; ``bad`` gets those lines'
+    numbers, in order."""
     with source.open() as f:
-        for raw in f:
-            yield raw.decode(options.encoding, errors="replace")
+        for number, raw in enumerate(f, 1):
+            try:
+                yield raw.decode(options.encoding)
+            except UnicodeDecodeError:
+                if bad is not None:
+                    bad.append(number)
+                yield raw.decode(options.encoding, errors="replace")
 
 
 def lines_of_rows(
@@ -325,21 +334,11 @@ def _undecodable_ragged(source: SourceFile, options: CsvOptions, ncols: int) -> 
     """The refusal of a file holding a row with the wrong field count whose bytes are not
     valid in its encoding: the reader cannot skip such a row, so it cannot be rejected on
     its own either. Names its line."""
-    last_bad = [0]  # the last line read that did not decode
-
-    def lines() -> Iterator[str]:
-        with source.open() as f:
-            for number, raw in enumerate(f, 1):
-                try:
-                    yield raw.decode(options.encoding)
-                except UnicodeDecodeError:
-                    last_bad[0] = number
-                    yield raw.decode(options.encoding, errors="replace")
-
+    bad: list[int] = []  # the lines read so far that did not decode
     # the csv module reads a record's lines as it needs them: a bad line at or after the
     # record's first is one of its own
-    for line, record in _records(source, options, lines()):
-        if record and len(record) != ncols and last_bad[0] >= line:
+    for line, record in _records(source, options, _lenient_lines(source, options, bad)):
+        if record and len(record) != ncols and bad and bad[-1] >= line:
             return InputError(
                 str(source),
                 f"expected {ncols} fields, found {len(record)}, in a row that is not valid "

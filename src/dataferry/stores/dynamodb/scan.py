@@ -54,6 +54,8 @@ def _to_batch(
             f"{a}={wire_json(item[a]) if a in item else '(none)'}" for a in ds.key_columns
         )
         raise TargetError(f"DynamoDB table {ds.target.table}: item {key}: {e}") from None
+    except ValueError as e:
+        raise TargetError(f"DynamoDB table {ds.target.table}: {e}") from None
     arrays.append(extras_array(set(declared), items))
     return pa.RecordBatch.from_arrays(arrays, names=[*declared, EXTRA_COLUMN])
 

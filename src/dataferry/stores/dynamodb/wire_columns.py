@@ -118,22 +118,19 @@ def column_array(name: str, t: LogicalType, items: list[dict[str, Any]]) -> pa.A
                 raise BadAttribute(
                     f"attribute {name} holds {json.dumps(v)[:80]}, not {t}", i
                 ) from None
+    from ...readers.convert import cast_or_locate
+
     try:
         array = pa.array(values, type=build)
-        return array if build == t.arrow() else array.cast(t.arrow())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    # which value, and why: one by one, only now
-    from ...readers.convert import cast_failure
-
-    for i, value in enumerate(values):
-        try:
-            pa.array([value], type=build).cast(t.arrow())
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise BadAttribute(
-                f"attribute {name} holds {str(value)[:80]}: {cast_failure(str(e), str(t))}", i
-            ) from None
-    raise AssertionError("a column that failed its cast has no value that fails")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ValueError(f"attribute {name} holds a value that is not {t}: {e}") from None
+    if build == t.arrow():
+        return array
+    out = cast_or_locate(array, t.arrow(), str(t))  # the first bad value, and why
+    if out.bad:
+        i, (value, why) = min(out.bad.items())
+        raise BadAttribute(f"attribute {name} holds {str(value)[:80]}: {why}", i)
+    return out.array
 
 
 def extras_array(declared: set[str], items: list[dict[str, Any]]) -> pa.Array:
